@@ -1,0 +1,1 @@
+"""The generator: specs/ in, generated/ out. Run it as ``python -m codegen``."""

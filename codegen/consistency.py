@@ -1,0 +1,168 @@
+"""Checks that the OpenAPI document and the protos describe the same API.
+
+Every rpc with a ``google.api.http`` rule must have its OpenAPI operation
+(same method and path), and the request body and answer schemas must have
+the proto fields, in lowerCamelCase, with the same types and numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import schema
+
+# JSON types a proto scalar may take in the proto3 JSON mapping.
+_JSON_TYPES = {
+    "string": {"string"},
+    "bytes": {"string"},
+    "bool": {"boolean"},
+    "double": {"number"},
+    "float": {"number"},
+    "int32": {"integer"},
+    "uint32": {"integer"},
+    "int64": {"string", "integer"},
+    "uint64": {"string", "integer"},
+}
+
+
+class SpecMismatch(ValueError):
+    """The two specs disagree."""
+
+
+def _deref(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = doc
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    if "allOf" in node and len(node["allOf"]) == 1:
+        return _deref(doc, node["allOf"][0])
+    return node
+
+
+def _json_types(doc: dict[str, Any], prop: dict[str, Any]) -> set[str]:
+    node = _deref(doc, prop)
+    for key in ("anyOf", "oneOf"):
+        if key in node:
+            return set().union(*(_json_types(doc, n) for n in node[key]))
+    return {node["type"]} if "type" in node else set()
+
+
+def _compare(
+    api: schema.Api,
+    doc: dict[str, Any],
+    node: dict[str, Any],
+    full_name: str,
+    where: str,
+    seen: set[str],
+    errors: list[str],
+) -> None:
+    node = _deref(doc, node)
+    if node.get("x-proto-message") != full_name:
+        errors.append(
+            f"{where}: schema is for {node.get('x-proto-message')!r}, proto has {full_name}"
+        )
+        return
+    if full_name in seen or full_name.startswith("google.protobuf."):
+        return  # well-known types have their own JSON forms
+    seen.add(full_name)
+    message = api.message(full_name)
+    props: dict[str, Any] = node.get("properties", {})
+    expected = {f.json_name: f for f in message.fields}
+    for missing in sorted(set(expected) - set(props)):
+        errors.append(
+            f"{where}: field {full_name}.{expected[missing].name} has no property {missing!r}"
+        )
+    for extra in sorted(set(props) - set(expected)):
+        errors.append(f"{where}: property {extra!r} is not a field of {full_name}")
+    for name in sorted(set(expected) & set(props)):
+        f, prop = expected[name], props[name]
+        at = f"{where}.{name}"
+        if prop.get("x-proto-number") not in (None, f.number):
+            errors.append(f"{at}: number {prop.get('x-proto-number')} != proto {f.number}")
+        item = prop
+        if f.repeated:
+            if _deref(doc, prop).get("type") != "array":
+                errors.append(f"{at}: repeated field is not an array")
+                continue
+            item = _deref(doc, prop)["items"]
+        if f.is_message:
+            declared = prop.get("x-proto-message") or _deref(doc, item).get("x-proto-message")
+            if declared != f.type_name:
+                errors.append(f"{at}: message type {declared!r} != proto {f.type_name}")
+            elif not f.type_name.startswith("google.protobuf."):
+                _compare(api, doc, item, f.type_name, at, seen, errors)
+        else:
+            if prop.get("x-proto-type") != f.kind:
+                errors.append(f"{at}: x-proto-type {prop.get('x-proto-type')!r} != proto {f.kind}")
+            got = _json_types(doc, item)
+            if got != _JSON_TYPES.get(f.kind, got):
+                errors.append(
+                    f"{at}: JSON types {sorted(got)} != {sorted(_JSON_TYPES[f.kind])} for {f.kind}"
+                )
+
+
+def check(api: schema.Api, openapi: Path) -> None:
+    """Raises SpecMismatch listing every disagreement."""
+    doc = yaml.safe_load(openapi.read_text())
+    errors: list[str] = []
+    seen_ops: set[tuple[str, str]] = set()
+    for svc in api.services.values():
+        for rpc in svc.rpcs:
+            if rpc.http is None:
+                continue
+            where = f"{svc.name}.{rpc.name}"
+            op = doc.get("paths", {}).get(rpc.http.path, {}).get(rpc.http.method.lower())
+            if op is None:
+                errors.append(f"{where}: no OpenAPI operation {rpc.http.method} {rpc.http.path}")
+                continue
+            seen_ops.add((rpc.http.method.lower(), rpc.http.path))
+            if op.get("operationId") != f"{svc.name}_{rpc.name}":
+                errors.append(f"{where}: operationId {op.get('operationId')!r}")
+            request = api.message(rpc.input_type)
+            params = {
+                (_deref(doc, p)["in"], _deref(doc, p)["name"]) for p in op.get("parameters", [])
+            }
+            for name in rpc.http.path_params:
+                if ("path", name) not in params:
+                    errors.append(f"{where}: path parameter {name!r} is not declared")
+                request.field(name)
+            if rpc.http.body == "*":
+                body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+                if "schema" not in body:
+                    errors.append(f"{where}: no JSON request body")
+                else:
+                    _compare(
+                        api, doc, body["schema"], request.full_name, f"{where} body", set(), errors
+                    )
+            answer = op.get("responses", {}).get("200")
+            if answer is None:
+                errors.append(f"{where}: no 200 answer")
+                continue
+            content = _deref(doc, answer).get("content", {}).get("application/json", {})
+            _compare(
+                api,
+                doc,
+                content.get("schema", {}),
+                rpc.output_type,
+                f"{where} answer",
+                set(),
+                errors,
+            )
+            if rpc.operation_response and op.get("x-proto-operation-response") not in (
+                None,
+                rpc.operation_response,
+            ):
+                errors.append(f"{where}: operation response type differs")
+    for path, ops in doc.get("paths", {}).items():
+        for method in ops:
+            if (
+                method in ("get", "post", "put", "patch", "delete")
+                and (method, path) not in seen_ops
+            ):
+                errors.append(f"OpenAPI {method.upper()} {path} has no rpc in the protos")
+    if errors:
+        raise SpecMismatch("specs disagree:\n  " + "\n  ".join(errors))
