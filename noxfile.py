@@ -1,0 +1,57 @@
+"""Project sessions: codegen, tests, lint, typecheck, contract, bench, demo.
+
+All sessions install the project with the pinned generator versions from
+pyproject.toml, so they give the same output on every machine.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["codegen_check", "lint", "typecheck", "tests"]
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def codegen(session: nox.Session) -> None:
+    """Regenerate generated/ from specs/."""
+    session.install("-e", ".[codegen]")
+    session.run("python", "-m", "codegen", "--strict", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def codegen_check(session: nox.Session) -> None:
+    """Fail if generated/ is not exactly what specs/ give."""
+    session.install("-e", ".[codegen]")
+    session.run("python", "-m", "codegen", "--check")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole test suite."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def contract(session: nox.Session) -> None:
+    """Wire and contract tests against the official stubs and SDK."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/contract", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("ruff==0.17.6")
+    session.run("ruff", "check", "src", "codegen", "tests", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "codegen", "tests", "bench", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the hand-written and the generated code."""
+    session.install("-e", ".[test]")
+    session.run("mypy", "--strict", "-p", "yandex_art")

@@ -1,0 +1,430 @@
+"""Long-running operations: one poller behind the async and the sync API.
+
+:class:`AsyncOperation` does the work; :class:`Operation` runs each of its
+coroutines through a sync-over-async runner (the bridge's ``LoopThread.run``).
+Reads go through the client's :class:`~.scheduler.PollScheduler`, and their
+timing comes from a :class:`~.scheduler.PollPolicy` fed by the client's
+:class:`~.scheduler.DurationModel`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from .errors import (
+    OperationError,
+    OperationFailedError,
+    OperationTimeoutError,
+    TransportError,
+    UnexpectedOperationResultError,
+)
+from .protocol import OperationReader, OperationSnapshot, RpcStatus
+from .scheduler import DurationModel, PollPolicy, PollScheduler
+
+__all__ = ["AsyncOperation", "Operation", "OperationState", "OperationStatus", "Runner"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+OperationState = Literal["running", "succeeded", "failed", "cancelled"]
+
+_CANCELLED = 1  # google.rpc.Code.CANCELLED
+_UNKNOWN = 2  # google.rpc.Code.UNKNOWN
+_QUOTA_CODES = frozenset({"RESOURCE_EXHAUSTED", "HTTP 429"})
+_DEFAULT_POLICY = PollPolicy()
+
+
+def _non_negative(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not value >= 0:  # also rejects NaN
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+
+
+def _empty_result_message(snapshot: OperationSnapshot[Any]) -> str:
+    expected = snapshot.expected_type_url or "(unspecified)"
+    if snapshot.response_type_url:
+        return (
+            f"operation finished with a response of type {snapshot.response_type_url!r}, "
+            f"expected {expected!r}"
+        )
+    return f"operation finished with neither a response nor an error (expected {expected!r})"
+
+
+@dataclass(frozen=True)
+class OperationStatus:
+    """What one read said about an operation.
+
+    A finished operation whose response is missing or of the wrong type is
+    reported as ``failed`` with an ``UNKNOWN`` (2) error describing it.
+    """
+
+    state: OperationState
+    error: RpcStatus | None = None
+
+    @classmethod
+    def from_snapshot(cls, snapshot: OperationSnapshot[Any]) -> OperationStatus:
+        if not snapshot.done:
+            return cls("running")
+        error = snapshot.error
+        if error is not None and error.code != 0:
+            return cls("cancelled" if error.code == _CANCELLED else "failed", error)
+        if snapshot.response is not None:
+            return cls("succeeded")
+        return cls("failed", RpcStatus(_UNKNOWN, _empty_result_message(snapshot)))
+
+    @property
+    def done(self) -> bool:
+        return self.state != "running"
+
+    @property
+    def is_running(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def is_succeeded(self) -> bool:
+        return self.state == "succeeded"
+
+    @property
+    def is_failed(self) -> bool:
+        """Failed or cancelled."""
+        return self.state in ("failed", "cancelled")
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.state == "cancelled"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.done
+
+    @property
+    def status_name(self) -> str:
+        return self.state
+
+    @property
+    def code(self) -> int | None:
+        return self.error.code if self.error else None
+
+    @property
+    def message(self) -> str | None:
+        return self.error.message if self.error else None
+
+    @property
+    def details(self) -> tuple[Any, ...]:
+        return self.error.details if self.error else ()
+
+    def __repr__(self) -> str:
+        if self.error is None:
+            return f"OperationStatus<{self.state}>"
+        error = self.error
+        return f"OperationStatus<{self.state} code={error.code} message={error.message!r}>"
+
+
+class AsyncOperation(Generic[T]):
+    """An operation running on the server, whose result decodes to ``T``.
+
+    ``started_at`` (a reading of ``clock``) is when the operation was created;
+    when ``initial`` is given without it, the operation is taken to have been
+    created just now. Operations attached by id without either have an unknown
+    age: their first read happens at once and learned durations are not used.
+    """
+
+    def __init__(
+        self,
+        operation_id: str,
+        *,
+        reader: OperationReader[T],
+        scheduler: PollScheduler,
+        durations: DurationModel,
+        duration_key: str,
+        initial: OperationSnapshot[T] | None = None,
+        started_at: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        default_poll_policy: PollPolicy = _DEFAULT_POLICY,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._id = operation_id
+        self._reader = reader
+        self._scheduler = scheduler
+        self._durations = durations
+        self._key = duration_key
+        self._clock = clock
+        self._sleep = sleep
+        self._policy = default_poll_policy
+        self._rng = rng or random.Random()
+        self._age_known = started_at is not None or initial is not None
+        self._started_at = clock() if started_at is None else started_at
+        self._last: OperationSnapshot[T] | None = initial
+        self._last_read_at: float | None = None
+        self._last_running_at: float | None = None
+        self._recorded = False
+        self._reads = 0
+        if initial is not None:
+            self._last_read_at = self._started_at
+            if not initial.done:
+                self._last_running_at = self._started_at
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def reads(self) -> int:
+        """How many times this object has read the operation."""
+        return self._reads
+
+    @property
+    def last_status(self) -> OperationStatus | None:
+        """The status from the latest read, without reading (None before any)."""
+        return None if self._last is None else OperationStatus.from_snapshot(self._last)
+
+    def __repr__(self) -> str:
+        status = self.last_status
+        state = "unknown" if status is None else status.state
+        return f"{type(self).__name__}<id={self._id!r}, state={state}, reads={self._reads}>"
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self.wait().__await__()
+
+    async def get_status(self, *, timeout: float = 60) -> OperationStatus:
+        """Read the operation once and return its status."""
+        _non_negative("timeout", timeout)
+        snapshot = await self._read(timeout=timeout, due=self._clock())
+        return OperationStatus.from_snapshot(snapshot)
+
+    async def get_result(self, *, timeout: float = 60) -> T:
+        """The result, reading once unless the last read already saw the end.
+
+        Raises :class:`OperationFailedError` if the operation failed or was
+        cancelled and :class:`OperationError` if it is still running.
+        """
+        _non_negative("timeout", timeout)
+        snapshot = self._last
+        if snapshot is None or not snapshot.done:
+            snapshot = await self._read(timeout=timeout, due=self._clock())
+        return self._outcome(snapshot)
+
+    async def cancel(self, *, timeout: float = 60) -> OperationStatus:
+        """Ask the server to cancel the operation; returns the status it answered with."""
+        _non_negative("timeout", timeout)
+        issued = self._clock()
+        snapshot = await self._reader.cancel(self._id, timeout=timeout)
+        self._take(snapshot, issued, learn=False)
+        return OperationStatus.from_snapshot(snapshot)
+
+    async def wait(
+        self,
+        *,
+        timeout: float = 60,
+        poll_timeout: float | None = 3600,
+        poll_interval: float | None = None,
+    ) -> T:
+        """Poll until the operation finishes and return its result.
+
+        ``timeout`` bounds each read; ``poll_timeout`` bounds the whole wait
+        (None: no bound) and raises :class:`OperationTimeoutError` when it runs
+        out. ``poll_interval`` replaces the adaptive schedule with a fixed one
+        (0 reads again at once, within the client's read budget).
+        """
+        _non_negative("timeout", timeout)
+        if poll_timeout is not None:
+            _non_negative("poll_timeout", poll_timeout)
+        if poll_interval is not None:
+            _non_negative("poll_interval", poll_interval)
+        if self._last is not None and self._last.done:
+            return self._outcome(self._last)
+        polling = self._poll(timeout, poll_interval)
+        if poll_timeout is None:
+            return await polling
+        return await self._within(polling, poll_timeout)
+
+    # Internals.
+
+    async def _poll(self, timeout: float, poll_interval: float | None) -> T:
+        hold_until = -math.inf
+        snapshot = self._last
+        while snapshot is None or not snapshot.done:
+            due = max(self._next_due(poll_interval), hold_until)
+            try:
+                snapshot = await self._read(timeout=timeout, due=due)
+            except TransportError as error:
+                if error.code not in _QUOTA_CODES:
+                    raise
+                delay = error.retry_after
+                if delay is None or not delay >= 0:
+                    delay = self._policy.exhausted_delay
+                hold_until = self._clock() + delay
+        return self._outcome(snapshot)
+
+    async def _within(self, polling: Coroutine[Any, Any, T], seconds: float) -> T:
+        """Run ``polling`` for at most ``seconds`` of the injected clock/sleep."""
+        work = asyncio.ensure_future(polling)
+        timer = asyncio.ensure_future(self._sleep(seconds))
+        try:
+            await asyncio.wait((work, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            # Also on cancellation (Ctrl-C in sync code): leave no read behind.
+            for task in (work, timer):
+                task.cancel()
+            await asyncio.gather(work, timer, return_exceptions=True)
+        if work.cancelled():
+            raise OperationTimeoutError(operation_id=self._id, timeout=seconds)
+        return work.result()
+
+    def _next_due(self, poll_interval: float | None) -> float:
+        now = self._clock()
+        if self._last_read_at is None:
+            return now  # nothing known yet: look at once
+        if poll_interval is not None:
+            return max(now, self._last_read_at + poll_interval)
+        history = self._durations.history(self._key) if self._age_known else ()
+        age = self._policy.next_read_age(
+            age=now - self._started_at,
+            last_read_age=self._last_read_at - self._started_at,
+            history=history,
+            rng=self._rng,
+        )
+        return self._started_at + age
+
+    async def _read(self, *, timeout: float, due: float) -> OperationSnapshot[T]:
+        await self._scheduler.slot(due)
+        issued = self._clock()
+        self._reads += 1
+        try:
+            snapshot = await self._reader.get(self._id, timeout=timeout)
+        except TransportError as error:
+            if error.code in _QUOTA_CODES:
+                self._scheduler.note_exhausted(error.retry_after)
+            raise
+        self._take(snapshot, issued, learn=True)
+        return snapshot
+
+    def _take(self, snapshot: OperationSnapshot[T], issued: float, *, learn: bool) -> None:
+        self._last = snapshot
+        self._last_read_at = issued
+        if not snapshot.done:
+            self._last_running_at = issued
+            return
+        status = OperationStatus.from_snapshot(snapshot)
+        if (
+            learn
+            and status.is_succeeded
+            and self._age_known
+            and not self._recorded
+            and self._last_running_at is not None
+        ):
+            self._recorded = True
+            self._durations.observe_done(
+                self._key,
+                started_at=self._started_at,
+                last_running_at=self._last_running_at,
+                done_at=issued,
+            )
+
+    def _outcome(self, snapshot: OperationSnapshot[T]) -> T:
+        if not snapshot.done:
+            raise OperationError(
+                "operation is still running and has no result yet; use wait()",
+                operation_id=self._id,
+            )
+        status = OperationStatus.from_snapshot(snapshot)
+        if status.is_succeeded and snapshot.response is not None:
+            return snapshot.response
+        if snapshot.error is not None and snapshot.error.code != 0:
+            raise OperationFailedError(
+                operation_id=self._id,
+                code=snapshot.error.code,
+                message=snapshot.error.message,
+                details=snapshot.error.details,
+                cancelled=status.is_cancelled,
+            )
+        raise UnexpectedOperationResultError(_empty_result_message(snapshot), operation_id=self._id)
+
+
+class Runner(Protocol):
+    """Runs a coroutine to completion from synchronous code (``LoopThread.run``)."""
+
+    def __call__(self, coro: Coroutine[Any, Any, R], /) -> R: ...
+
+
+class Operation(Generic[T]):
+    """The synchronous face of :class:`AsyncOperation`: same arguments plus ``run``.
+
+    Each method runs the async one through ``run``; interrupting ``wait()``
+    (Ctrl-C) cancels the polling, so no read is left pending.
+    """
+
+    def __init__(
+        self,
+        operation_id: str,
+        *,
+        run: Runner,
+        reader: OperationReader[T],
+        scheduler: PollScheduler,
+        durations: DurationModel,
+        duration_key: str,
+        initial: OperationSnapshot[T] | None = None,
+        started_at: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        default_poll_policy: PollPolicy = _DEFAULT_POLICY,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._run = run
+        self._async = AsyncOperation(
+            operation_id,
+            reader=reader,
+            scheduler=scheduler,
+            durations=durations,
+            duration_key=duration_key,
+            initial=initial,
+            started_at=started_at,
+            clock=clock,
+            sleep=sleep,
+            default_poll_policy=default_poll_policy,
+            rng=rng,
+        )
+
+    @property
+    def id(self) -> str:
+        return self._async.id
+
+    @property
+    def reads(self) -> int:
+        return self._async.reads
+
+    @property
+    def last_status(self) -> OperationStatus | None:
+        return self._async.last_status
+
+    def __repr__(self) -> str:
+        return type(self).__name__ + repr(self._async).removeprefix(type(self._async).__name__)
+
+    def get_status(self, *, timeout: float = 60) -> OperationStatus:
+        return self._run(self._async.get_status(timeout=timeout))
+
+    def get_result(self, *, timeout: float = 60) -> T:
+        return self._run(self._async.get_result(timeout=timeout))
+
+    def cancel(self, *, timeout: float = 60) -> OperationStatus:
+        return self._run(self._async.cancel(timeout=timeout))
+
+    def wait(
+        self,
+        *,
+        timeout: float = 60,
+        poll_timeout: float | None = 3600,
+        poll_interval: float | None = None,
+    ) -> T:
+        waiting = self._async.wait(
+            timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval
+        )
+        return self._run(waiting)

@@ -1,0 +1,455 @@
+"""When to read unfinished operations, and how many reads one client may start.
+
+Three parts, each usable on its own:
+
+- :class:`PollScheduler` is shared by every operation of one client. It hands
+  out permission to read ("slots") so that the reads started in any sliding
+  window stay within the service's quota (50 ``OperationService.Get`` per
+  second per cloud), serving the earliest-due read first.
+- :class:`DurationModel` remembers how long recent operations of each model
+  took.
+- :class:`PollPolicy` turns an operation's age and that history into the time
+  of its next read. It is a pure function of its inputs and a random source,
+  so it can be measured without a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["DurationModel", "PollPolicy", "PollScheduler", "quantile"]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[object]]
+
+# Slack for float rounding when comparing a wake-up time with the clock.
+_EPSILON = 1e-9
+
+
+def _check(name: str, value: float, *, minimum: float = 0.0, strict: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        relation = ">" if strict else ">="
+        raise ValueError(f"{name} must be a finite number {relation} {minimum:g}, got {value!r}")
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The ``q``-quantile of ``values`` (linear interpolation between order statistics)."""
+    if not values:
+        raise ValueError("quantile of an empty sequence")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * min(max(q, 0.0), 1.0)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# --------------------------------------------------------------------------- scheduler
+
+
+@dataclass(order=True)
+class _Waiter:
+    due: float
+    seq: int
+    asked_at: float = field(compare=False)
+    future: asyncio.Future[float] = field(compare=False)
+
+
+class PollScheduler:
+    """Client-wide budget of operation reads.
+
+    :meth:`slot` returns once its ``due`` time has come and starting a read
+    keeps the reads started in every sliding window of ``window + guard``
+    seconds at or under ``max_reads_per_second * window``. The guard absorbs
+    network jitter, so the server (which counts per ``window``) never sees more
+    than its quota. When more reads are due than the budget allows, they are
+    granted in order of due time. ``max_reads_per_second=None`` (or ``inf``)
+    turns the limit off.
+
+    One scheduler serves one event loop at a time.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_reads_per_second: float | None = 50.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        window: float = 1.0,
+        guard: float = 0.02,
+    ) -> None:
+        _check("window", window, strict=True)
+        _check("guard", guard)
+        if max_reads_per_second is None or max_reads_per_second == math.inf:
+            self._cap: int | None = None
+        else:
+            _check("max_reads_per_second", max_reads_per_second, strict=True)
+            self._cap = max(1, math.floor(max_reads_per_second * window))
+        self._clock = clock
+        self._sleep = sleep
+        self._window = window
+        self._span = window + guard
+        self._grants: deque[float] = deque()
+        self._heap: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        self._pressure_until = -math.inf
+        self._pressure_cap = self._cap
+        self._granted = 0
+        self._total_wait = 0.0
+        self._max_wait = 0.0
+
+    def __repr__(self) -> str:
+        limit = "unlimited" if self._cap is None else f"{self._cap}/{self._window:g}s"
+        return (
+            f"{type(self).__name__}({limit}, granted={self._granted}, "
+            f"waiting={self.waiting}, total_wait={self._total_wait:.3f}s)"
+        )
+
+    # Counters, for tests and benchmarks.
+
+    @property
+    def reads_per_window(self) -> int | None:
+        """The most reads started in one window (None when unlimited)."""
+        return self._cap
+
+    @property
+    def granted(self) -> int:
+        """How many slots were handed out."""
+        return self._granted
+
+    @property
+    def total_wait(self) -> float:
+        """Seconds that granted reads waited past their due time, summed."""
+        return self._total_wait
+
+    @property
+    def max_wait(self) -> float:
+        """The longest single wait past the due time."""
+        return self._max_wait
+
+    @property
+    def waiting(self) -> int:
+        """Reads currently waiting for a slot."""
+        return sum(1 for waiter in self._heap if not waiter.future.done())
+
+    # Back-pressure.
+
+    def note_exhausted(self, retry_after: float | None = None) -> None:
+        """The server refused a read for quota: halve the budget for a while.
+
+        The reduced budget lasts ``retry_after`` (at least one window) plus one
+        window; further refusals meanwhile halve it again.
+        """
+        if self._cap is None or self._pressure_cap is None:
+            return
+        now = self._clock()
+        base = self._pressure_cap if now < self._pressure_until else self._cap
+        self._pressure_cap = max(1, base // 2)
+        hold = max(retry_after or 0.0, self._window) + self._window
+        self._pressure_until = max(self._pressure_until, now + hold)
+        self._poke()
+
+    # Granting.
+
+    async def slot(self, due: float) -> None:
+        """Wait until a read due at ``due`` (a clock reading) may start."""
+        now = self._clock()
+        if self._cap is None:
+            if due > now:
+                await self._sleep(due - now)
+            self._record(self._clock(), due, now)
+            return
+        if not self._heap and due <= now and self._free_at(now) <= now + _EPSILON:
+            self._record(now, due, now)
+            return
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(due, next(self._seq), now, loop.create_future())
+        heapq.heappush(self._heap, waiter)
+        if self._heap[0] is waiter:
+            self._poke()
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = loop.create_task(self._dispatch(), name="yandex-art-poll-scheduler")
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled():
+                # Granted, but the read will never start: give the slot back.
+                self._refund(waiter.future.result())
+            elif self._heap and self._heap[0] is waiter:
+                self._poke()
+            raise
+
+    def _record(self, at: float, due: float, asked_at: float) -> None:
+        if self._cap is not None:
+            self._grants.append(at)
+        waited = max(0.0, at - max(due, asked_at))
+        self._granted += 1
+        self._total_wait += waited
+        self._max_wait = max(self._max_wait, waited)
+
+    def _refund(self, at: float) -> None:
+        try:
+            self._grants.remove(at)
+        except ValueError:
+            return  # already out of the window
+        self._granted -= 1
+        self._poke()
+
+    def _free_at(self, now: float) -> float:
+        """The earliest time at which one more read fits the budget."""
+        assert self._cap is not None
+        while self._grants and self._grants[0] <= now - self._span:
+            self._grants.popleft()
+        free = self._bound(self._cap)
+        if now < self._pressure_until and self._pressure_cap is not None:
+            reduced = self._bound(self._pressure_cap)
+            free = min(reduced, max(free, self._pressure_until))
+        return free
+
+    def _bound(self, cap: int) -> float:
+        if len(self._grants) < cap:
+            return -math.inf
+        return self._grants[-cap] + self._span
+
+    def _poke(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                while self._heap and self._heap[0].future.done():
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    return
+                head = self._heap[0]
+                now = self._clock()
+                at = max(head.due, self._free_at(now))
+                if at <= now + _EPSILON:
+                    heapq.heappop(self._heap)
+                    self._record(now, head.due, head.asked_at)
+                    head.future.set_result(now)
+                    continue
+                self._wakeup = loop.create_future()
+                timer = loop.create_task(self._nap(at - now))
+                try:
+                    await asyncio.wait((timer, self._wakeup), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    timer.cancel()
+                    self._wakeup = None
+        finally:
+            self._dispatcher = None
+
+    async def _nap(self, seconds: float) -> None:
+        await self._sleep(seconds)
+
+
+# --------------------------------------------------------------------------- durations
+
+
+class DurationModel:
+    """Recent operation durations, per key (the model URI).
+
+    A duration runs from the moment an operation was first known to the
+    midpoint between its last "running" read and its first "done" read; half
+    the gap between those reads is its uncertainty. The last ``keep``
+    observations per key are kept.
+
+    Once a key has ``min_precise`` precise observations (uncertainty at most
+    ``precise_seconds`` or ``precise_fraction`` of the duration),
+    :meth:`history` leaves out coarse ones (from cold backoff or throttled
+    reads) that fit within the precise range anyway, but keeps coarse ones
+    lying wholly outside it: those are operations that finished earlier or
+    later than expected, and dropping them would bias the history.
+    """
+
+    def __init__(
+        self,
+        *,
+        keep: int = 32,
+        min_precise: int = 2,
+        precise_seconds: float = 0.1,
+        precise_fraction: float = 0.03,
+        max_gap: float = 2.5,
+        max_relative_gap: float = 1.0,
+    ) -> None:
+        for name, value in (("keep", keep), ("min_precise", min_precise)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        _check("precise_seconds", precise_seconds)
+        _check("precise_fraction", precise_fraction)
+        _check("max_gap", max_gap)
+        _check("max_relative_gap", max_relative_gap)
+        self._keep = keep
+        self._min_precise = min_precise
+        self._precise_seconds = precise_seconds
+        self._precise_fraction = precise_fraction
+        self._max_gap = max_gap
+        self._max_relative_gap = max_relative_gap
+        self._history: dict[str, deque[tuple[float, float]]] = {}
+
+    def __repr__(self) -> str:
+        sizes = {key: len(values) for key, values in self._history.items()}
+        return f"{type(self).__name__}({sizes})"
+
+    def observe(self, key: str, seconds: float, *, uncertainty: float = 0.0) -> None:
+        """Remember that an operation under ``key`` took ``seconds`` (± ``uncertainty``)."""
+        _check("seconds", seconds)
+        _check("uncertainty", uncertainty)
+        entries = self._history.setdefault(key, deque(maxlen=self._keep))
+        entries.append((float(seconds), float(uncertainty)))
+
+    def observe_done(
+        self, key: str, *, started_at: float, last_running_at: float, done_at: float
+    ) -> float | None:
+        """Record an operation seen running at ``last_running_at`` and done at ``done_at``.
+
+        Returns the duration recorded, or None when the two reads are too far
+        apart for the midpoint to mean anything (more than ``max_gap`` seconds
+        and more than ``max_relative_gap`` of the duration), as happens when
+        reads were held back by the budget.
+        """
+        gap = done_at - last_running_at
+        seconds = (last_running_at + done_at) / 2 - started_at
+        if gap < 0 or seconds < 0:
+            return None
+        if gap > max(self._max_gap, self._max_relative_gap * seconds):
+            return None
+        self.observe(key, seconds, uncertainty=gap / 2)
+        return seconds
+
+    def history(self, key: str) -> tuple[float, ...]:
+        """The durations the plan should use for ``key``, oldest first."""
+        entries = self._history.get(key, ())
+        precise = [seconds for seconds, spread in entries if self._precise(seconds, spread)]
+        if len(precise) < self._min_precise:
+            return tuple(seconds for seconds, _ in entries)
+        low, high = min(precise), max(precise)
+        return tuple(
+            seconds
+            for seconds, spread in entries
+            if self._precise(seconds, spread) or seconds + spread < low or seconds - spread > high
+        )
+
+    def _precise(self, seconds: float, uncertainty: float) -> bool:
+        return uncertainty <= max(self._precise_seconds, self._precise_fraction * seconds)
+
+    def quantile(self, key: str, q: float) -> float | None:
+        """The ``q``-quantile of :meth:`history` for ``key``, or None without history."""
+        values = self.history(key)
+        return quantile(values, q) if values else None
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How an operation's reads are spread over its life.
+
+    Without history: the first read ``initial_interval`` after the start, then
+    intervals growing by ``multiplier`` up to ``max_interval``.
+
+    With history (durations of recent operations of the same model): a few
+    sparse reads (at ``lo * (1 - 2**-k)`` for ``k = 1..sparse_reads``: lo/2,
+    3lo/4, ...) in case the model got faster, then reads every ``step`` seconds across the likely
+    window ``[lo, hi]``, where ``lo = lead * p10`` and ``hi = p90 * (1 + tail)``;
+    ``step`` spreads about ``dense_reads`` reads over that window, kept within
+    ``[dense_interval, max_dense_interval]``. Past the window the intervals
+    grow again as without history.
+
+    Every interval is spread by ``±jitter`` (a fraction) so that operations
+    started together do not read together. ``exhausted_delay`` is how long to
+    hold a read back after a quota refusal that came without a retry-after hint.
+    """
+
+    initial_interval: float = 0.15
+    multiplier: float = 1.6
+    max_interval: float = 2.0
+    jitter: float = 0.15
+    dense_interval: float = 0.1
+    max_dense_interval: float = 0.3
+    dense_reads: int = 6
+    lead: float = 0.95
+    tail: float = 0.05
+    sparse_reads: int = 2
+    exhausted_delay: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check("initial_interval", self.initial_interval, strict=True)
+        _check("multiplier", self.multiplier, minimum=1.0)
+        _check("max_interval", self.max_interval, minimum=self.initial_interval)
+        _check("jitter", self.jitter)
+        if self.jitter >= 1:
+            raise ValueError(f"jitter must be below 1, got {self.jitter!r}")
+        _check("dense_interval", self.dense_interval, strict=True)
+        _check("max_dense_interval", self.max_dense_interval, minimum=self.dense_interval)
+        for name in ("dense_reads", "sparse_reads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        if self.dense_reads < 1:
+            raise ValueError("dense_reads must be at least 1")
+        _check("lead", self.lead, strict=True)
+        if self.lead > 1:
+            raise ValueError(f"lead must be at most 1, got {self.lead!r}")
+        _check("tail", self.tail)
+        _check("exhausted_delay", self.exhausted_delay)
+
+    def window(self, history: Sequence[float]) -> tuple[float, float, float]:
+        """``(lo, hi, step)``: the likely completion window and the read spacing in it."""
+        lo = self.lead * quantile(history, 0.1)
+        hi = max(quantile(history, 0.9) * (1 + self.tail), lo + self.dense_interval)
+        step = (hi - lo) / self.dense_reads
+        return lo, hi, min(max(step, self.dense_interval), self.max_dense_interval)
+
+    def next_read_age(
+        self,
+        *,
+        age: float,
+        last_read_age: float | None,
+        history: Sequence[float] = (),
+        rng: random.Random,
+    ) -> float:
+        """The age (seconds since the start) at which to read next; never below ``age``.
+
+        ``last_read_age`` is the age of the latest read (None if there was none).
+        """
+        ref = last_read_age if last_read_age is not None else 0.0
+        if not history:
+            return max(age, ref + self._grow(self.initial_interval, ref, rng))
+        lo, hi, step = self.window(history)
+        if ref < lo:
+            for k in range(1, self.sparse_reads + 1):
+                # Skip a point that a read may already have covered (jitter included).
+                point = lo * (1 - 0.5**k)
+                if point * (1 - self.jitter) >= ref + self.dense_interval:
+                    return max(age, point * self._spread(rng))
+            # The dense window opens at lo, up to one jittered step early.
+            start = lo - step * rng.uniform(0.0, self.jitter)
+            if start >= ref + self.dense_interval:
+                return max(age, start)
+        if ref < hi:
+            return max(age, ref + step * self._spread(rng))
+        return max(age, ref + self._grow(step, ref - hi, rng))
+
+    def _grow(self, base: float, elapsed: float, rng: random.Random) -> float:
+        # Geometric growth: after t seconds of intervals base, base*m, ... the
+        # next one is base + t*(m-1).
+        interval = min(base + elapsed * (self.multiplier - 1), self.max_interval)
+        return interval * self._spread(rng)
+
+    def _spread(self, rng: random.Random) -> float:
+        return rng.uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else 1.0

@@ -1,0 +1,56 @@
+"""A sentinel for "the caller did not pass this", distinct from ``None`` and from zero."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Final, Literal, TypeAlias, TypeVar, final
+
+from typing_extensions import TypeIs
+
+__all__ = ["UNDEFINED", "Undefined", "UndefinedOr", "is_defined", "resolve"]
+
+T = TypeVar("T")
+
+
+@final
+class Undefined:
+    """The type of :data:`UNDEFINED`; there is only ever one instance."""
+
+    __slots__ = ()
+    _instance: ClassVar[Undefined | None] = None
+
+    def __new__(cls) -> Undefined:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __bool__(self) -> Literal[False]:
+        return False
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+    def __reduce__(self) -> str:
+        # Pickle by reference to the module-level name, so unpickling keeps identity.
+        return "UNDEFINED"
+
+    def __copy__(self) -> Undefined:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Undefined:
+        return self
+
+
+UNDEFINED: Final = Undefined()
+
+UndefinedOr: TypeAlias = T | Undefined
+"""``UndefinedOr[int]`` is ``int | Undefined``."""
+
+
+def is_defined(value: T | Undefined) -> TypeIs[T]:
+    """True unless ``value`` is :data:`UNDEFINED` (``None`` and ``0`` are defined)."""
+    return value is not UNDEFINED
+
+
+def resolve(value: T | Undefined, current: T) -> T:
+    """Return ``value``, or ``current`` when ``value`` is :data:`UNDEFINED`."""
+    return current if isinstance(value, Undefined) else value

@@ -1,0 +1,137 @@
+"""Model URIs: build ``<scheme>://<folder>/<name>/<version>`` and parse it back."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from .errors import ConfigurationError, InvalidArgumentError
+
+__all__ = ["ModelUri", "parse_model_uri", "resolve_model_uri"]
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+_SEGMENT = re.compile(r"[^/\s]+")
+_EXPECTED = "expected <scheme>://<owner>/<name>[/<version>]"
+
+
+@dataclass(frozen=True)
+class ModelUri:
+    """The parts of a model URI.
+
+    ``version`` is ``None`` when the URI has no version segment; a version of
+    the form ``base@tuning`` marks a fine-tuned model.
+    """
+
+    uri: str
+    scheme: str
+    owner: str
+    name: str
+    version: str | None
+    fine_tuned: bool
+
+
+def parse_model_uri(uri: str) -> ModelUri:
+    """Split ``<scheme>://<owner>/<name>[/<version>]`` into its parts."""
+    if not isinstance(uri, str):
+        raise TypeError(f"model_uri must be a str, not {type(uri).__name__}")
+
+    def bad(problem: str) -> InvalidArgumentError:
+        return InvalidArgumentError("model_uri", f"malformed model URI {uri!r}: {problem}")
+
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        raise bad(f"no scheme; {_EXPECTED}")
+    if not _SCHEME.fullmatch(scheme):
+        raise bad(f"invalid scheme {scheme!r}; {_EXPECTED}")
+    parts = rest.split("/")
+    if len(parts) < 2:
+        raise bad(f"missing model name; {_EXPECTED}")
+    if len(parts) > 3:
+        raise bad(f"too many path segments; {_EXPECTED}")
+    for label, part in zip(("owner", "name", "version"), parts, strict=False):
+        if not part:
+            raise bad(f"empty {label}; {_EXPECTED}")
+        if not _SEGMENT.fullmatch(part):
+            raise bad(f"{label} {part!r} contains whitespace")
+    version = parts[2] if len(parts) == 3 else None
+    fine_tuned = False
+    if version is not None and "@" in version:
+        base, _, tuning = version.partition("@")
+        if not base or not tuning or "@" in tuning:
+            raise bad(f"fine-tuned version must look like <base>@<tuning>, got {version!r}")
+        fine_tuned = True
+    return ModelUri(
+        uri=uri,
+        scheme=scheme,
+        owner=parts[0],
+        name=parts[1],
+        version=version,
+        fine_tuned=fine_tuned,
+    )
+
+
+def resolve_model_uri(
+    model_name: str,
+    *,
+    model_version: str,
+    folder_id: str | None,
+    scheme: str,
+    well_known_names: Mapping[str, str] = _EMPTY,
+) -> str:
+    """Turn a model name (or a full URI) into the URI the service expects.
+
+    A name containing ``://`` is returned as given once it parses and its
+    scheme matches; ``model_version`` and ``folder_id`` are then ignored.
+    Otherwise the name is looked up in ``well_known_names`` and the URI is
+    ``<scheme>://<folder_id>/<name>/<model_version>``.
+    """
+    if not _SCHEME.fullmatch(scheme):
+        raise ValueError(f"invalid URI scheme {scheme!r}")
+    if not isinstance(model_name, str):
+        raise TypeError(f"model_name must be a str, not {type(model_name).__name__}")
+    if not isinstance(model_version, str):
+        raise TypeError(f"model_version must be a str, not {type(model_version).__name__}")
+    if not model_name.strip():
+        raise InvalidArgumentError("model_name", "must be a model name or URI, got an empty string")
+
+    if "://" in model_name:
+        try:
+            parsed = parse_model_uri(model_name)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError("model_name", exc.problem) from None
+        if parsed.scheme != scheme:
+            raise InvalidArgumentError(
+                "model_name",
+                f"model URI {model_name!r} has scheme {parsed.scheme!r}; "
+                f"this model needs {scheme}://",
+            )
+        return model_name
+
+    name = well_known_names.get(model_name, model_name)
+    if not _SEGMENT.fullmatch(name):
+        raise InvalidArgumentError(
+            "model_name", f"{model_name!r} must not contain '/' or whitespace"
+        )
+    if not _SEGMENT.fullmatch(model_version):
+        raise InvalidArgumentError(
+            "model_version",
+            f"{model_version!r} must be non-empty and contain no '/' or whitespace",
+        )
+    if folder_id is not None and not isinstance(folder_id, str):
+        raise TypeError(f"folder_id must be a str or None, not {type(folder_id).__name__}")
+    if folder_id is None or not folder_id.strip():
+        raise ConfigurationError(
+            f"a folder id is needed to build the URI of model {model_name!r}: "
+            "pass folder_id= to the client or set YC_FOLDER_ID"
+        )
+    if not _SEGMENT.fullmatch(folder_id):
+        raise ConfigurationError(f"folder id {folder_id!r} must not contain '/' or whitespace")
+    uri = f"{scheme}://{folder_id}/{name}/{model_version}"
+    try:
+        parse_model_uri(uri)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError("model_version", exc.problem) from None
+    return uri

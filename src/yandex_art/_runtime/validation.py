@@ -1,0 +1,165 @@
+"""Checks that generated code runs on values as the user configures them.
+
+A value of the wrong Python type raises :class:`TypeError`; a value of the
+right type but out of range raises :class:`~.errors.InvalidArgumentError`.
+Both name the parameter.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from .errors import InvalidArgumentError
+
+__all__ = [
+    "INT32_MAX",
+    "INT32_MIN",
+    "INT64_MAX",
+    "INT64_MIN",
+    "PROTO_INT_RANGES",
+    "UINT32_MAX",
+    "UINT64_MAX",
+    "check_bool",
+    "check_float",
+    "check_int",
+    "check_str",
+    "int_bounds",
+    "parse_bound_expr",
+]
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+
+PROTO_INT_RANGES: Mapping[str, tuple[int, int]] = MappingProxyType(
+    {
+        "int32": (INT32_MIN, INT32_MAX),
+        "sint32": (INT32_MIN, INT32_MAX),
+        "sfixed32": (INT32_MIN, INT32_MAX),
+        "int64": (INT64_MIN, INT64_MAX),
+        "sint64": (INT64_MIN, INT64_MAX),
+        "sfixed64": (INT64_MIN, INT64_MAX),
+        "uint32": (0, UINT32_MAX),
+        "fixed32": (0, UINT32_MAX),
+        "uint64": (0, UINT64_MAX),
+        "fixed64": (0, UINT64_MAX),
+    }
+)
+"""Inclusive value range of each protobuf integer type."""
+
+
+def _type_error(name: str, expected: str, value: object) -> TypeError:
+    return TypeError(f"{name} must be {expected}, not {type(value).__name__}")
+
+
+def check_int(
+    name: str, value: object, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """Return ``value`` as an ``int`` after checking its type and inclusive bounds."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _type_error(name, "an int", value)
+    if minimum is not None and value < minimum:
+        raise InvalidArgumentError(name, f"must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise InvalidArgumentError(name, f"must be <= {maximum}, got {value}")
+    return int(value)
+
+
+def check_float(
+    name: str,
+    value: object,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    """Return ``value`` as a finite ``float`` (ints are accepted) within inclusive bounds."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _type_error(name, "a float or an int", value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidArgumentError(name, f"must be a finite number, got {number!r}")
+    if minimum is not None and number < minimum:
+        raise InvalidArgumentError(name, f"must be >= {minimum:g}, got {number:g}")
+    if maximum is not None and number > maximum:
+        raise InvalidArgumentError(name, f"must be <= {maximum:g}, got {number:g}")
+    return number
+
+
+def check_str(
+    name: str,
+    value: object,
+    *,
+    min_length: int | None = None,
+    max_length: int | None = None,
+) -> str:
+    """Return ``value`` after checking it is a ``str`` whose length (in characters) fits."""
+    if not isinstance(value, str):
+        raise _type_error(name, "a str", value)
+    length = len(value)
+    if min_length is not None and length < min_length:
+        raise InvalidArgumentError(
+            name, f"must be at least {min_length} characters long, got {length}"
+        )
+    if max_length is not None and length > max_length:
+        raise InvalidArgumentError(
+            name, f"must be at most {max_length} characters long, got {length}"
+        )
+    return str(value)
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` after checking it is a real ``bool`` (not ``0``/``1``)."""
+    if not isinstance(value, bool):
+        raise _type_error(name, "a bool", value)
+    return value
+
+
+_COMPARISON = re.compile(r"(>=|<=|>|<)\s*(-?\d+)")
+_RANGE = re.compile(r"(-?\d+)\s*-\s*(-?\d+)")
+
+
+def parse_bound_expr(expr: str) -> tuple[int | None, int | None]:
+    """Parse a Yandex ``(value)``/``(length)``/``(size)`` option into inclusive bounds.
+
+    ``">0"`` is ``(1, None)``, ``"<=500"`` is ``(None, 500)``, ``"1-256"`` is
+    ``(1, 256)``. Anything else raises :class:`ValueError`.
+    """
+    text = expr.strip() if isinstance(expr, str) else ""
+    if match := _COMPARISON.fullmatch(text):
+        op, number = match.group(1), int(match.group(2))
+        if op == ">":
+            return number + 1, None
+        if op == ">=":
+            return number, None
+        if op == "<":
+            return None, number - 1
+        return None, number
+    if match := _RANGE.fullmatch(text):
+        low, high = int(match.group(1)), int(match.group(2))
+        if low > high:
+            raise ValueError(f"empty range in bound expression {expr!r}")
+        return low, high
+    raise ValueError(f"unrecognised bound expression {expr!r}; expected >N, >=N, <N, <=N or A-B")
+
+
+def int_bounds(proto_type: str, expr: str | None = None) -> tuple[int, int]:
+    """Inclusive bounds of a protobuf integer type, narrowed by an optional bound expression."""
+    try:
+        low, high = PROTO_INT_RANGES[proto_type]
+    except KeyError:
+        raise ValueError(f"{proto_type!r} is not a protobuf integer type") from None
+    if expr is not None:
+        expr_low, expr_high = parse_bound_expr(expr)
+        if expr_low is not None:
+            low = max(low, expr_low)
+        if expr_high is not None:
+            high = min(high, expr_high)
+        if low > high:
+            raise ValueError(f"bound {expr!r} leaves no valid {proto_type} value")
+    return low, high

@@ -1,0 +1,673 @@
+"""The ``yandex-art`` command: generate images, attach to operations, run the emulator.
+
+Exit codes: 0 success; 1 unexpected failure; 2 usage or configuration error
+(also requests the service rejected as invalid, unauthenticated or unknown);
+3 the operation failed or was cancelled; 4 transport error (unreachable,
+unavailable, quota); 5 the wait timed out (the operation keeps running);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._client import AsyncAIStudio
+    from ._gen.image_generation import ImageGenerationModelResult
+    from ._runtime.operation import AsyncOperation
+
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_OPERATION",
+    "EXIT_TIMEOUT",
+    "EXIT_TRANSPORT",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_OPERATION = 3
+EXIT_TRANSPORT = 4
+EXIT_TIMEOUT = 5
+EXIT_INTERRUPTED = 130
+
+PROG = "yandex-art"
+_EMULATOR_GENERATION_SECONDS = 0.3
+_USAGE_CODES = frozenset(
+    {
+        "INVALID_ARGUMENT",
+        "FAILED_PRECONDITION",
+        "UNAUTHENTICATED",
+        "PERMISSION_DENIED",
+        "NOT_FOUND",
+        "HTTP 400",
+        "HTTP 401",
+        "HTTP 403",
+        "HTTP 404",
+    }
+)
+_HINTS = {
+    "UNAUTHENTICATED": "check the credential in YC_API_KEY, YC_IAM_TOKEN or YC_OAUTH_TOKEN",
+    "HTTP 401": "check the credential in YC_API_KEY, YC_IAM_TOKEN or YC_OAUTH_TOKEN",
+    "PERMISSION_DENIED": "check the folder id and that the account may use YandexART in it",
+    "HTTP 403": "check the folder id and that the account may use YandexART in it",
+    "NOT_FOUND": "check the operation id; results are kept for 3 days",
+    "HTTP 404": "check the operation id; results are kept for 3 days",
+    "UNAVAILABLE": "check --endpoint and the network, then retry",
+    "RESOURCE_EXHAUSTED": "a quota was exceeded; wait a little and retry",
+    "HTTP 429": "a quota was exceeded; wait a little and retry",
+}
+_NO_CREDENTIALS = """\
+no credentials found. Set one of these environment variables:
+  export YC_API_KEY=<API key>            # a service account's API key
+  export YC_IAM_TOKEN=<IAM token>        # e.g. from `yc iam create-token`
+  export YC_OAUTH_TOKEN=<OAuth token>    # exchanged for IAM tokens automatically
+and the folder to bill:
+  export YC_FOLDER_ID=<folder id>        # or pass --folder-id
+To try the command offline, add --emulator (a local emulator draws placeholder images)."""
+_NO_FOLDER = """\
+no folder id: pass --folder-id or set it once with
+  export YC_FOLDER_ID=<folder id>
+(add --emulator to try the command offline)."""
+
+
+class CliError(Exception):
+    """A failure with an exit code and a message for the user."""
+
+    def __init__(self, message: str, code: int, *, details: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.details = dict(details or {})
+
+
+# -- argument parsing -------------------------------------------------------------------
+
+
+def _ratio(text: str) -> tuple[int, int]:
+    width, sep, height = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        pair = int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not W:H (e.g. 16:9)") from None
+    if pair[0] <= 0 or pair[1] <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: both parts must be positive")
+    return pair
+
+
+def _mime(text: str) -> str:
+    aliases = {"jpeg": "image/jpeg", "jpg": "image/jpeg", "png": "image/png"}
+    return aliases.get(text.lower(), text)
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not within 0..65535")
+    return value
+
+
+def _add_connection(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument("--folder-id", help="folder id (default: $YC_FOLDER_ID)")
+    group.add_argument(
+        "--endpoint",
+        help="host:port of the service (default: the public endpoints); "
+        "loopback endpoints are reached without TLS",
+    )
+    group.add_argument(
+        "--insecure", action="store_true", help="connect without TLS (loopback endpoints only)"
+    )
+    group.add_argument(
+        "--transport", choices=("grpc", "rest"), default="grpc", help="wire protocol (grpc)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_non_negative,
+        default=600.0,
+        help="seconds to wait for the result (600); the operation keeps running after that",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON lines on stdout (for scripts)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``yandex-art``."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Generate images with YandexART, or run a local emulator of the service.",
+        epilog="Credentials come from YC_API_KEY, YC_IAM_TOKEN or YC_OAUTH_TOKEN; the folder "
+        "from YC_FOLDER_ID. Exit codes: 0 ok, 2 usage/configuration, 3 operation failed, "
+        "4 transport error, 5 timed out, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    generate = commands.add_parser(
+        "generate",
+        help="generate an image from a prompt",
+        description="Start a generation, print its operation id, wait and save the image.",
+    )
+    generate.add_argument("prompt", nargs="+", metavar="PROMPT", help="prompt words (joined)")
+    generate.add_argument("--seed", type=int, help="random seed (same seed+prompt, same image)")
+    generate.add_argument("--ratio", type=_ratio, metavar="W:H", help="aspect ratio, e.g. 16:9")
+    generate.add_argument(
+        "--mime-type", type=_mime, metavar="TYPE", help="image/jpeg (default) or image/png"
+    )
+    generate.add_argument(
+        "-o", "--output", metavar="FILE", help="where to save the image ('-': stdout); "
+        "default: <operation id>.jpeg in the current directory",
+    )
+    generate.add_argument("--model", default="yandex-art", help="model name or URI (yandex-art)")
+    generate.add_argument(
+        "--emulator",
+        action="store_true",
+        help="run against an embedded local emulator (no credentials needed)",
+    )
+    _add_connection(generate)
+
+    attach = commands.add_parser(
+        "attach",
+        help="wait for an operation started earlier and save its image",
+        description="Resume an interrupted generation by its operation id.",
+    )
+    attach.add_argument("operation_id", metavar="OPERATION_ID")
+    attach.add_argument("-o", "--output", metavar="FILE", help="where to save the image")
+    attach.add_argument("--model", default="yandex-art", help="model name or URI (yandex-art)")
+    _add_connection(attach)
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="run a local emulator of the service",
+        description="Serve the image generation API over gRPC and REST until SIGINT/SIGTERM. "
+        "The first line on stdout is a JSON object with the addresses.",
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    emulator.add_argument(
+        "--allow-remote", action="store_true", help="allow binding a non-loopback address"
+    )
+    emulator.add_argument("--grpc-port", type=_port, default=0, help="gRPC port (0: a free one)")
+    emulator.add_argument("--rest-port", type=_port, default=0, help="REST port (0: a free one)")
+    emulator.add_argument(
+        "--generation-seconds",
+        type=_non_negative,
+        default=2.0,
+        help="how long each generation takes (2; 0: instant)",
+    )
+    emulator.add_argument(
+        "--jitter", type=_non_negative, default=0.0, help="relative spread of the duration (0..1)"
+    )
+    emulator.add_argument(
+        "--read-quota",
+        type=int,
+        default=50,
+        metavar="R",
+        help="operation reads allowed per second (50; 0: unlimited)",
+    )
+    emulator.add_argument("--state", metavar="FILE", help="JSON file keeping operations")
+    emulator.add_argument("--folder-id", help="accept only this folder in model URIs")
+    emulator.add_argument(
+        "--api-key", action="append", metavar="KEY", help="accept only these API keys (repeat)"
+    )
+    emulator.add_argument(
+        "--iam-token", action="append", metavar="TOKEN", help="accept only these IAM tokens"
+    )
+    emulator.add_argument(
+        "--retention-seconds",
+        type=_non_negative,
+        default=3 * 24 * 3600.0,
+        help="how long finished operations are kept (3 days)",
+    )
+    return parser
+
+
+# -- output ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Output:
+    json: bool
+    stdout: IO[str]
+    stderr: IO[str]
+    image_on_stdout: bool = False
+
+    def info(self, text: str) -> None:
+        print(text, file=self.stderr, flush=True)
+
+    def line(self, text: str) -> None:
+        """A human-readable line on stdout (stderr in --json mode or when stdout holds the image)."""
+        target = self.stderr if self.json or self.image_on_stdout else self.stdout
+        print(text, file=target, flush=True)
+
+    def event(self, **data: Any) -> None:
+        if self.json:
+            print(json.dumps(data, ensure_ascii=False), file=self.stdout, flush=True)
+
+
+class _Progress:
+    """A live line on stderr while an operation runs (a single line when not a terminal)."""
+
+    _FRAMES = "|/-\\"
+
+    def __init__(self, stream: IO[str], operation_id: str) -> None:
+        self._stream = stream
+        self._id = operation_id
+        self._started = time.monotonic()
+        self._live = bool(getattr(stream, "isatty", lambda: False)())
+        self._task: asyncio.Task[None] | None = None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def __enter__(self) -> _Progress:
+        if self._live:
+            self._task = asyncio.get_running_loop().create_task(self._spin())
+        else:
+            print(f"waiting for operation {self._id} ...", file=self._stream, flush=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+
+    async def _spin(self) -> None:
+        frame = 0
+        while True:
+            text = f"{self._FRAMES[frame % 4]} generating ({self.elapsed():.1f} s, {self._id})"
+            self._stream.write("\r" + text + "\x1b[K")
+            self._stream.flush()
+            frame += 1
+            await asyncio.sleep(0.1)
+
+
+# -- generate and attach ------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """What the command has done so far (for messages after an interruption)."""
+
+    operation_id: str | None = None
+    emulator: bool = False
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    try:
+        import io
+
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Exception:
+        return None
+
+
+def _check_output(path: str | None) -> None:
+    if path is None or path == "-":
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise CliError(f"cannot write {path}: it is a directory", EXIT_USAGE)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise CliError(f"cannot write {path}: directory {parent} does not exist", EXIT_USAGE)
+    if not os.access(parent, os.W_OK):
+        raise CliError(f"cannot write {path}: directory {parent} is not writable", EXIT_USAGE)
+
+
+def _connection_kwargs(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
+    from ._runtime.core import parse_endpoint
+    from ._runtime.errors import ConfigurationError
+
+    folder = args.folder_id or env.get("YC_FOLDER_ID", "").strip()
+    has_credentials = any(
+        env.get(name, "").strip() for name in ("YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN")
+    )
+    if not has_credentials:
+        raise CliError(_NO_CREDENTIALS, EXIT_USAGE, details={"kind": "no_credentials"})
+    if not folder:
+        raise CliError(_NO_FOLDER, EXIT_USAGE, details={"kind": "no_folder"})
+    kwargs: dict[str, Any] = {"folder_id": folder, "transport": args.transport, "env": env}
+    if args.endpoint:
+        try:
+            endpoint = parse_endpoint(args.endpoint)
+        except ConfigurationError as exc:
+            raise CliError(f"--endpoint: {exc}", EXIT_USAGE) from None
+        kwargs["endpoint"] = args.endpoint
+        if args.insecure or endpoint.is_loopback:
+            kwargs["verify"] = False
+    elif args.insecure:
+        raise CliError("--insecure needs a loopback --endpoint", EXIT_USAGE)
+    return kwargs
+
+
+def _save(result: ImageGenerationModelResult, output: str | None, operation_id: str) -> str:
+    if output == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(result.image_bytes)
+        sys.stdout.buffer.flush()
+        return "-"
+    if output is None:
+        extension = "png" if result.mime_type == "image/png" else "jpeg"
+        output = f"{operation_id}.{extension}"
+    try:
+        result.save(output)
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}", EXIT_FAILURE) from None
+    return output
+
+
+async def _finish(
+    operation: AsyncOperation[ImageGenerationModelResult],
+    args: argparse.Namespace,
+    out: _Output,
+) -> None:
+    with _Progress(out.stderr, operation.id) as progress:
+        result = await operation.wait(poll_timeout=args.timeout)
+    path = _save(result, args.output, operation.id)
+    size = _image_size(result.image_bytes)
+    seconds = round(progress.elapsed(), 3)
+    described = f"{size[0]}x{size[1]} " if size else ""
+    out.line(
+        f"saved {path} ({described}{result.mime_type or 'unknown type'}, "
+        f"{len(result.image_bytes)} bytes, {seconds:g} s)"
+    )
+    out.event(
+        event="succeeded",
+        operation_id=operation.id,
+        path=path,
+        mime_type=result.mime_type,
+        bytes=len(result.image_bytes),
+        width=size[0] if size else None,
+        height=size[1] if size else None,
+        model_version=result.model_version,
+        seconds=seconds,
+    )
+
+
+def _resume(operation_id: str, args: argparse.Namespace) -> str:
+    command = f"{PROG} attach {operation_id}"
+    if args.output:
+        command += f" -o {args.output}"
+    return command
+
+
+def _announce(operation_id: str, args: argparse.Namespace, out: _Output, run: _Run) -> None:
+    run.operation_id = operation_id
+    out.line(f"operation {operation_id}")
+    out.event(event="started", operation_id=operation_id)
+    if not run.emulator and args.command == "generate":
+        out.info(f"(if interrupted, resume with: {_resume(operation_id, args)})")
+
+
+async def _generate_with(
+    sdk: AsyncAIStudio, args: argparse.Namespace, out: _Output, run: _Run
+) -> None:
+    model = sdk.models.image_generation(args.model)
+    options: dict[str, Any] = {}
+    if args.seed is not None:
+        options["seed"] = args.seed
+    if args.ratio is not None:
+        options["width_ratio"], options["height_ratio"] = args.ratio
+    if args.mime_type is not None:
+        options["mime_type"] = args.mime_type
+    if options:
+        model = model.configure(**options)
+    operation = await model.run_deferred(" ".join(args.prompt))
+    _announce(operation.id, args, out, run)
+    await _finish(operation, args, out)
+
+
+async def _generate(args: argparse.Namespace, out: _Output, run: _Run, env: Mapping[str, str]) -> None:
+    from ._client import AsyncAIStudio
+
+    _check_output(args.output)
+    if args.emulator:
+        if args.endpoint or args.insecure:
+            raise CliError("--emulator cannot be combined with --endpoint/--insecure", EXIT_USAGE)
+        from .emulator import Emulator
+
+        run.emulator = True
+        out.info("using an embedded emulator: the image is a placeholder, not YandexART's")
+        async with Emulator(generation_seconds=_EMULATOR_GENERATION_SECONDS) as emulator:
+            async with emulator.async_sdk(args.transport) as sdk:
+                await _generate_with(sdk, args, out, run)
+        return
+    async with AsyncAIStudio(**_connection_kwargs(args, env)) as sdk:
+        await _generate_with(sdk, args, out, run)
+
+
+async def _attach(args: argparse.Namespace, out: _Output, run: _Run, env: Mapping[str, str]) -> None:
+    from ._client import AsyncAIStudio
+
+    _check_output(args.output)
+    if not args.operation_id.strip():
+        raise CliError("OPERATION_ID must not be empty", EXIT_USAGE)
+    async with AsyncAIStudio(**_connection_kwargs(args, env)) as sdk:
+        model = sdk.models.image_generation(args.model)
+        operation = await model.attach_deferred(args.operation_id)
+        _announce(operation.id, args, out, run)
+        await _finish(operation, args, out)
+
+
+def _classify(exc: BaseException) -> CliError:
+    """An SDK error as a message and an exit code."""
+    from ._runtime.errors import (
+        ConfigurationError,
+        InvalidArgumentError,
+        OperationFailedError,
+        OperationTimeoutError,
+        TransportError,
+        UnexpectedOperationResultError,
+    )
+
+    if isinstance(exc, CliError):
+        return exc
+    if isinstance(exc, ConfigurationError | InvalidArgumentError):
+        return CliError(str(exc), EXIT_USAGE, details={"type": type(exc).__name__})
+    if isinstance(exc, OperationTimeoutError):
+        return CliError(
+            f"{exc}", EXIT_TIMEOUT, details={"type": "OperationTimeoutError", "timeout": exc.timeout}
+        )
+    if isinstance(exc, OperationFailedError):
+        return CliError(
+            str(exc),
+            EXIT_OPERATION,
+            details={
+                "type": type(exc).__name__,
+                "code": exc.code,
+                "message": exc.error_message,
+                "cancelled": exc.cancelled,
+            },
+        )
+    if isinstance(exc, UnexpectedOperationResultError):
+        return CliError(str(exc), EXIT_OPERATION, details={"type": type(exc).__name__})
+    if isinstance(exc, TransportError):
+        code = EXIT_USAGE if exc.code in _USAGE_CODES else EXIT_TRANSPORT
+        message = str(exc)
+        if hint := _HINTS.get(exc.code):
+            message += f"\nhint: {hint}"
+        return CliError(
+            message,
+            code,
+            details={"type": "TransportError", "code": exc.code, "message": exc.detail},
+        )
+    if isinstance(exc, TypeError | ValueError):
+        return CliError(str(exc), EXIT_USAGE, details={"type": type(exc).__name__})
+    return CliError(f"{type(exc).__name__}: {exc}", EXIT_FAILURE, details={"type": type(exc).__name__})
+
+
+def _report(
+    error: CliError, out: _Output, run: _Run, args: argparse.Namespace | None = None
+) -> int:
+    print(f"{PROG}: error: {error.message}", file=out.stderr, flush=True)
+    if error.code == EXIT_TIMEOUT and run.operation_id and not run.emulator and args:
+        out.info(f"resume with: {_resume(run.operation_id, args)}")
+    out.event(
+        event="error",
+        operation_id=run.operation_id,
+        exit_code=error.code,
+        error={"message": error.message, **error.details},
+    )
+    return error.code
+
+
+def _run_client(
+    args: argparse.Namespace, out: _Output, env: Mapping[str, str]
+) -> int:
+    run = _Run()
+    command = _generate if args.command == "generate" else _attach
+    try:
+        asyncio.run(command(args, out, run, env))
+    except KeyboardInterrupt:
+        print(f"\n{PROG}: interrupted", file=out.stderr, flush=True)
+        if run.operation_id and not run.emulator:
+            out.info(
+                f"operation {run.operation_id} keeps running on the server; resume with: "
+                f"{_resume(run.operation_id, args)}"
+            )
+        out.event(event="interrupted", operation_id=run.operation_id, exit_code=EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        return _report(_classify(exc), out, run, args)
+    return EXIT_OK
+
+
+# -- emulator ------------------------------------------------------------------------------
+
+
+async def _serve(args: argparse.Namespace, out: _Output) -> None:
+    from .emulator import Emulator, EmulatorConfig
+
+    config = EmulatorConfig(
+        host=args.host,
+        grpc_port=args.grpc_port,
+        rest_port=args.rest_port,
+        allow_remote=args.allow_remote,
+        folder_id=args.folder_id,
+        api_keys=args.api_key,
+        iam_tokens=args.iam_token,
+        generation_seconds=args.generation_seconds,
+        jitter=args.jitter,
+        read_quota=args.read_quota or None,
+        retention_seconds=args.retention_seconds,
+        state_file=args.state,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with Emulator(config) as emulator:
+        print(
+            json.dumps(
+                {
+                    "grpc": emulator.grpc_address,
+                    "rest": emulator.rest_url,
+                    "folder_id": emulator.folder_id,
+                    "api_key": emulator.api_key,
+                    "pid": os.getpid(),
+                }
+            ),
+            file=out.stdout,
+            flush=True,
+        )
+        key = emulator.api_key or "<API key>"
+        out.info(
+            f"YandexART emulator: gRPC {emulator.grpc_address}, REST {emulator.rest_url}; "
+            "stop with Ctrl-C.\n"
+            f"try: YC_API_KEY={key} YC_FOLDER_ID={emulator.folder_id} "
+            f"{PROG} generate --endpoint {emulator.grpc_address} a red cat"
+        )
+        await stop.wait()
+    out.info("emulator stopped")
+
+
+def _run_emulator(args: argparse.Namespace, out: _Output) -> int:
+    from .emulator import EmulatorConfigError
+
+    if args.read_quota < 0:
+        raise CliError("--read-quota must be >= 0", EXIT_USAGE)
+    if args.jitter > 1:
+        raise CliError("--jitter must be within 0..1", EXIT_USAGE)
+    try:
+        asyncio.run(_serve(args, out))
+    except EmulatorConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        return EXIT_OK
+    return EXIT_OK
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run the command line; returns the exit code (argparse errors exit with 2)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out = _Output(
+        json=bool(getattr(args, "json", False)),
+        stdout=stdout or sys.stdout,
+        stderr=stderr or sys.stderr,
+    )
+    try:
+        if getattr(args, "output", None) == "-":
+            if out.json:
+                raise CliError("-o - (image on stdout) cannot be combined with --json", EXIT_USAGE)
+            out.image_on_stdout = True
+        if args.command == "emulator":
+            return _run_emulator(args, out)
+        return _run_client(args, out, os.environ if env is None else env)
+    except CliError as error:
+        return _report(error, out, _Run())
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head -1`): stop quietly
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return EXIT_FAILURE

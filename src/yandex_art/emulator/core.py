@@ -1,0 +1,652 @@
+"""The emulated service, independent of the wire: checks, operations, quota, stats.
+
+The gRPC and REST front ends call :meth:`EmulatorService.enter` for every
+call (latency and call faults, authentication, the read quota) and then the
+method itself. Errors are :class:`EmulatorError` with a gRPC status; the REST
+side maps it to an HTTP status with :data:`HTTP_STATUS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from grpclib.const import Status
+
+from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
+    ImageGenerationRequest,
+)
+from .config import EmulatorConfig
+from .faults import METHODS, Faults, GenerationFault
+from .images import SUPPORTED_MIME_TYPES, image_size, render_image
+from .state import Record
+
+__all__ = [
+    "HTTP_STATUS",
+    "RESPONSE_TYPE_URL",
+    "EmulatorError",
+    "EmulatorService",
+    "EmulatorStats",
+    "GenerationParams",
+    "OperationStats",
+    "OperationView",
+    "ResultView",
+]
+
+RESPONSE_TYPE_URL = (
+    "type.googleapis.com/yandex.cloud.ai.foundation_models.v1.image_generation."
+    "ImageGenerationResponse"
+)
+DESCRIPTION = "Async image generation"
+MAX_TEXT = 500
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+_URI = re.compile(r"art://([^/\s]+)/([^/\s]+)/([^/\s]+)")
+_PURGE_EVERY = 1.0
+
+HTTP_STATUS: dict[Status, int] = {
+    Status.CANCELLED: 499,
+    Status.UNKNOWN: 500,
+    Status.INVALID_ARGUMENT: 400,
+    Status.DEADLINE_EXCEEDED: 504,
+    Status.NOT_FOUND: 404,
+    Status.ALREADY_EXISTS: 409,
+    Status.PERMISSION_DENIED: 403,
+    Status.RESOURCE_EXHAUSTED: 429,
+    Status.FAILED_PRECONDITION: 400,
+    Status.ABORTED: 409,
+    Status.OUT_OF_RANGE: 400,
+    Status.UNIMPLEMENTED: 501,
+    Status.INTERNAL: 500,
+    Status.UNAVAILABLE: 503,
+    Status.DATA_LOSS: 500,
+    Status.UNAUTHENTICATED: 401,
+}
+"""HTTP status of each gRPC status, as the REST gateway answers it."""
+
+_JSON_NAMES = {
+    "model_uri": "modelUri",
+    "generation_options": "generationOptions",
+    "mime_type": "mimeType",
+    "aspect_ratio": "aspectRatio",
+    "width_ratio": "widthRatio",
+    "height_ratio": "heightRatio",
+}
+
+
+class EmulatorError(Exception):
+    """A call answered with an error status."""
+
+    def __init__(self, status: Status, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS.get(self.status, 500)
+
+    def __repr__(self) -> str:
+        return f"EmulatorError({self.status.name}, {self.message!r})"
+
+
+def _invalid(path: str, problem: str) -> EmulatorError:
+    return EmulatorError(Status.INVALID_ARGUMENT, f"{path}: {problem}")
+
+
+def _short(value: str, limit: int = 80) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """A checked generation request."""
+
+    texts: tuple[str, ...]
+    seed: int
+    width_ratio: int
+    height_ratio: int
+    mime_type: str
+    folder_id: str
+    model: str
+    version: str
+
+
+@dataclass(frozen=True)
+class ResultView:
+    """The ``response`` Any of a finished operation."""
+
+    type_url: str
+    image: bytes = b""
+    model_version: str = ""
+
+
+@dataclass(frozen=True)
+class OperationView:
+    """An operation as the wire shows it."""
+
+    id: str
+    description: str
+    created_at: float
+    created_by: str
+    modified_at: float
+    done: bool
+    error: tuple[int, str] | None = None
+    response: ResultView | None = None
+
+
+@dataclass(frozen=True)
+class OperationStats:
+    """What happened to one operation (times: see :class:`EmulatorStats`)."""
+
+    id: str
+    state: str
+    """``running``, ``succeeded``, ``failed`` (including the faulty results) or ``cancelled``."""
+    reads: int
+    """OperationService.Get calls answered for it."""
+    created_at: float
+    created_monotonic: float
+    done_at: float | None
+    """``time.time()`` when it became done."""
+    done_monotonic: float | None
+    """``time.monotonic()`` of the emulator's process when it became done."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class EmulatorStats:
+    """Counters since start or the last reset.
+
+    ``reads`` counts every OperationService.Get that reached the quota check
+    (both protocols), ``resource_exhausted`` those refused by it, and
+    ``max_reads_per_window`` the most reads accepted within any sliding
+    ``read_quota_window`` (1 s by default). Monotonic times are the
+    emulator process's ``time.monotonic()``, comparable with the caller's
+    when the emulator runs in the same process.
+    """
+
+    calls: dict[str, int]
+    reads: int
+    resource_exhausted: int
+    unauthenticated: int
+    injected_faults: int
+    max_reads_per_window: int
+    read_quota: int | None
+    read_quota_window: float
+    operations: dict[str, OperationStats]
+
+    def operation(self, operation_id: str) -> OperationStats:
+        return self.operations[operation_id]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in vars(self).items() if k != "operations"}
+        data["calls"] = dict(self.calls)
+        data["operations"] = {k: v.to_dict() for k, v in self.operations.items()}
+        return data
+
+
+def validate_request(
+    request: ImageGenerationRequest, *, json_names: bool = False, folder_id: str | None = None
+) -> GenerationParams:
+    """Check a request as the service does; errors name the field (proto or JSON names)."""
+
+    def name(path: str) -> str:
+        if not json_names:
+            return path
+        return ".".join(_JSON_NAMES.get(part, part) for part in path.split("."))
+
+    uri = request.model_uri
+    match = _URI.fullmatch(uri)
+    if not uri:
+        raise _invalid(name("model_uri"), "is required, e.g. art://<folder_id>/yandex-art/latest")
+    if match is None:
+        raise _invalid(
+            name("model_uri"),
+            f"must look like art://<folder_id>/<model>/<version>, got {_short(uri)}",
+        )
+    folder, model, version = match.groups()
+    if folder_id is not None and folder != folder_id:
+        raise _invalid(
+            name("model_uri"),
+            f"folder {_short(folder)} is not served here; use folder {folder_id!r}",
+        )
+    if not request.messages:
+        raise _invalid(name("messages"), "at least one message is required")
+    texts = []
+    for index, message in enumerate(request.messages):
+        where = f"messages[{index}]"
+        if not message.text:
+            raise _invalid(f"{where}.text", "must not be empty")
+        if len(message.text) > MAX_TEXT:
+            raise _invalid(
+                f"{where}.text",
+                f"is {len(message.text)} characters long; at most {MAX_TEXT} are allowed",
+            )
+        if not math.isfinite(message.weight):
+            raise _invalid(f"{where}.weight", f"must be a finite number, got {message.weight!r}")
+        texts.append(message.text)
+    options = request.generation_options
+    mime_type, seed, width_ratio, height_ratio = "image/jpeg", 0, 1, 1
+    if options is not None:
+        if options.mime_type:
+            if options.mime_type not in SUPPORTED_MIME_TYPES:
+                raise _invalid(
+                    name("generation_options.mime_type"),
+                    f"unsupported MIME type {_short(options.mime_type)}; "
+                    f"use {' or '.join(SUPPORTED_MIME_TYPES)}",
+                )
+            mime_type = options.mime_type
+        if not INT64_MIN <= options.seed <= INT64_MAX:
+            raise _invalid(name("generation_options.seed"), "is out of the int64 range")
+        seed = options.seed
+        ratio = options.aspect_ratio
+        if ratio is not None:
+            for field_name in ("width_ratio", "height_ratio"):
+                value = getattr(ratio, field_name)
+                if value <= 0 or value > INT64_MAX:
+                    raise _invalid(
+                        name(f"generation_options.aspect_ratio.{field_name}"),
+                        f"must be a positive integer, got {value}",
+                    )
+            width_ratio, height_ratio = ratio.width_ratio, ratio.height_ratio
+    return GenerationParams(
+        texts=tuple(texts),
+        seed=seed,
+        width_ratio=width_ratio,
+        height_ratio=height_ratio,
+        mime_type=mime_type,
+        folder_id=folder,
+        model=model,
+        version=version,
+    )
+
+
+class EmulatorService:
+    """State and behaviour of the emulated service. Thread-safe; timers need a running loop."""
+
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        faults: Faults,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.faults = faults
+        self._clock = clock
+        self._wall = wall_clock
+        self._lock = threading.RLock()
+        self._rng = random.Random(config.rng_seed)
+        self._records: dict[str, Record] = {}
+        self._api_keys = None if config.api_keys is None else frozenset(config.api_keys)
+        self._iam_tokens = None if config.iam_tokens is None else frozenset(config.iam_tokens)
+        self._strict_auth = self._api_keys is not None or self._iam_tokens is not None
+        self._dirty = False
+        self._last_purge = -math.inf
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reset_counters()
+
+    def _reset_counters(self) -> None:
+        self._calls = dict.fromkeys((*METHODS, "endpoints"), 0)
+        self._reads = 0
+        self._exhausted = 0
+        self._unauthenticated = 0
+        self._injected = 0
+        self._window: deque[float] = deque()
+        self._max_window = 0
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def load(self, records: list[Record]) -> None:
+        """Take over records from a state file (before serving)."""
+        with self._lock:
+            for record in records:
+                self._records[record.id] = record
+            self._purge(force=True)
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Schedule the completion of running operations on ``loop``."""
+        with self._lock:
+            self._loop = loop
+            for record in self._records.values():
+                if not record.done:
+                    self._schedule(record)
+
+    def take_changes(self) -> list[dict[str, Any]] | None:
+        """The records to persist if anything changed since the last call, else None."""
+        with self._lock:
+            if not self._dirty:
+                return None
+            self._dirty = False
+            return [r.to_json() for r in self._records.values()]
+
+    def reset(self) -> None:
+        """Forget all operations and counters and disarm faults (configuration stays)."""
+        with self._lock:
+            self._records.clear()
+            self._reset_counters()
+            self._dirty = True
+        self.faults.clear()
+
+    # -- per-call checks ------------------------------------------------------
+
+    async def enter(self, method: str, authorization: str | None) -> None:
+        """Latency, injected call faults, authentication and (for ``get``) the read quota."""
+        with self._lock:
+            self._calls[method] = self._calls.get(method, 0) + 1
+        if method not in METHODS:
+            return
+        delay = self.faults.latency(method)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        fault = self.faults.take_call_fault(method)
+        if fault is not None:
+            with self._lock:
+                self._injected += 1
+            raise EmulatorError(fault.status, fault.message)
+        self.check_auth(authorization)
+        if method == "get":
+            self._count_read()
+
+    def check_auth(self, header: str | None) -> None:
+        """Accept a well-formed ``Api-Key``/``Bearer`` header (only the configured ones, if any)."""
+        problem = self._auth_problem(header)
+        if problem is not None:
+            with self._lock:
+                self._unauthenticated += 1
+            raise EmulatorError(Status.UNAUTHENTICATED, problem)
+
+    def _auth_problem(self, header: str | None) -> str | None:
+        hint = "send 'Authorization: Api-Key <API key>' or 'Authorization: Bearer <IAM token>'"
+        if not header or not header.strip():
+            return f"the request has no credentials; {hint}"
+        scheme, _, secret = header.strip().partition(" ")
+        secret = secret.strip()
+        kind = scheme.lower()
+        if kind not in ("api-key", "bearer") or not secret or any(c.isspace() for c in secret):
+            return f"malformed Authorization header; {hint}"
+        if not self._strict_auth:
+            return None
+        if kind == "api-key":
+            if self._api_keys is None or secret not in self._api_keys:
+                return "the API key is not valid"
+        elif self._iam_tokens is None or secret not in self._iam_tokens:
+            return "the IAM token is not valid or has expired"
+        return None
+
+    def _count_read(self) -> None:
+        quota, window = self.config.read_quota, self.config.read_quota_window
+        with self._lock:
+            self._reads += 1
+            now = self._clock()
+            while self._window and self._window[0] <= now - window:
+                self._window.popleft()
+            if quota is not None and len(self._window) >= quota:
+                self._exhausted += 1
+                raise EmulatorError(
+                    Status.RESOURCE_EXHAUSTED,
+                    f"quota exceeded: at most {quota} operation reads per {window:g} s; "
+                    "slow down and retry",
+                )
+            self._window.append(now)
+            self._max_window = max(self._max_window, len(self._window))
+
+    # -- methods ----------------------------------------------------------------
+
+    def validate(self, request: ImageGenerationRequest, *, json_names: bool) -> GenerationParams:
+        return validate_request(request, json_names=json_names, folder_id=self.config.folder_id)
+
+    async def generate(self, params: GenerationParams, authorization: str | None) -> OperationView:
+        """Start a generation (already checked) and return its operation."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            seed = params.seed or self._rng.randrange(1, INT64_MAX)
+            duration = self._duration()
+        fault = self.faults.take_generation_fault()
+        width, height = image_size(
+            params.width_ratio, params.height_ratio, self.config.image_long_side
+        )
+        image = None
+        if fault is None:
+            image = await loop.run_in_executor(
+                None, render_image, params.texts, seed, width, height, params.mime_type
+            )
+        now, now_mono = self._wall(), self._clock()
+        with self._lock:
+            record = Record(
+                id=self._new_id(),
+                created_at=now,
+                modified_at=now,
+                created_by=_subject(authorization),
+                texts=params.texts,
+                seed=seed,
+                width=width,
+                height=height,
+                mime_type=params.mime_type,
+                model_version=self.config.model_version,
+                outcome=_outcome(fault),
+                finish_at=now + duration,
+                error_code=fault.code if fault else 0,
+                error_message=fault.message if fault else "",
+                type_url=fault.type_url if fault else "",
+                created_monotonic=now_mono,
+                finish_monotonic=now_mono + duration,
+                image=image,
+            )
+            self._records[record.id] = record
+            self._dirty = True
+            if duration <= 0:
+                self._finish(record)
+            else:
+                self._loop = loop
+                self._schedule(record)
+            self._purge()
+            return self._view(record)
+
+    async def get(self, operation_id: str) -> OperationView:
+        """The operation's current state (a read already counted by :meth:`enter`)."""
+        with self._lock:
+            record = self._lookup(operation_id)
+            record.reads += 1
+            if not self._needs_image(record):
+                return self._view(record)
+        image = await asyncio.get_running_loop().run_in_executor(
+            None,
+            render_image,
+            record.texts,
+            record.seed,
+            record.width,
+            record.height,
+            record.mime_type,
+        )
+        with self._lock:
+            record.image = image
+            return self._view(record)
+
+    def cancel(self, operation_id: str) -> OperationView:
+        """Stop a running operation: it becomes done with error CANCELLED (1)."""
+        with self._lock:
+            record = self._lookup(operation_id)
+            if record.done:
+                raise EmulatorError(
+                    Status.FAILED_PRECONDITION,
+                    f"operation {record.id} is already done and cannot be cancelled",
+                )
+            record.outcome = "error"
+            record.error_code = Status.CANCELLED.value
+            record.error_message = "the operation was cancelled"
+            record.cancelled = True
+            self._finish(record)
+            return self._view(record)
+
+    def endpoint_ids(self) -> tuple[str, ...]:
+        return self.config.endpoint_ids
+
+    # -- stats --------------------------------------------------------------------
+
+    def stats(self) -> EmulatorStats:
+        with self._lock:
+            self._sweep_due()
+            return EmulatorStats(
+                calls=dict(self._calls),
+                reads=self._reads,
+                resource_exhausted=self._exhausted,
+                unauthenticated=self._unauthenticated,
+                injected_faults=self._injected,
+                max_reads_per_window=self._max_window,
+                read_quota=self.config.read_quota,
+                read_quota_window=self.config.read_quota_window,
+                operations={r.id: _op_stats(r) for r in self._records.values()},
+            )
+
+    # -- internals ----------------------------------------------------------------
+
+    def _duration(self) -> float:
+        base = float(self.config.generation_seconds)
+        if base <= 0:
+            return 0.0
+        if self.config.jitter:
+            base *= 1 + self.config.jitter * self._rng.uniform(-1.0, 1.0)
+        return max(base, 0.0)
+
+    def _new_id(self) -> str:
+        while True:
+            tail = "".join(self._rng.choice(_ID_ALPHABET) for _ in range(17))
+            candidate = "fbv" + tail
+            if candidate not in self._records:
+                return candidate
+
+    def _schedule(self, record: Record) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        delay = max(record.finish_monotonic - self._clock(), 0.0)
+        loop.call_later(delay, self._finish_due, record.id)
+
+    def _finish_due(self, operation_id: str) -> None:
+        with self._lock:
+            record = self._records.get(operation_id)
+            if record is not None and not record.done:
+                self._finish(record)
+
+    def _finish(self, record: Record) -> None:
+        now = self._wall()
+        record.done = True
+        record.done_at = now
+        record.modified_at = now
+        record.done_monotonic = self._clock()
+        self._dirty = True
+
+    def _sweep_due(self) -> None:
+        now = self._clock()
+        for record in self._records.values():
+            if not record.done and record.finish_monotonic <= now:
+                self._finish(record)
+
+    def _lookup(self, operation_id: str) -> Record:
+        if not operation_id:
+            raise _invalid("operation_id", "is required")
+        self._purge()
+        record = self._records.get(operation_id)
+        if record is not None and self._expired(record):
+            del self._records[operation_id]
+            self._dirty = True
+            record = None
+        if record is None:
+            raise EmulatorError(
+                Status.NOT_FOUND,
+                f"operation {_short(operation_id)} not found (finished operations are kept "
+                f"for {_duration_text(self.config.retention_seconds)})",
+            )
+        if not record.done and record.finish_monotonic <= self._clock():
+            self._finish(record)
+        return record
+
+    def _purge(self, *, force: bool = False) -> None:
+        now_mono = self._clock()
+        if not force and now_mono - self._last_purge < _PURGE_EVERY:
+            return
+        self._last_purge = now_mono
+        expired = [r.id for r in self._records.values() if self._expired(r)]
+        for operation_id in expired:
+            del self._records[operation_id]
+        if expired:
+            self._dirty = True
+
+    def _expired(self, record: Record) -> bool:
+        limit = self._wall() - self.config.retention_seconds
+        return record.done and record.done_at is not None and record.done_at < limit
+
+    @staticmethod
+    def _needs_image(record: Record) -> bool:
+        return record.done and record.outcome == "image" and record.image is None
+
+    @staticmethod
+    def _view(record: Record) -> OperationView:
+        error: tuple[int, str] | None = None
+        response: ResultView | None = None
+        if record.done:
+            if record.outcome == "error":
+                error = (record.error_code, record.error_message)
+            elif record.outcome == "image":
+                response = ResultView(RESPONSE_TYPE_URL, record.image or b"", record.model_version)
+            elif record.outcome == "wrong_type":
+                response = ResultView(record.type_url)
+        return OperationView(
+            id=record.id,
+            description=DESCRIPTION,
+            created_at=record.created_at,
+            created_by=record.created_by,
+            modified_at=record.modified_at,
+            done=record.done,
+            error=error,
+            response=response,
+        )
+
+
+def _duration_text(seconds: float) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+def _outcome(fault: GenerationFault | None) -> Any:
+    return "image" if fault is None else fault.kind
+
+
+def _subject(authorization: str | None) -> str:
+    digest = hashlib.sha256((authorization or "").encode("utf-8")).digest()
+    return "aje" + "".join(_ID_ALPHABET[b % len(_ID_ALPHABET)] for b in digest[:17])
+
+
+def _op_stats(record: Record) -> OperationStats:
+    if not record.done:
+        state = "running"
+    elif record.cancelled:
+        state = "cancelled"
+    elif record.outcome == "image":
+        state = "succeeded"
+    else:
+        state = "failed"
+    return OperationStats(
+        id=record.id,
+        state=state,
+        reads=record.reads,
+        created_at=record.created_at,
+        created_monotonic=record.created_monotonic,
+        done_at=record.done_at,
+        done_monotonic=record.done_monotonic,
+    )

@@ -1,0 +1,149 @@
+"""The gRPC face: the generated grpclib service bases over :class:`EmulatorService`.
+
+Authentication, call faults, latency and the read quota are applied in a
+``RecvRequest`` event hook, before the request message is read.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+from grpclib.const import Status
+from grpclib.events import RecvRequest, listen
+from grpclib.exceptions import GRPCError
+from grpclib.server import Server
+
+from .._gen.proto.google.protobuf import Any as AnyMessage
+from .._gen.proto.google.rpc import Status as StatusMessage
+from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
+    ImageGenerationAsyncServiceBase,
+    ImageGenerationRequest,
+    ImageGenerationResponse,
+)
+from .._gen.proto.yandex.cloud.endpoint import (
+    ApiEndpoint,
+    ApiEndpointServiceBase,
+    GetApiEndpointRequest,
+    ListApiEndpointsRequest,
+    ListApiEndpointsResponse,
+)
+from .._gen.proto.yandex.cloud.operation import (
+    CancelOperationRequest,
+    GetOperationRequest,
+    Operation,
+    OperationServiceBase,
+)
+from .core import EmulatorError, EmulatorService, OperationView
+
+__all__ = ["build_server", "to_proto"]
+
+_METHODS = {
+    "/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate": (
+        "generate"
+    ),
+    "/yandex.cloud.operation.OperationService/Get": "get",
+    "/yandex.cloud.operation.OperationService/Cancel": "cancel",
+}
+
+
+_authorization: ContextVar[str | None] = ContextVar("yandex_art_emulator_auth", default=None)
+
+
+def _time(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def to_proto(view: OperationView) -> Operation:
+    """The wire message of an operation."""
+    operation = Operation(
+        id=view.id,
+        description=view.description,
+        created_at=_time(view.created_at),
+        created_by=view.created_by,
+        modified_at=_time(view.modified_at),
+        done=view.done,
+    )
+    if view.error is not None:
+        operation.error = StatusMessage(code=view.error[0], message=view.error[1])
+    elif view.response is not None:
+        value = b""
+        if view.response.image or view.response.model_version:
+            value = bytes(
+                ImageGenerationResponse(
+                    image=view.response.image, model_version=view.response.model_version
+                )
+            )
+        operation.response = AnyMessage(type_url=view.response.type_url, value=value)
+    return operation
+
+
+def _error(exc: EmulatorError) -> GRPCError:
+    return GRPCError(exc.status, exc.message)
+
+
+class _Generation(ImageGenerationAsyncServiceBase):
+    def __init__(self, service: EmulatorService) -> None:
+        self._service = service
+
+    async def generate(self, message: ImageGenerationRequest) -> Operation:
+        try:
+            params = self._service.validate(message, json_names=False)
+            view = await self._service.generate(params, _authorization.get())
+        except EmulatorError as exc:
+            raise _error(exc) from None
+        return to_proto(view)
+
+
+class _Operations(OperationServiceBase):
+    def __init__(self, service: EmulatorService) -> None:
+        self._service = service
+
+    async def get(self, message: GetOperationRequest) -> Operation:
+        try:
+            return to_proto(await self._service.get(message.operation_id))
+        except EmulatorError as exc:
+            raise _error(exc) from None
+
+    async def cancel(self, message: CancelOperationRequest) -> Operation:
+        try:
+            return to_proto(self._service.cancel(message.operation_id))
+        except EmulatorError as exc:
+            raise _error(exc) from None
+
+
+class _Endpoints(ApiEndpointServiceBase):
+    def __init__(self, service: EmulatorService, address: str) -> None:
+        self._service = service
+        self.address = address
+
+    async def get(self, message: GetApiEndpointRequest) -> ApiEndpoint:
+        if message.api_endpoint_id not in self._service.endpoint_ids():
+            raise GRPCError(
+                Status.NOT_FOUND,
+                f"no API endpoint {message.api_endpoint_id!r}",
+            )
+        return ApiEndpoint(id=message.api_endpoint_id, address=self.address)
+
+    async def list(self, message: ListApiEndpointsRequest) -> ListApiEndpointsResponse:
+        return ListApiEndpointsResponse(
+            endpoints=[ApiEndpoint(id=i, address=self.address) for i in self._service.endpoint_ids()]
+        )
+
+
+def build_server(service: EmulatorService, address: str) -> Server:
+    """A grpclib server with the three services; ``address`` is what ApiEndpointService names."""
+    server = Server([_Generation(service), _Operations(service), _Endpoints(service, address)])
+
+    async def on_request(event: RecvRequest) -> None:
+        method = _METHODS.get(event.method_name, "endpoints")
+        value = event.metadata.get("authorization")
+        authorization = value if isinstance(value, str) else None
+        _authorization.set(authorization)
+        try:
+            await service.enter(method, authorization)
+        except EmulatorError as exc:
+            raise _error(exc) from None
+
+    listen(server, RecvRequest, on_request)
+    return server

@@ -1,0 +1,256 @@
+"""The yandex-art command: generate, attach, emulator; exit codes and messages."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from yandex_art.cli import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_OPERATION,
+    EXIT_TIMEOUT,
+    EXIT_TRANSPORT,
+    EXIT_USAGE,
+    main,
+)
+from yandex_art.emulator import Emulator, EmulatorConfig
+
+NO_CREDENTIALS: dict[str, str] = {}
+
+
+def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), env=NO_CREDENTIALS if env is None else env, stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    with Emulator.start(EmulatorConfig(generation_seconds=0.05, image_long_side=128)) as emu:
+        yield emu
+
+
+@pytest.fixture
+def env(emulator: Emulator) -> dict[str, str]:
+    emulator.reset()
+    return {"YC_API_KEY": emulator.auth, "YC_FOLDER_ID": emulator.folder_id}
+
+
+def _image(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        image.load()
+        return image
+
+
+def test_generate_with_embedded_emulator_writes_a_jpeg(tmp_path: Path) -> None:
+    target = tmp_path / "out.jpeg"
+    code, out, err = run("generate", "--emulator", "--seed", "3", "--ratio", "16:9", "-o", str(target), "a", "red", "cat")
+    assert code == EXIT_OK, err
+    lines = out.splitlines()
+    assert lines[0].startswith("operation ") and len(lines[0].split()[1]) == 20
+    assert "saved" in lines[-1] and str(target) in lines[-1]
+    assert (_image(target).format, _image(target).size) == ("JPEG", (1024, 576))
+    assert "emulator" in err
+
+
+def test_generate_json_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run("generate", "--emulator", "--json", "--transport", "rest", "--mime-type", "png", "a cat")
+    assert code == EXIT_OK
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[0] == {"event": "started", "operation_id": events[0]["operation_id"]}
+    final = events[-1]
+    assert final["event"] == "succeeded"
+    assert final["operation_id"] == events[0]["operation_id"]
+    assert final["path"] == f"{final['operation_id']}.png"
+    assert (final["mime_type"], final["width"], final["height"]) == ("image/png", 1024, 1024)
+    assert _image(tmp_path / final["path"]).format == "PNG"
+
+
+def test_missing_credentials_say_how_to_set_them() -> None:
+    code, out, err = run("generate", "a cat")
+    assert code == EXIT_USAGE
+    assert out == ""
+    for hint in ("YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN", "YC_FOLDER_ID", "--emulator"):
+        assert hint in err
+    code, out, _ = run("generate", "--json", "a cat")
+    assert code == EXIT_USAGE
+    event = json.loads(out)
+    assert event["event"] == "error" and event["exit_code"] == EXIT_USAGE
+    assert event["error"]["kind"] == "no_credentials"
+
+
+def test_missing_folder() -> None:
+    code, _, err = run("generate", "a cat", env={"YC_API_KEY": "k"})
+    assert code == EXIT_USAGE
+    assert "YC_FOLDER_ID" in err and "--folder-id" in err
+
+
+def test_generate_against_a_running_emulator(emulator: Emulator, env: dict[str, str], tmp_path: Path) -> None:
+    target = tmp_path / "cat.jpeg"
+    code, out, err = run("generate", "--endpoint", emulator.grpc_address, "-o", str(target), "a cat", env=env)
+    assert code == EXIT_OK, err
+    operation_id = out.splitlines()[0].split()[1]
+    assert f"yandex-art attach {operation_id} -o {target}" in err  # how to resume
+    assert emulator.stats().operations[operation_id].state == "succeeded"
+    assert target.read_bytes().startswith(b"\xff\xd8\xff")
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_attach(emulator: Emulator, env: dict[str, str], tmp_path: Path, transport: str) -> None:
+    with emulator.sdk() as sdk:
+        operation = sdk.models.image_generation("yandex-art").configure(seed=9).run_deferred("a dog")
+        expected = operation.wait().image_bytes
+    endpoint = emulator.rest_address if transport == "rest" else emulator.grpc_address
+    target = tmp_path / "dog.jpeg"
+    code, out, err = run(
+        "attach", operation.id, "-o", str(target), "--endpoint", endpoint, "--transport", transport, env=env
+    )
+    assert code == EXIT_OK, err
+    assert out.splitlines()[0] == f"operation {operation.id}"
+    assert target.read_bytes() == expected
+
+
+def test_attach_unknown_id(emulator: Emulator, env: dict[str, str]) -> None:
+    code, out, err = run("attach", "fbvnosuchoperation00", "--endpoint", emulator.grpc_address, "--json", env=env)
+    assert code == EXIT_USAGE
+    assert "NOT_FOUND" in err and "hint:" in err
+    assert json.loads(out.splitlines()[-1])["error"]["code"] == "NOT_FOUND"
+
+
+def test_failed_operation_exits_3(emulator: Emulator, env: dict[str, str], tmp_path: Path) -> None:
+    emulator.faults.fail_generations(1, code=13, message="the model broke")
+    code, out, err = run("generate", "--endpoint", emulator.grpc_address, "--json", "-o", str(tmp_path / "x.jpeg"), "cat", env=env)
+    assert code == EXIT_OPERATION
+    assert "the model broke" in err
+    event = json.loads(out.splitlines()[-1])
+    assert event["error"]["code"] == 13 and event["operation_id"]
+    assert not (tmp_path / "x.jpeg").exists()
+
+
+def test_transport_error_exits_4(env: dict[str, str]) -> None:
+    code, _, err = run("generate", "--endpoint", "127.0.0.1:1", "cat", env=env)
+    assert code == EXIT_TRANSPORT
+    assert "UNAVAILABLE" in err and "127.0.0.1:1" in err
+
+
+def test_wait_timeout_exits_5_with_resume_hint(env: dict[str, str]) -> None:
+    with Emulator.start(generation_seconds=30) as slow:
+        code, out, err = run("generate", "--endpoint", slow.grpc_address, "--timeout", "0.2", "cat", env=env)
+    assert code == EXIT_TIMEOUT
+    operation_id = out.splitlines()[0].split()[1]
+    assert f"resume with: yandex-art attach {operation_id}" in err
+
+
+def test_rejected_request_exits_2(emulator: Emulator, env: dict[str, str]) -> None:
+    code, _, err = run("generate", "--endpoint", emulator.grpc_address, "x" * 501, env=env)
+    assert code == EXIT_USAGE
+    assert "messages[0].text" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["generate", "--ratio", "16x9", "cat"],
+        ["generate", "--ratio", "0:1", "cat"],
+        ["generate"],
+        ["emulator", "--grpc-port", "70000"],
+        ["nonsense"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: Any) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(argv, env={})
+    assert caught.value.code == EXIT_USAGE
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_unwritable_output_is_refused_before_starting(tmp_path: Path) -> None:
+    code, out, err = run("generate", "--emulator", "-o", str(tmp_path / "missing" / "x.jpeg"), "cat")
+    assert code == EXIT_USAGE
+    assert "does not exist" in err and out == ""
+
+
+def test_emulator_rejects_remote_host_without_flag() -> None:
+    code, _, err = run("emulator", "--host", "0.0.0.0")
+    assert code == EXIT_USAGE
+    assert "--allow-remote" in err
+
+
+# -- as separate processes ---------------------------------------------------------------
+
+
+def _python(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YC_")}
+    env.update(kwargs.pop("env", {}))
+    return subprocess.Popen([sys.executable, "-m", "yandex_art", *args], env=env, **kwargs)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_emulator_command_prints_its_addresses_first(tmp_path: Path, stop: signal.Signals) -> None:
+    state = tmp_path / "state.json"
+    process = _python(
+        "emulator", "--generation-seconds", "0", "--state", str(state),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        first = json.loads(process.stdout.readline())
+        assert first["grpc"].startswith("127.0.0.1:")
+        assert first["rest"].startswith("http://127.0.0.1:")
+        env = {"YC_API_KEY": first["api_key"], "YC_FOLDER_ID": first["folder_id"]}
+        code, out, err = run("generate", "--endpoint", first["grpc"], "-o", str(tmp_path / "a.jpeg"), "cat", env=env)
+        assert code == EXIT_OK, err
+        process.send_signal(stop)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.stderr is not None
+    assert "emulator stopped" in process.stderr.read().decode()
+    operation_id = out.splitlines()[0].split()[1]
+    assert operation_id in state.read_text()
+
+
+def test_module_entry_point_writes_image_to_stdout() -> None:
+    process = _python("generate", "--emulator", "-o", "-", "cat", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    data, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err.decode()
+    assert data.startswith(b"\xff\xd8\xff")
+    assert b"operation " in err
+
+
+def test_interrupted_generate_exits_130_and_says_how_to_resume() -> None:
+    with Emulator.start(generation_seconds=30) as slow:
+        process = _python(
+            "generate", "--endpoint", slow.grpc_address, "cat",
+            env={"YC_API_KEY": slow.auth, "YC_FOLDER_ID": slow.folder_id},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline().decode()
+            assert first.startswith("operation ")
+            time.sleep(0.2)
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert process.returncode == EXIT_INTERRUPTED
+    operation_id = first.split()[1]
+    assert f"yandex-art attach {operation_id}" in err.decode()

@@ -1,0 +1,105 @@
+"""A field added to ImageGenerationOptions in the specs reaches the SDK with no hand edit."""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from codegen import consistency, pipeline
+from tests.codegen.variant import import_generated, submodule
+from yandex_art._runtime.auth import APIKeyAuth
+from yandex_art._runtime.core import ClientCore
+from yandex_art._runtime.errors import InvalidArgumentError
+from yandex_art._runtime.undefined import UNDEFINED
+
+ROOT = Path(__file__).resolve().parents[2]
+OPTIONS_PROTO = "yandex/cloud/ai/foundation_models/v1/image_generation/image_generation.proto"
+NEW_FIELD = """
+  // How closely the picture follows the prompt, from 1 to 20.
+  int64 guidance = 4 [(value) = "1-20"];
+"""
+
+
+def _copy_specs(tmp: Path, *, openapi: bool) -> Path:
+    specs = tmp / "specs"
+    shutil.copytree(ROOT / "specs", specs)
+    proto = specs / OPTIONS_PROTO
+    text = proto.read_text()
+    anchor = "  AspectRatio aspect_ratio = 3;\n"
+    assert anchor in text
+    proto.write_text(text.replace(anchor, anchor + NEW_FIELD))
+    if openapi:
+        doc_path = specs / "openapi" / "image_generation.yaml"
+        doc = yaml.safe_load(doc_path.read_text())
+        props = doc["components"]["schemas"]["ImageGenerationOptions"]["properties"]
+        props["guidance"] = {
+            "anyOf": [
+                {"type": "string", "format": "int64"},
+                {"type": "integer", "format": "int64"},
+            ],
+            "x-proto-type": "int64",
+            "x-proto-number": 4,
+        }
+        doc_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return specs
+
+
+def _core() -> ClientCore:
+    return ClientCore(folder_id="b1gfolder", auth=APIKeyAuth("test-key"), endpoints={})
+
+
+def test_new_option_reaches_config_configure_and_request(tmp_path: Path) -> None:
+    specs = _copy_specs(tmp_path, openapi=True)
+    pipeline.generate(specs, tmp_path / "out", strict=True)
+    package = import_generated(tmp_path / "out")
+    config_mod = submodule(package, "image_generation.config")
+    model_mod = submodule(package, "image_generation.model")
+    rest = submodule(package, "rest.models")
+
+    # the config dataclass has the field, documented from the proto comment
+    config = config_mod.ImageGenerationModelConfig()
+    assert config.guidance is None
+    assert "How closely the picture follows the prompt" in inspect.getsource(config_mod)
+
+    # configure() has it as a keyword-only parameter defaulting to UNDEFINED
+    param = inspect.signature(model_mod.ImageGenerationModel.configure).parameters["guidance"]
+    assert param.kind is inspect.Parameter.KEYWORD_ONLY
+    assert param.default is UNDEFINED
+
+    model = model_mod.ImageGenerationModel(uri="art://b1gfolder/yandex-art/latest", core=_core())
+    configured = model.configure(guidance=7, seed=0)
+    assert configured.config.guidance == 7
+    request = configured._build_request("a red cat")
+    assert request.generation_options.guidance == 7
+    assert bytes(request)  # serialises with the new field number
+    assert type(request).parse(bytes(request)).generation_options.guidance == 7
+
+    # bounds come from the (value) option, errors name the parameter
+    with pytest.raises(InvalidArgumentError, match="guidance"):
+        model.configure(guidance=0)
+    with pytest.raises(InvalidArgumentError, match="guidance"):
+        model.configure(guidance=21)
+
+    # and the REST model, from the OpenAPI side, carries it too
+    body = rest.ImageGenerationRequest.model_validate(request.to_dict())
+    assert (
+        body.model_dump(mode="json", by_alias=True, exclude_none=True)["generationOptions"][
+            "guidance"
+        ]
+        == "7"
+    )
+
+
+def test_consistency_check_catches_a_field_missing_from_openapi(tmp_path: Path) -> None:
+    specs = _copy_specs(tmp_path, openapi=False)
+    with pytest.raises(consistency.SpecMismatch, match="guidance"):
+        pipeline.generate(specs, tmp_path / "strict", strict=True)
+    # without --strict the generation still goes through (with a warning)
+    pipeline.generate(specs, tmp_path / "lenient")
+    package = import_generated(tmp_path / "lenient")
+    model_mod = submodule(package, "image_generation.model")
+    assert "guidance" in inspect.signature(model_mod.ImageGenerationModel.configure).parameters

@@ -1,0 +1,125 @@
+"""Emulators for the tests (loopback only) and raw clients for both protocols."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from grpclib.client import Channel
+
+from yandex_art._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
+    AspectRatio,
+    ImageGenerationAsyncServiceStub,
+    ImageGenerationOptions,
+    ImageGenerationRequest,
+    Message,
+)
+from yandex_art._gen.proto.yandex.cloud.endpoint import ApiEndpointServiceStub
+from yandex_art._gen.proto.yandex.cloud.operation import OperationServiceStub
+from yandex_art.emulator import Emulator, EmulatorConfig
+
+KEY = "test-key"
+AUTH = {"authorization": f"Api-Key {KEY}"}
+
+
+@pytest.fixture(scope="module")
+def shared_emulator() -> Iterator[Emulator]:
+    with Emulator.start(EmulatorConfig(generation_seconds=0.05)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emu(shared_emulator: Emulator) -> Iterator[Emulator]:
+    """A running emulator (shared by a module), reset for each test."""
+    shared_emulator.reset()
+    yield shared_emulator
+    shared_emulator.reset()
+
+
+@pytest.fixture
+def start_emulator() -> Iterator[Any]:
+    """Starts emulators with a given configuration; all are stopped after the test."""
+    started: list[Emulator] = []
+
+    def start(**fields: Any) -> Emulator:
+        emulator = Emulator.start(EmulatorConfig(**fields))
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.close()
+
+
+class Grpc:
+    """Raw generated stubs on one channel."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.generation = ImageGenerationAsyncServiceStub(channel, metadata=AUTH)
+        self.operations = OperationServiceStub(channel, metadata=AUTH)
+        self.endpoints = ApiEndpointServiceStub(channel)
+
+
+@pytest.fixture
+async def grpc(emu: Emulator) -> AsyncIterator[Grpc]:
+    channel = Channel("127.0.0.1", emu.grpc_port)
+    try:
+        yield Grpc(channel)
+    finally:
+        channel.close()
+
+
+@pytest.fixture
+def rest(emu: Emulator) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=emu.rest_url, headers=AUTH, timeout=10) as client:
+        yield client
+
+
+def request(
+    text: str | list[str] = "a red cat",
+    *,
+    folder: str = "b1gemulatorfolder",
+    seed: int | None = None,
+    ratio: tuple[int, int] | None = None,
+    mime_type: str | None = None,
+) -> ImageGenerationRequest:
+    """A gRPC request."""
+    texts = [text] if isinstance(text, str) else text
+    message = ImageGenerationRequest(
+        model_uri=f"art://{folder}/yandex-art/latest",
+        messages=[Message(text=t, weight=1.0) for t in texts],
+    )
+    if seed is not None or ratio is not None or mime_type is not None:
+        options = ImageGenerationOptions(seed=seed or 0, mime_type=mime_type or "")
+        if ratio is not None:
+            options.aspect_ratio = AspectRatio(width_ratio=ratio[0], height_ratio=ratio[1])
+        message.generation_options = options
+    return message
+
+
+def body(
+    text: str = "a red cat",
+    *,
+    folder: str = "b1gemulatorfolder",
+    seed: int | str | None = None,
+    ratio: tuple[Any, Any] | None = None,
+    mime_type: str | None = None,
+) -> dict[str, Any]:
+    """A REST request body."""
+    data: dict[str, Any] = {
+        "modelUri": f"art://{folder}/yandex-art/latest",
+        "messages": [{"text": text, "weight": 1}],
+    }
+    options: dict[str, Any] = {}
+    if seed is not None:
+        options["seed"] = seed
+    if ratio is not None:
+        options["aspectRatio"] = {"widthRatio": ratio[0], "heightRatio": ratio[1]}
+    if mime_type is not None:
+        options["mimeType"] = mime_type
+    if options:
+        data["generationOptions"] = options
+    return data

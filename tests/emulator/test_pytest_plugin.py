@@ -1,0 +1,115 @@
+"""The pytest plugin, used by a consumer's test suite (run through pytester)."""
+
+from __future__ import annotations
+
+import pytest
+
+import yandex_art.pytest_plugin as plugin
+
+pytest_plugins = ["pytester"]
+
+QUIET = ("-q", "-W", "ignore::pytest.PytestAssertRewriteWarning")
+
+CONSUMER_TESTS = '''
+import pytest
+from yandex_art import OperationFailedError
+
+
+def test_sync(yandex_art_sdk, yandex_art_emulator):
+    model = yandex_art_sdk.models.image_generation("yandex-art").configure(seed=1)
+    result = model.run_deferred("a red cat").wait()
+    assert result.image_bytes.startswith(b"\\xff\\xd8")
+    assert yandex_art_emulator.stats().calls["generate"] == 1
+
+
+def test_counters_are_reset_between_tests(yandex_art_emulator):
+    assert yandex_art_emulator.stats().calls["generate"] == 0
+
+
+def test_faults(yandex_art_sdk, yandex_art_emulator):
+    yandex_art_emulator.faults.fail_generations(1, code=13, message="broken")
+    with pytest.raises(OperationFailedError, match="broken"):
+        yandex_art_sdk.models.image_generation("yandex-art").run_deferred("cat").wait()
+
+
+async def test_async(yandex_art_async_sdk):
+    model = yandex_art_async_sdk.models.image_generation("yandex-art")
+    operation = await model.run_deferred("a red cat")
+    assert (await operation.wait()).image_bytes
+'''
+
+TRANSPORT_TESTS = '''
+import pytest
+
+
+@pytest.fixture(params=["grpc", "rest"])
+def yandex_art_transport(request):
+    return request.param
+
+
+def test_both_transports(yandex_art_sdk, yandex_art_transport, yandex_art_emulator):
+    yandex_art_sdk.models.image_generation("yandex-art").run_deferred("cat").wait()
+    assert yandex_art_emulator.stats().reads >= 1
+    assert yandex_art_sdk._core.transport == yandex_art_transport
+'''
+
+OVERRIDE_TESTS = '''
+import pytest
+from yandex_art.emulator import EmulatorConfig
+
+
+@pytest.fixture(scope="session")
+def yandex_art_emulator_config():
+    return EmulatorConfig(generation_seconds=0, api_keys=["secret"], folder_id="b1gmine")
+
+
+def test_uses_the_config(yandex_art_emulator, yandex_art_sdk):
+    assert yandex_art_emulator.folder_id == "b1gmine"
+    assert yandex_art_emulator.api_key == "secret"
+    assert yandex_art_sdk.folder_id == "b1gmine"
+    operation = yandex_art_sdk.models.image_generation("yandex-art").run_deferred("cat")
+    assert operation.wait().image_bytes
+'''
+
+
+@pytest.fixture
+def consumer(pytester: pytest.Pytester, request: pytest.FixtureRequest) -> pytest.Pytester:
+    # Once the plugin is registered through the pytest11 entry point it is loaded
+    # automatically; registering it a second time would be an error.
+    if not request.config.pluginmanager.is_registered(plugin):
+        pytester.makeconftest('pytest_plugins = ["yandex_art.pytest_plugin"]\n')
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    return pytester
+
+
+def test_consumer_suite_runs_against_the_emulator(consumer: pytest.Pytester) -> None:
+    consumer.makepyfile(test_consumer=CONSUMER_TESTS, test_transports=TRANSPORT_TESTS)
+    consumer.runpytest_inprocess(*QUIET).assert_outcomes(passed=6)
+
+
+def test_config_can_be_overridden(consumer: pytest.Pytester) -> None:
+    consumer.makepyfile(test_override=OVERRIDE_TESTS)
+    consumer.runpytest_inprocess(*QUIET).assert_outcomes(passed=1)
+
+
+def test_generation_seconds_option(consumer: pytest.Pytester) -> None:
+    consumer.makepyfile(
+        test_option="def test_duration(yandex_art_emulator):\n"
+        "    assert yandex_art_emulator.config.generation_seconds == 0.25\n"
+    )
+    result = consumer.runpytest_inprocess(*QUIET, "--yandex-art-generation-seconds", "0.25")
+    result.assert_outcomes(passed=1)
+
+
+def test_generation_seconds_ini(consumer: pytest.Pytester) -> None:
+    consumer.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        "yandex_art_generation_seconds = 0.5\n"
+    )
+    consumer.makepyfile(
+        test_ini="def test_duration(yandex_art_emulator):\n"
+        "    assert yandex_art_emulator.config.generation_seconds == 0.5\n"
+    )
+    consumer.runpytest_inprocess(*QUIET).assert_outcomes(passed=1)

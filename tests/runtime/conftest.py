@@ -1,0 +1,222 @@
+"""Fakes for the poller tests: an event loop on virtual time and an in-memory server."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import selectors
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+
+from yandex_art._runtime.bridge import LoopThread
+from yandex_art._runtime.operation import AsyncOperation, Operation
+from yandex_art._runtime.protocol import OperationSnapshot, RpcStatus
+from yandex_art._runtime.scheduler import DurationModel, PollPolicy, PollScheduler
+
+T = TypeVar("T")
+
+RESULT_TYPE = "type.googleapis.com/test.Result"
+
+
+class _InstantSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """Never blocks: a wait for timers moves the loop's virtual clock instead."""
+
+    def __init__(self, loop: VirtualClockLoop) -> None:
+        super().__init__()
+        self._virtual = loop
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        events: list[Any] = super().select(0)
+        if events or timeout == 0:
+            return events
+        if timeout is None:
+            raise RuntimeError("deadlock: nothing scheduled and nothing to wait for")
+        self._virtual.now += timeout
+        return []
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose time jumps to the next timer; no real waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(_InstantSelector(self))
+
+    def time(self) -> float:
+        return self.now
+
+
+@dataclass
+class FakeOperation:
+    id: str
+    created: float
+    duration: float
+    outcome: str  # ok | error | cancelled | empty | wrong
+    cancelled_at: float | None = None
+
+
+class FakeServer:
+    """Operations that finish ``duration`` seconds after creation; records every read."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.ops: dict[str, FakeOperation] = {}
+        self.reads: list[float] = []
+        self.reads_by_op: dict[str, list[float]] = {}
+        self.in_flight = 0
+        self.fail_next: deque[BaseException] = deque()
+        self.latency = 0.0
+        self._ids = 0
+
+    def create(self, duration: float, outcome: str = "ok") -> OperationSnapshot[str]:
+        self._ids += 1
+        op = FakeOperation(f"op-{self._ids:04d}", self.clock(), duration, outcome)
+        self.ops[op.id] = op
+        return self._snapshot(op)
+
+    def _snapshot(self, op: FakeOperation) -> OperationSnapshot[str]:
+        now = self.clock()
+        if op.cancelled_at is not None and op.cancelled_at <= op.created + op.duration:
+            return OperationSnapshot(op.id, True, error=RpcStatus(1, "cancelled by the user"))
+        if now < op.created + op.duration:
+            return OperationSnapshot(op.id, False)
+        if op.outcome == "ok":
+            return OperationSnapshot(
+                op.id, True, response=f"image of {op.id}", response_type_url=RESULT_TYPE
+            )
+        if op.outcome == "error":
+            return OperationSnapshot(
+                op.id, True, error=RpcStatus(3, "prompt is too long", ("field: messages",))
+            )
+        if op.outcome == "cancelled":
+            return OperationSnapshot(op.id, True, error=RpcStatus(1, "cancelled"))
+        if op.outcome == "wrong":
+            return OperationSnapshot(
+                op.id,
+                True,
+                response_type_url="type.googleapis.com/other.Thing",
+                expected_type_url=RESULT_TYPE,
+            )
+        return OperationSnapshot(op.id, True, expected_type_url=RESULT_TYPE)
+
+    async def get(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:
+        now = self.clock()
+        self.reads.append(now)
+        self.reads_by_op.setdefault(operation_id, []).append(now)
+        self.in_flight += 1
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if self.fail_next:
+                raise self.fail_next.popleft()
+            return self._snapshot(self.ops[operation_id])
+        finally:
+            self.in_flight -= 1
+
+    async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:
+        op = self.ops[operation_id]
+        op.cancelled_at = self.clock()
+        return self._snapshot(op)
+
+
+class Sim:
+    """One virtual-time world: loop, server, scheduler and duration model."""
+
+    def __init__(self, runner: asyncio.Runner, *, reads_per_second: float | None = 50.0) -> None:
+        self.runner = runner
+        self.loop = runner.get_loop()
+        self.clock = self.loop.time
+        self.server = FakeServer(self.clock)
+        self.scheduler = PollScheduler(max_reads_per_second=reads_per_second, clock=self.clock)
+        self.durations = DurationModel()
+        self.rng = random.Random(1234)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.runner.run(coro)
+
+    def operation(
+        self,
+        duration: float,
+        outcome: str = "ok",
+        *,
+        key: str = "art://folder/yandex-art/latest",
+        attach: bool = False,
+        policy: PollPolicy | None = None,
+    ) -> AsyncOperation[str]:
+        initial = self.server.create(duration, outcome)
+        return AsyncOperation(
+            initial.id,
+            reader=self.server,
+            scheduler=self.scheduler,
+            durations=self.durations,
+            duration_key=key,
+            initial=None if attach else initial,
+            clock=self.clock,
+            default_poll_policy=policy or PollPolicy(),
+            rng=self.rng,
+        )
+
+    @staticmethod
+    def max_in_window(times: list[float], window: float = 1.0) -> int:
+        """The most timestamps inside any closed window of ``window`` seconds."""
+        ordered = sorted(times)
+        best = start = 0
+        for end, t in enumerate(ordered):
+            while ordered[start] < t - window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+    def finished_at(self, op: AsyncOperation[str]) -> float:
+        fake = self.server.ops[op.id]
+        return fake.created + fake.duration
+
+
+@pytest.fixture
+def sim() -> Iterator[Sim]:
+    with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
+        yield Sim(runner)
+
+
+class RealWorld:
+    """Real time and the real sync bridge, for the sync wrapper's tests."""
+
+    def __init__(self) -> None:
+        self.bridge = LoopThread("test-operation-loop")
+        self.server = FakeServer(time.monotonic)
+        self.scheduler = PollScheduler()
+        self.durations = DurationModel()
+
+    def operation(self, duration: float, outcome: str = "ok") -> Operation[str]:
+        initial = self.server.create(duration, outcome)
+        return Operation(
+            initial.id,
+            run=self.bridge.run,
+            reader=self.server,
+            scheduler=self.scheduler,
+            durations=self.durations,
+            duration_key="art://folder/yandex-art/latest",
+            initial=initial,
+        )
+
+    def other_tasks(self) -> int:
+        """Tasks alive on the bridge's loop, besides the one asking."""
+
+        async def count() -> int:
+            return len(asyncio.all_tasks()) - 1
+
+        return self.bridge.run(count())
+
+
+@pytest.fixture
+def real() -> Iterator[RealWorld]:
+    world = RealWorld()
+    try:
+        yield world
+    finally:
+        world.bridge.close()

@@ -1,0 +1,296 @@
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from yandex_art._runtime.auth import (
+    IAM_TOKEN_ENDPOINT,
+    APIKeyAuth,
+    AuthProvider,
+    IAMTokenAuth,
+    OAuthTokenAuth,
+    auth_from_env,
+    coerce_auth,
+)
+from yandex_art._runtime.errors import ConfigurationError, TransportError
+
+OAUTH = "y0_SECRET-oauth-token"
+T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+
+
+def iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class IAMServer:
+    """A MockTransport handler that issues numbered IAM tokens."""
+
+    def __init__(self, lifetime: float | None = 12 * 3600, clock: FakeClock | None = None) -> None:
+        self.lifetime = lifetime
+        self.clock = clock
+        self.requests: list[httpx.Request] = []
+        self.status = 200
+        self.delay = 0.0
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.status != 200:
+            return httpx.Response(
+                self.status,
+                json={"code": 16, "message": f"token {OAUTH} is invalid"},
+                headers={"x-request-id": "srv-1", "retry-after": "3"},
+            )
+        body = {"iamToken": f"t1.iam-{len(self.requests)}"}
+        if self.lifetime is not None and self.clock is not None:
+            body["expiresAt"] = iso(self.clock() + self.lifetime)
+        return httpx.Response(200, json=body)
+
+
+def make(server: IAMServer, clock: FakeClock, **kw: float) -> OAuthTokenAuth:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(server))
+    return OAuthTokenAuth(OAUTH, http=http, clock=clock, **kw)
+
+
+async def test_static_providers() -> None:
+    assert await APIKeyAuth("AQVNkey").authorization() == "Api-Key AQVNkey"
+    assert await IAMTokenAuth("t1.abc").authorization() == "Bearer t1.abc"
+    assert APIKeyAuth(" key\n").describe() == "API key"
+    assert await APIKeyAuth(" key\n").authorization() == "Api-Key key"
+    assert IAMTokenAuth("t1.x").describe() == "IAM token"
+
+
+@pytest.mark.parametrize("secret", ["", "   ", "a b", "a\x00b"])
+def test_bad_secrets_rejected_without_echo(secret: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        APIKeyAuth(secret)
+    if secret.strip():
+        assert secret not in str(info.value)
+
+
+def test_secret_type() -> None:
+    with pytest.raises(TypeError):
+        APIKeyAuth(None)  # type: ignore[arg-type]
+
+
+def test_repr_hides_secrets() -> None:
+    providers = [
+        APIKeyAuth("AQVN-secret-key"),
+        IAMTokenAuth("t1.secret-iam"),
+        OAuthTokenAuth(OAUTH),
+    ]
+    assert repr(providers[0]) == "APIKeyAuth(api_key=<hidden>)"
+    assert repr(providers[1]) == "IAMTokenAuth(token=<hidden>)"
+    for provider, secret in zip(
+        providers, ["AQVN-secret-key", "t1.secret-iam", OAUTH], strict=True
+    ):
+        assert secret not in repr(provider)
+        assert secret not in str(provider)
+        assert secret not in provider.describe()
+        assert "<hidden>" in repr(provider)
+        assert isinstance(provider, AuthProvider)
+
+
+async def test_oauth_exchange_and_cache() -> None:
+    clock = FakeClock()
+    server = IAMServer(clock=clock)
+    auth = make(server, clock)
+    assert await auth.authorization() == "Bearer t1.iam-1"
+    assert await auth.authorization() == "Bearer t1.iam-1"
+    assert len(server.requests) == 1
+    request = server.requests[0]
+    assert request.method == "POST"
+    assert str(request.url) == IAM_TOKEN_ENDPOINT
+    assert json.loads(request.content) == {"yandexPassportOauthToken": OAUTH}
+    assert auth.expires_at == pytest.approx(T0 + 12 * 3600)
+    # 12 h lifetime: refresh margin is min(3600, 4320) = 1 h before expiry.
+    clock.now = T0 + 11 * 3600 - 1
+    assert await auth.authorization() == "Bearer t1.iam-1"
+    clock.now = T0 + 11 * 3600 + 1
+    assert await auth.authorization() == "Bearer t1.iam-2"
+    assert len(server.requests) == 2
+
+
+async def test_short_lifetime_uses_ten_percent_margin() -> None:
+    clock = FakeClock()
+    server = IAMServer(lifetime=1000, clock=clock)
+    auth = make(server, clock)
+    await auth.authorization()
+    clock.now = T0 + 899
+    assert await auth.authorization() == "Bearer t1.iam-1"
+    clock.now = T0 + 901
+    assert await auth.authorization() == "Bearer t1.iam-2"
+
+
+async def test_missing_expires_at_assumes_twelve_hours() -> None:
+    clock = FakeClock()
+    server = IAMServer(lifetime=None)
+    auth = make(server, clock)
+    await auth.authorization()
+    assert auth.expires_at == pytest.approx(T0 + 12 * 3600)
+
+
+async def test_custom_refresh_margin() -> None:
+    clock = FakeClock()
+    server = IAMServer(clock=clock)
+    auth = make(server, clock, refresh_margin=60.0)
+    await auth.authorization()
+    clock.now = T0 + 12 * 3600 - 61
+    assert await auth.authorization() == "Bearer t1.iam-1"
+    clock.now = T0 + 12 * 3600 - 59
+    assert await auth.authorization() == "Bearer t1.iam-2"
+
+
+async def test_one_exchange_at_a_time() -> None:
+    clock = FakeClock()
+    server = IAMServer(clock=clock)
+    server.delay = 0.05
+    auth = make(server, clock)
+    results = await asyncio.gather(*(auth.authorization() for _ in range(10)))
+    assert set(results) == {"Bearer t1.iam-1"}
+    assert len(server.requests) == 1
+
+
+async def test_failed_exchange_raises_transport_error_without_token() -> None:
+    clock = FakeClock()
+    server = IAMServer(clock=clock)
+    server.status = 401
+    auth = make(server, clock)
+    with pytest.raises(TransportError) as info:
+        await auth.authorization()
+    error = info.value
+    assert error.code == "HTTP 401"
+    assert error.endpoint == IAM_TOKEN_ENDPOINT
+    assert error.server_request_id == "srv-1"
+    assert error.retry_after == 3.0
+    for text in (str(error), repr(error), error.detail):
+        assert OAUTH not in text
+    assert "is invalid" in str(error)
+
+
+async def test_malformed_answers() -> None:
+    clock = FakeClock()
+    for body in [
+        b"not json",
+        b"{}",
+        b'{"iamToken": ""}',
+        b'{"iamToken": "t1.x", "expiresAt": "soon"}',
+    ]:
+
+        def handler(request: httpx.Request, body: bytes = body) -> httpx.Response:
+            return httpx.Response(200, content=body)
+
+        auth = OAuthTokenAuth(
+            OAUTH, http=httpx.AsyncClient(transport=httpx.MockTransport(handler)), clock=clock
+        )
+        with pytest.raises(TransportError) as info:
+            await auth.authorization()
+        assert info.value.code == "UNKNOWN"
+
+
+async def test_network_error_becomes_unavailable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    auth = OAuthTokenAuth(OAUTH, http=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    with pytest.raises(TransportError) as info:
+        await auth.authorization()
+    assert info.value.code == "UNAVAILABLE"
+    assert info.value.__cause__ is None
+    assert OAUTH not in str(info.value)
+
+
+async def test_timeout_becomes_deadline_exceeded() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    auth = OAuthTokenAuth(OAUTH, http=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    with pytest.raises(TransportError) as info:
+        await auth.authorization()
+    assert info.value.code == "DEADLINE_EXCEEDED"
+
+
+async def test_aclose_only_closes_own_client() -> None:
+    given = httpx.AsyncClient(transport=httpx.MockTransport(IAMServer()))
+    auth = OAuthTokenAuth(OAUTH, http=given)
+    await auth.authorization()
+    await auth.aclose()
+    assert not given.is_closed
+    await given.aclose()
+
+    own = OAuthTokenAuth(OAUTH)
+    await own.aclose()  # nothing created yet: no error
+    own._http = httpx.AsyncClient(transport=httpx.MockTransport(IAMServer()))
+    own._owns_http = True
+    client = own._http
+    await own.aclose()
+    assert client.is_closed
+    await own.aclose()  # idempotent
+
+
+def test_auth_from_env_order() -> None:
+    env = {"YC_API_KEY": "k", "YC_IAM_TOKEN": "t1.i", "YC_OAUTH_TOKEN": "y0_o"}
+    assert isinstance(auth_from_env(env), APIKeyAuth)
+    del env["YC_API_KEY"]
+    assert isinstance(auth_from_env(env), IAMTokenAuth)
+    del env["YC_IAM_TOKEN"]
+    assert isinstance(auth_from_env(env), OAuthTokenAuth)
+    assert auth_from_env({}) is None
+    assert auth_from_env({"YC_API_KEY": "  ", "YC_IAM_TOKEN": "t1.x"}).describe() == "IAM token"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "header"),
+    [
+        ("Api-Key abc", APIKeyAuth, "Api-Key abc"),
+        ("api-key abc", APIKeyAuth, "Api-Key abc"),
+        ("Bearer t1.abc", IAMTokenAuth, "Bearer t1.abc"),
+        ("Bearer custom", IAMTokenAuth, "Bearer custom"),
+        ("t1.9euelZ", IAMTokenAuth, "Bearer t1.9euelZ"),
+        ("AQVNxyz", APIKeyAuth, "Api-Key AQVNxyz"),
+        ("  plain-key  ", APIKeyAuth, "Api-Key plain-key"),
+    ],
+)
+async def test_coerce_strings(value: str, kind: type, header: str) -> None:
+    provider = coerce_auth(value, {})
+    assert type(provider) is kind
+    assert await provider.authorization() == header
+
+
+@pytest.mark.parametrize("value", ["y0_AgAAAA", "AQAAAAAA"])
+def test_coerce_oauth(value: str) -> None:
+    assert type(coerce_auth(value, {})) is OAuthTokenAuth
+
+
+def test_coerce_provider_and_env() -> None:
+    provider = IAMTokenAuth("t1.x")
+    assert coerce_auth(provider, {"YC_API_KEY": "k"}) is provider
+    assert isinstance(coerce_auth(None, {"YC_API_KEY": "k"}), APIKeyAuth)
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", "Bearer ", "Api-Key"])
+def test_coerce_nothing(value: str | None) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        coerce_auth(value, {})
+    if value is None or not value.strip():
+        message = str(info.value)
+        assert "auth=" in message
+        for name in ("YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN"):
+            assert name in message
+
+
+def test_coerce_wrong_type() -> None:
+    with pytest.raises(TypeError):
+        coerce_auth(123, {})  # type: ignore[arg-type]

@@ -1,0 +1,468 @@
+"""The operation poller, async and sync, against an in-memory server on virtual time."""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import statistics
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from yandex_art._runtime.errors import (
+    OperationError,
+    OperationFailedError,
+    OperationTimeoutError,
+    TransportError,
+    UnexpectedOperationResultError,
+)
+from yandex_art._runtime.operation import AsyncOperation, Operation, OperationStatus
+from yandex_art._runtime.protocol import OperationSnapshot, RpcStatus
+
+if TYPE_CHECKING:
+    from .conftest import RealWorld, Sim
+
+
+def _exhausted(retry_after: float | None) -> TransportError:
+    return TransportError(
+        "quota", code="RESOURCE_EXHAUSTED", endpoint="operation", retry_after=retry_after
+    )
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def test_wait_returns_the_result(sim: Sim) -> None:
+    op = sim.operation(2.0)
+    assert sim.run(op.wait()) == f"image of {op.id}"
+    assert sim.clock() >= 2.0
+    assert op.last_status == OperationStatus("succeeded")
+
+
+def test_await_operation_waits(sim: Sim) -> None:
+    op = sim.operation(1.0)
+
+    async def main() -> str:
+        return await op
+
+    assert sim.run(main()) == f"image of {op.id}"
+
+
+def test_failed_operation_raises_with_code_message_details_and_id(sim: Sim) -> None:
+    op = sim.operation(1.0, "error")
+    with pytest.raises(OperationFailedError) as caught:
+        sim.run(op.wait())
+    error = caught.value
+    assert (error.code, error.error_message, error.details) == (
+        3,
+        "prompt is too long",
+        ("field: messages",),
+    )
+    assert error.operation_id == op.id
+    assert not error.cancelled
+    assert op.id in str(error) and "prompt is too long" in str(error)
+    assert "code 3" in str(error)
+    status = sim.run(op.get_status())
+    assert status.is_failed and not status.is_cancelled and status.done
+    assert (status.code, status.message, status.details) == (
+        3,
+        "prompt is too long",
+        ("field: messages",),
+    )
+
+
+def test_cancelled_operation_raises_with_cancelled_flag(sim: Sim) -> None:
+    op = sim.operation(1.0, "cancelled")
+    with pytest.raises(OperationFailedError) as caught:
+        sim.run(op.wait())
+    assert caught.value.cancelled
+    assert "was cancelled" in str(caught.value) and op.id in str(caught.value)
+    status = op.last_status
+    assert status is not None and status.is_cancelled and status.is_failed
+    assert status.state == "cancelled" and status.code == 1
+
+
+def test_done_without_result_is_not_a_success(sim: Sim) -> None:
+    op = sim.operation(1.0, "empty")
+    with pytest.raises(UnexpectedOperationResultError) as caught:
+        sim.run(op.wait())
+    text = str(caught.value)
+    assert "neither a response nor an error" in text
+    assert "type.googleapis.com/test.Result" in text and op.id in text
+    status = sim.run(op.get_status())
+    assert status.is_failed and not status.is_succeeded
+    assert status.code == 2
+
+
+def test_response_of_the_wrong_type_names_both_types(sim: Sim) -> None:
+    op = sim.operation(1.0, "wrong")
+    with pytest.raises(UnexpectedOperationResultError) as caught:
+        sim.run(op.wait())
+    text = str(caught.value)
+    assert "'type.googleapis.com/other.Thing'" in text
+    assert "expected 'type.googleapis.com/test.Result'" in text
+    assert caught.value.operation_id == op.id
+
+
+def test_get_result_of_a_running_operation_says_so(sim: Sim) -> None:
+    op = sim.operation(5.0)
+    with pytest.raises(OperationError, match="still running") as caught:
+        sim.run(op.get_result())
+    assert type(caught.value) is OperationError
+    assert caught.value.operation_id == op.id and op.id in str(caught.value)
+    assert op.reads == 1
+
+
+def test_get_result_reuses_the_last_done_read(sim: Sim) -> None:
+    op = sim.operation(1.0)
+    sim.run(op.wait())
+    reads = op.reads
+    assert sim.run(op.get_result()) == f"image of {op.id}"
+    assert sim.run(op.wait()) == f"image of {op.id}"
+    assert op.reads == reads
+
+
+def test_get_status_reads_once(sim: Sim) -> None:
+    op = sim.operation(1.0)
+    assert sim.run(op.get_status()).is_running
+    assert op.reads == 1
+
+    async def later() -> OperationStatus:
+        await asyncio.sleep(1.0)
+        return await op.get_status()
+
+    status = sim.run(later())
+    assert status.is_succeeded and status.error is None and status.code is None
+    assert op.reads == 2
+
+
+def test_cancel_returns_the_servers_status(sim: Sim) -> None:
+    op = sim.operation(10.0)
+    status = sim.run(op.cancel())
+    assert status.is_cancelled
+    with pytest.raises(OperationFailedError) as caught:
+        sim.run(op.get_result())
+    assert caught.value.cancelled
+
+
+def test_attached_operation_reads_at_once(sim: Sim) -> None:
+    op = sim.operation(0.0, attach=True)
+    assert repr(op) == f"AsyncOperation<id='{op.id}', state=unknown, reads=0>"
+    assert sim.run(op.wait()) == f"image of {op.id}"
+    assert sim.clock() == 0.0 and op.reads == 1
+
+
+def test_status_properties_and_repr() -> None:
+    running = OperationStatus("running")
+    assert running.is_running and not running.done and not running.is_finished
+    assert running.status_name == "running" and running.details == ()
+    assert repr(running) == "OperationStatus<running>"
+    failed = OperationStatus("failed", RpcStatus(13, "boom"))
+    assert failed.is_failed and failed.is_finished and not failed.is_succeeded
+    assert repr(failed) == "OperationStatus<failed code=13 message='boom'>"
+    done = OperationStatus.from_snapshot(OperationSnapshot("x", True, response=b"img"))
+    assert done.is_succeeded and done.done
+    ok_code = OperationSnapshot("x", True, error=RpcStatus(0, ""), response=b"img")
+    assert OperationStatus.from_snapshot(ok_code).is_succeeded
+
+
+def test_operation_repr_has_id_and_state(sim: Sim) -> None:
+    op = sim.operation(1.0)
+    assert repr(op) == f"AsyncOperation<id='{op.id}', state=running, reads=0>"
+    sim.run(op.wait())
+    assert repr(op) == f"AsyncOperation<id='{op.id}', state=succeeded, reads={op.reads}>"
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def test_zero_poll_interval_is_honoured(sim: Sim) -> None:
+    sim.server.latency = 0.01
+    op = sim.operation(0.5)
+    sim.run(op.wait(poll_interval=0))
+    times = sim.server.reads_by_op[op.id]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert all(gap == pytest.approx(0.01) for gap in gaps)  # back to back
+    assert times[0] == 0.0 and len(times) == 50  # the server answers after 10 ms
+
+
+def test_zero_poll_interval_still_respects_the_budget(sim: Sim) -> None:
+    op = sim.operation(3.0)
+    sim.run(op.wait(poll_interval=0))
+    reads = sim.server.reads
+    assert sim.max_in_window(reads, 1.0) == 50
+    assert len(reads) == 151
+
+
+def test_fixed_poll_interval(sim: Sim) -> None:
+    op = sim.operation(2.2)
+    sim.run(op.wait(poll_interval=0.5))
+    assert sim.server.reads_by_op[op.id] == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.5])
+
+
+def test_poll_timeout_raises_with_the_operation_id(sim: Sim) -> None:
+    sim.server.latency = 0.3
+    op = sim.operation(100.0)
+    with pytest.raises(OperationTimeoutError) as caught:
+        sim.run(op.wait(poll_timeout=5))
+    error = caught.value
+    assert error.operation_id == op.id and error.timeout == 5
+    assert op.id in str(error) and "5 s" in str(error)
+    assert isinstance(error, TimeoutError)
+    assert sim.clock() == pytest.approx(5.0)
+    assert sim.server.in_flight == 0 and sim.scheduler.waiting == 0
+
+
+def test_poll_timeout_zero_with_a_known_result_returns_it(sim: Sim) -> None:
+    op = sim.operation(1.0)
+    sim.run(op.wait())
+    assert sim.run(op.wait(poll_timeout=0)) == f"image of {op.id}"
+
+
+def test_no_poll_timeout(sim: Sim) -> None:
+    op = sim.operation(20_000.0)
+    assert sim.run(op.wait(poll_timeout=None)) == f"image of {op.id}"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"timeout": -1}, "timeout"),
+        ({"poll_timeout": -0.5}, "poll_timeout"),
+        ({"poll_interval": -0.1}, "poll_interval"),
+        ({"poll_interval": float("nan")}, "poll_interval"),
+    ],
+)
+def test_negative_times_are_rejected(sim: Sim, kwargs: dict[str, float], name: str) -> None:
+    op = sim.operation(1.0)
+    with pytest.raises(ValueError, match=f"^{name} must be >= 0"):
+        sim.run(op.wait(**kwargs))
+    with pytest.raises(ValueError, match="timeout"):
+        sim.run(op.get_status(timeout=-1))
+    assert op.reads == 0
+
+
+def test_transport_errors_propagate(sim: Sim) -> None:
+    op = sim.operation(3.0)
+    sim.server.fail_next.append(TransportError("down", code="UNAVAILABLE", endpoint="operation"))
+    with pytest.raises(TransportError, match="UNAVAILABLE"):
+        sim.run(op.wait())
+
+
+def test_quota_refusal_delays_the_next_read_by_retry_after(sim: Sim) -> None:
+    op = sim.operation(1.0)
+    sim.server.fail_next.append(_exhausted(3.0))
+    assert sim.run(op.wait()) == f"image of {op.id}"
+    first, second = sim.server.reads_by_op[op.id][:2]
+    assert second - first == pytest.approx(3.0)
+    assert sim.scheduler.reads_per_window == 50  # the full budget is unchanged ...
+
+
+def test_quota_refusal_lowers_the_client_budget(sim: Sim) -> None:
+    ops = [sim.operation(2.0) for _ in range(100)]
+    sim.server.fail_next.append(TransportError("quota", code="HTTP 429", endpoint="operation"))
+
+    async def main() -> list[str]:
+        return await asyncio.gather(*(op.wait() for op in ops))
+
+    sim.run(main())
+    refused_at = sim.server.reads[0]
+    soon = [t for t in sim.server.reads if refused_at < t <= refused_at + 1.0]
+    assert len(soon) <= 25  # ... but the client reads at half the rate for a while
+
+
+def test_quota_refusal_without_hint_waits_the_policy_delay(sim: Sim) -> None:
+    op = sim.operation(0.5)
+    sim.server.fail_next.append(_exhausted(None))
+    sim.run(op.wait())
+    first, second = sim.server.reads_by_op[op.id][:2]
+    assert second - first == pytest.approx(1.0)
+
+
+def test_quota_refusal_past_poll_timeout_is_a_timeout(sim: Sim) -> None:
+    op = sim.operation(1.0)
+    sim.server.fail_next.append(_exhausted(30.0))
+    with pytest.raises(OperationTimeoutError):
+        sim.run(op.wait(poll_timeout=10))
+    assert sim.clock() == pytest.approx(10.0)
+
+
+def test_get_status_does_not_swallow_quota_refusals(sim: Sim) -> None:
+    op = sim.operation(1.0)
+    sim.server.fail_next.append(_exhausted(1.0))
+    with pytest.raises(TransportError):
+        sim.run(op.get_status())
+
+
+def test_cancelling_wait_leaves_nothing_pending(sim: Sim) -> None:
+    sim.server.latency = 0.2
+
+    async def main() -> None:
+        op = sim.operation(30.0)
+        task = asyncio.create_task(op.wait())
+        await asyncio.sleep(1.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert sim.server.in_flight == 0
+        assert sim.scheduler.waiting == 0
+        assert len(asyncio.all_tasks()) == 1
+
+    sim.run(main())
+
+
+# --------------------------------------------------------------------------- learning
+
+
+def _measure(sim: Sim, duration: float) -> tuple[float, int]:
+    """Run one operation of ``duration``: (seconds from done to result, reads)."""
+    op = sim.operation(duration)
+    sim.run(op.wait())
+    return sim.clock() - sim.finished_at(op), op.reads
+
+
+def test_done_operations_teach_the_duration_model(sim: Sim) -> None:
+    _measure(sim, 3.0)
+    history = sim.durations.history("art://folder/yandex-art/latest")
+    assert len(history) == 1 and history[0] == pytest.approx(3.0, abs=1.0)
+    for _ in range(3):  # once the plan reads densely near the end, it is exact
+        _measure(sim, 3.0)
+    history = sim.durations.history("art://folder/yandex-art/latest")
+    assert history[-1] == pytest.approx(3.0, abs=0.1)
+
+
+def test_failed_and_attached_operations_do_not_teach(sim: Sim) -> None:
+    sim.run(sim.operation(0.0, attach=True).wait())
+    with pytest.raises(OperationFailedError):
+        sim.run(sim.operation(1.0, "error").wait())
+    assert sim.durations.history("art://folder/yandex-art/latest") == ()
+
+
+def test_history_is_per_key(sim: Sim) -> None:
+    _measure(sim, 3.0)
+    op = sim.operation(3.0, key="art://folder/other/latest")
+    sim.run(op.wait())
+    assert len(sim.durations.history("art://folder/other/latest")) == 1
+
+
+# Read limits per operation from the goals (cold: documented bounds of backoff).
+LEARNED_READS = {0.5: 6, 3.0: 6, 20.0: 9}
+
+
+@pytest.mark.parametrize("duration", [0.5, 3.0, 20.0])
+def test_completion_lag_and_reads_with_learned_history(sim: Sim, duration: float) -> None:
+    for _ in range(8):
+        _measure(sim, duration)
+    measured = [_measure(sim, duration) for _ in range(15)]
+    lags = [lag for lag, _ in measured]
+    reads = [n for _, n in measured]
+    assert max(lags) < 0.5
+    assert statistics.median(lags) < 0.25
+    assert statistics.median(reads) <= LEARNED_READS[duration]
+    assert max(reads) <= LEARNED_READS[duration] + 1
+
+
+@pytest.mark.parametrize(
+    ("duration", "max_lag", "max_reads"),
+    [(0.5, 0.5, 6), (3.0, 2.0 * 1.15, 6), (20.0, 2.0 * 1.15, 16)],
+)
+def test_completion_lag_and_reads_cold(
+    sim: Sim, duration: float, max_lag: float, max_reads: int
+) -> None:
+    for _ in range(15):
+        sim.durations = type(sim.durations)()  # forget: every operation is a first one
+        lag, reads = _measure(sim, duration)
+        assert 0 <= lag < max_lag
+        assert reads <= max_reads
+
+
+def test_learned_plan_beats_a_fixed_ten_second_interval(sim: Sim) -> None:
+    for _ in range(5):
+        _measure(sim, 3.0)
+    lag, reads = _measure(sim, 3.0)
+    assert lag < 0.5 and reads <= 6  # the official SDK: 7 s of lag for a 3 s generation
+
+
+# --------------------------------------------------------------------------- sync
+
+
+def test_sync_operation_delegates_to_the_async_one(sim: Sim) -> None:
+    initial = sim.server.create(1.0)
+    op = Operation(
+        initial.id,
+        run=sim.run,
+        reader=sim.server,
+        scheduler=sim.scheduler,
+        durations=sim.durations,
+        duration_key="k",
+        initial=initial,
+        clock=sim.clock,
+    )
+    assert op.id == initial.id
+    assert repr(op) == f"Operation<id='{op.id}', state=running, reads=0>"
+    assert op.get_status().is_running
+    with pytest.raises(OperationError, match="still running"):
+        op.get_result()
+    assert op.wait() == f"image of {op.id}"
+    assert op.get_result() == f"image of {op.id}"
+    assert op.last_status == OperationStatus("succeeded")
+    assert op.reads >= 2
+    assert not hasattr(op, "__await__")
+
+
+def test_sync_operation_on_the_real_bridge(real: RealWorld) -> None:
+    op = real.operation(0.3)
+    assert op.wait(poll_timeout=10) == f"image of {op.id}"
+    assert op.cancel().is_succeeded  # too late to cancel
+    with pytest.raises(OperationTimeoutError) as caught:
+        real.operation(60.0).wait(poll_timeout=0.3)
+    assert caught.value.operation_id in str(caught.value)
+    assert real.other_tasks() == 0
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="needs the main thread"
+)
+def test_ctrl_c_stops_sync_wait_and_leaves_no_pending_reads(real: RealWorld) -> None:
+    real.server.latency = 0.2  # make it likely that a read is in flight
+    op = real.operation(60.0)
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            op.wait()
+    finally:
+        timer.cancel()
+    assert real.server.in_flight == 0
+    assert real.scheduler.waiting == 0
+    assert real.other_tasks() == 0
+    assert op.reads >= 1
+
+
+def test_sync_wrapper_passes_arguments_through() -> None:
+    calls: list[Any] = []
+
+    class Reader:
+        async def get(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:
+            calls.append(("get", operation_id, timeout))
+            return OperationSnapshot(operation_id, True, response="r")
+
+        async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:
+            calls.append(("cancel", operation_id, timeout))
+            return OperationSnapshot(operation_id, True, error=RpcStatus(1, "x"))
+
+    from yandex_art._runtime.scheduler import DurationModel, PollScheduler
+
+    op: Operation[str] = Operation(
+        "abc",
+        run=asyncio.run,
+        reader=Reader(),
+        scheduler=PollScheduler(),
+        durations=DurationModel(),
+        duration_key="k",
+    )
+    assert op.get_status(timeout=7).is_succeeded
+    assert op.cancel(timeout=8).is_cancelled
+    assert calls == [("get", "abc", 7), ("cancel", "abc", 8)]
+    assert isinstance(AsyncOperation, type)

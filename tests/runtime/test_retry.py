@@ -1,0 +1,250 @@
+import random
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from yandex_art._runtime.errors import InvalidArgumentError, TransportError
+from yandex_art._runtime.retry import RetryPolicy, call_with_retry
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def err(code: str, retry_after: float | None = None) -> TransportError:
+    return TransportError("boom", code=code, endpoint="e:443", retry_after=retry_after)
+
+
+def failing(
+    *errors: BaseException, result: str = "ok"
+) -> tuple[Callable[[], Awaitable[str]], list[int]]:
+    calls = [0]
+    queue = list(errors)
+
+    async def fn() -> str:
+        calls[0] += 1
+        if queue:
+            raise queue.pop(0)
+        return result
+
+    return fn, calls
+
+
+NO_JITTER = RetryPolicy(jitter=0.0)
+
+
+async def test_default_policy() -> None:
+    p = RetryPolicy()
+    assert p.max_attempts == 5
+    assert "HTTP 503" in p.retryable_codes
+    assert p.non_idempotent_codes == frozenset({"RESOURCE_EXHAUSTED", "HTTP 429"})
+    assert RetryPolicy.none().max_attempts == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_attempts": 0},
+        {"initial_backoff": -1},
+        {"max_backoff": 0.01},
+        {"multiplier": 0.5},
+        {"jitter": 1.5},
+        {"jitter": -0.1},
+        {"initial_backoff": float("nan")},
+    ],
+)
+def test_policy_validation(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_policy_type_validation() -> None:
+    with pytest.raises(TypeError):
+        RetryPolicy(max_attempts=True)
+    with pytest.raises(TypeError):
+        RetryPolicy(max_attempts=2.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        RetryPolicy(retryable_codes="UNAVAILABLE")  # type: ignore[arg-type]
+
+
+def test_codes_are_frozen() -> None:
+    p = RetryPolicy(retryable_codes={"UNAVAILABLE"})  # type: ignore[arg-type]
+    assert p.retryable_codes == frozenset({"UNAVAILABLE"})
+    assert isinstance(p.retryable_codes, frozenset)
+
+
+def test_backoff_grows_and_caps() -> None:
+    assert [NO_JITTER.backoff(n) for n in range(1, 8)] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.0, 3.0]
+    with pytest.raises(ValueError):
+        NO_JITTER.backoff(0)
+
+
+def test_backoff_jitter_stays_in_band() -> None:
+    rng = random.Random(1)
+    p = RetryPolicy(jitter=0.2)
+    values = [p.backoff(2, rng) for _ in range(500)]
+    assert all(0.16 <= v <= 0.24 for v in values)
+    assert len(set(values)) > 100
+
+
+async def test_success_first_try() -> None:
+    t = FakeTime()
+    fn, calls = failing()
+    assert (
+        await call_with_retry(fn, policy=NO_JITTER, idempotent=True, clock=t.clock, sleep=t.sleep)
+        == "ok"
+    )
+    assert calls == [1]
+    assert t.sleeps == []
+
+
+async def test_retries_idempotent_then_succeeds() -> None:
+    t = FakeTime()
+    seen: list[tuple[int, str, float]] = []
+    fn, calls = failing(err("UNAVAILABLE"), err("HTTP 503"))
+    result = await call_with_retry(
+        fn,
+        policy=NO_JITTER,
+        idempotent=True,
+        clock=t.clock,
+        sleep=t.sleep,
+        on_retry=lambda n, e, d: seen.append((n, e.code, d)),
+    )
+    assert result == "ok"
+    assert calls == [3]
+    assert t.sleeps == [0.1, 0.2]
+    assert seen == [(1, "UNAVAILABLE", 0.1), (2, "HTTP 503", 0.2)]
+
+
+async def test_gives_up_after_max_attempts_with_last_error() -> None:
+    t = FakeTime()
+    errors = [err("UNAVAILABLE") for _ in range(5)]
+    fn, calls = failing(*errors)
+    with pytest.raises(TransportError) as info:
+        await call_with_retry(fn, policy=NO_JITTER, idempotent=True, clock=t.clock, sleep=t.sleep)
+    assert info.value is errors[-1]
+    assert calls == [5]
+    assert len(t.sleeps) == 4
+    assert info.value.__context__ is None  # no chain of earlier attempts
+
+
+async def test_non_retryable_code_raises_at_once() -> None:
+    t = FakeTime()
+    fn, calls = failing(err("INVALID_ARGUMENT"))
+    with pytest.raises(TransportError):
+        await call_with_retry(fn, policy=NO_JITTER, idempotent=True, clock=t.clock, sleep=t.sleep)
+    assert calls == [1]
+
+
+async def test_other_exceptions_are_not_retried() -> None:
+    t = FakeTime()
+    fn, calls = failing(InvalidArgumentError("x", "bad"))
+    with pytest.raises(InvalidArgumentError):
+        await call_with_retry(fn, policy=NO_JITTER, idempotent=True, clock=t.clock, sleep=t.sleep)
+    assert calls == [1]
+
+
+async def test_non_idempotent_only_retries_refusals() -> None:
+    t = FakeTime()
+    fn, calls = failing(err("UNAVAILABLE"))
+    with pytest.raises(TransportError):
+        await call_with_retry(fn, policy=NO_JITTER, idempotent=False, clock=t.clock, sleep=t.sleep)
+    assert calls == [1]
+
+    fn, calls = failing(err("RESOURCE_EXHAUSTED"), err("HTTP 429"))
+    assert (
+        await call_with_retry(fn, policy=NO_JITTER, idempotent=False, clock=t.clock, sleep=t.sleep)
+        == "ok"
+    )
+    assert calls == [3]
+
+
+async def test_non_idempotent_needs_code_in_retryable_codes_too() -> None:
+    t = FakeTime()
+    policy = RetryPolicy(retryable_codes=frozenset({"UNAVAILABLE"}), jitter=0)
+    fn, calls = failing(err("RESOURCE_EXHAUSTED"))
+    with pytest.raises(TransportError):
+        await call_with_retry(fn, policy=policy, idempotent=False, clock=t.clock, sleep=t.sleep)
+    assert calls == [1]
+
+
+async def test_retry_after_honoured_when_larger() -> None:
+    t = FakeTime()
+    fn, _ = failing(err("HTTP 429", retry_after=2.5), err("HTTP 429", retry_after=0.01))
+    await call_with_retry(fn, policy=NO_JITTER, idempotent=True, clock=t.clock, sleep=t.sleep)
+    assert t.sleeps == [2.5, 0.2]
+
+
+async def test_deadline_stops_before_oversleeping() -> None:
+    t = FakeTime()
+    errors = [err("UNAVAILABLE") for _ in range(5)]
+    fn, calls = failing(*errors)
+    with pytest.raises(TransportError) as info:
+        await call_with_retry(
+            fn,
+            policy=NO_JITTER,
+            idempotent=True,
+            deadline=t.now + 0.35,
+            clock=t.clock,
+            sleep=t.sleep,
+        )
+    # 0.1 + 0.2 fit; the third wait (0.4) would pass the deadline.
+    assert t.sleeps == [0.1, 0.2]
+    assert calls == [3]
+    assert info.value is errors[2]
+    assert t.now <= 100.35
+
+
+async def test_deadline_with_retry_after() -> None:
+    t = FakeTime()
+    fn, calls = failing(err("HTTP 503", retry_after=10))
+    with pytest.raises(TransportError):
+        await call_with_retry(
+            fn, policy=NO_JITTER, idempotent=True, deadline=t.now + 5, clock=t.clock, sleep=t.sleep
+        )
+    assert calls == [1]
+    assert t.sleeps == []
+
+
+async def test_none_policy_never_retries() -> None:
+    t = FakeTime()
+    fn, calls = failing(err("UNAVAILABLE"))
+    with pytest.raises(TransportError):
+        await call_with_retry(
+            fn, policy=RetryPolicy.none(), idempotent=True, clock=t.clock, sleep=t.sleep
+        )
+    assert calls == [1]
+
+
+async def test_rng_is_used_for_jitter() -> None:
+    delays: list[list[float]] = []
+    for _ in range(2):
+        t = FakeTime()
+        fn, _ = failing(err("UNAVAILABLE"), err("UNAVAILABLE"))
+        await call_with_retry(
+            fn,
+            policy=RetryPolicy(),
+            idempotent=True,
+            clock=t.clock,
+            sleep=t.sleep,
+            rng=random.Random(42),
+        )
+        delays.append(t.sleeps)
+    assert delays[0] == delays[1]
+    assert delays[0] != [0.1, 0.2]
+
+
+async def test_real_sleep_default_is_short() -> None:
+    fn, calls = failing(err("UNAVAILABLE"))
+    policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.001, jitter=0)
+    assert await call_with_retry(fn, policy=policy, idempotent=True) == "ok"
+    assert calls == [2]

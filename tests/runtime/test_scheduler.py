@@ -1,0 +1,310 @@
+"""The client-wide read budget, the duration model and the poll plan."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from typing import TYPE_CHECKING
+
+import pytest
+
+from yandex_art._runtime.scheduler import DurationModel, PollPolicy, PollScheduler, quantile
+
+if TYPE_CHECKING:
+    from .conftest import Sim
+
+
+async def _grant_times(scheduler: PollScheduler, clock: Sim, dues: list[float]) -> list[float]:
+    times: list[float] = []
+
+    async def one(due: float) -> None:
+        await scheduler.slot(due)
+        times.append(clock.clock())
+
+    await asyncio.gather(*(one(due) for due in dues))
+    return times
+
+
+# --------------------------------------------------------------------------- scheduler
+
+
+def test_slot_returns_at_due_time(sim: Sim) -> None:
+    async def main() -> float:
+        await sim.scheduler.slot(2.5)
+        return sim.clock()
+
+    assert sim.run(main()) == pytest.approx(2.5)
+    assert sim.scheduler.granted == 1
+    assert sim.scheduler.total_wait == 0
+
+
+def test_slot_due_in_the_past_is_granted_at_once(sim: Sim) -> None:
+    async def main() -> float:
+        await asyncio.sleep(3)
+        await sim.scheduler.slot(1.0)
+        return sim.clock()
+
+    assert sim.run(main()) == pytest.approx(3.0)
+
+
+def test_reads_in_any_window_stay_within_budget(sim: Sim) -> None:
+    times = sim.run(_grant_times(sim.scheduler, sim, [0.0] * 230))
+
+    assert len(times) == 230
+    assert sim.max_in_window(times, 1.0) == 50
+    assert sim.max_in_window(times, 1.0 + 0.019) <= 50  # the guard covers network jitter
+    assert max(times) == pytest.approx(4 * 1.02)
+    assert sim.scheduler.granted == 230
+    assert sim.scheduler.max_wait == pytest.approx(4 * 1.02)
+    assert sim.scheduler.waiting == 0
+
+
+def test_budget_follows_max_reads_per_second_and_window(sim: Sim) -> None:
+    scheduler = PollScheduler(max_reads_per_second=10, window=2.0, guard=0.0, clock=sim.clock)
+    times = sim.run(_grant_times(scheduler, sim, [0.0] * 45))
+    assert scheduler.reads_per_window == 20
+    assert sorted(times)[::20] == pytest.approx([0.0, 2.0, 4.0])
+
+
+def test_saturated_reads_are_granted_by_due_time(sim: Sim) -> None:
+    async def main() -> list[float]:
+        await _grant_times(sim.scheduler, sim, [0.0] * 50)  # use up the first window
+        order: list[float] = []
+
+        async def one(due: float) -> None:
+            await sim.scheduler.slot(due)
+            order.append(due)
+
+        dues = [0.5, 0.1, 0.9, 0.3, 0.2, 0.7]
+        await asyncio.gather(*(one(due) for due in dues))
+        return order
+
+    assert sim.run(main()) == sorted([0.5, 0.1, 0.9, 0.3, 0.2, 0.7])
+    assert sim.clock() == pytest.approx(1.02)
+
+
+def test_cancelled_waiter_does_not_keep_its_place(sim: Sim) -> None:
+    async def main() -> tuple[float, int]:
+        await _grant_times(sim.scheduler, sim, [0.0] * 50)
+        first = asyncio.create_task(sim.scheduler.slot(0.1))
+        second = asyncio.create_task(sim.scheduler.slot(0.2))
+        await asyncio.sleep(0.5)
+        assert sim.scheduler.waiting == 2
+        first.cancel()
+        await asyncio.sleep(0)
+        await second
+        assert first.cancelled()
+        return sim.clock(), sim.scheduler.waiting
+
+    granted_at, waiting = sim.run(main())
+    assert granted_at == pytest.approx(1.02)  # the first free slot, not the one after
+    assert waiting == 0
+    assert sim.scheduler.granted == 51
+
+
+def test_unlimited_scheduler_only_waits_for_due_time(sim: Sim) -> None:
+    scheduler = PollScheduler(max_reads_per_second=None, clock=sim.clock)
+    times = sim.run(_grant_times(scheduler, sim, [0.0] * 500 + [1.5]))
+    assert times.count(0.0) == 500
+    assert max(times) == pytest.approx(1.5)
+    assert scheduler.reads_per_window is None
+    assert PollScheduler(max_reads_per_second=math.inf).reads_per_window is None
+
+
+def test_quota_refusal_lowers_the_budget_for_a_while(sim: Sim) -> None:
+    async def main() -> list[float]:
+        sim.scheduler.note_exhausted(retry_after=2.0)
+        return await _grant_times(sim.scheduler, sim, [0.0] * 150)
+
+    times = sim.run(main())
+    in_first_window = [t for t in times if t < 1.0]
+    assert len(in_first_window) == 25  # halved
+    # Full budget again once the pressure (retry_after + one window) is over.
+    after = [t for t in times if 3.0 <= t < 4.0]
+    assert len(after) == 50
+    assert sim.max_in_window(times, 1.0) <= 50
+
+
+def test_repeated_refusals_halve_again(sim: Sim) -> None:
+    async def main() -> list[float]:
+        sim.scheduler.note_exhausted(None)
+        sim.scheduler.note_exhausted(None)
+        return await _grant_times(sim.scheduler, sim, [0.0] * 30)
+
+    times = sim.run(main())
+    assert len([t for t in times if t < 1.0]) == 12
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"max_reads_per_second": 0}, "max_reads_per_second"),
+        ({"max_reads_per_second": -5}, "max_reads_per_second"),
+        ({"window": 0}, "window"),
+        ({"guard": -0.1}, "guard"),
+    ],
+)
+def test_scheduler_rejects_bad_settings(kwargs: dict[str, float], name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        PollScheduler(**kwargs)  # type: ignore[arg-type]
+
+
+def test_scheduler_repr_shows_counters() -> None:
+    assert repr(PollScheduler()) == (
+        "PollScheduler(50/1s, granted=0, waiting=0, total_wait=0.000s)"
+    )
+
+
+# --------------------------------------------------------------------------- durations
+
+
+def test_duration_is_the_midpoint_between_last_running_and_done() -> None:
+    model = DurationModel()
+    recorded = model.observe_done("m", started_at=10.0, last_running_at=12.8, done_at=13.0)
+    assert recorded == pytest.approx(2.9)
+    assert model.history("m") == pytest.approx((2.9,))
+    assert model.history("other") == ()
+    assert model.quantile("other", 0.5) is None
+
+
+def test_duration_model_keeps_the_last_n() -> None:
+    model = DurationModel(keep=3)
+    for seconds in (1.0, 2.0, 3.0, 4.0):
+        model.observe("m", seconds)
+    assert model.history("m") == (2.0, 3.0, 4.0)
+    assert model.quantile("m", 0.5) == 3.0
+
+
+def test_reads_held_back_for_long_are_not_learned() -> None:
+    model = DurationModel()
+    assert model.observe_done("m", started_at=0.0, last_running_at=4.0, done_at=60.0) is None
+    assert model.observe_done("m", started_at=0.0, last_running_at=5.0, done_at=4.0) is None
+    assert model.history("m") == ()
+
+
+def test_coarse_observations_give_way_to_precise_ones() -> None:
+    model = DurationModel()
+    model.observe("m", 3.3, uncertainty=0.8)  # from cold backoff
+    assert model.history("m") == (3.3,)
+    model.observe("m", 3.0, uncertainty=0.05)
+    model.observe("m", 3.05, uncertainty=0.05)
+    assert model.history("m") == (3.0, 3.05)
+    # A coarse observation wholly outside the precise range still counts:
+    # the operation finished earlier than anything seen before.
+    model.observe("m", 2.2, uncertainty=0.5)
+    assert model.history("m") == (3.0, 3.05, 2.2)
+
+
+def test_quantile_interpolates() -> None:
+    assert quantile([4.0, 1.0, 3.0, 2.0], 0.5) == 2.5
+    assert quantile([1.0, 2.0], 0.1) == pytest.approx(1.1)
+    assert quantile([7.0], 0.9) == 7.0
+    with pytest.raises(ValueError):
+        quantile([], 0.5)
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def _schedule(policy: PollPolicy, duration: float, history: tuple[float, ...] = ()) -> list[float]:
+    """Read ages the plan picks for an operation that takes ``duration``."""
+    rng = random.Random(5)
+    reads: list[float] = []
+    last = None
+    while last is None or last < duration:
+        last = policy.next_read_age(
+            age=last or 0.0, last_read_age=last, history=history, rng=rng
+        )
+        reads.append(last)
+    return reads
+
+
+def test_cold_plan_is_geometric_backoff_up_to_the_cap() -> None:
+    policy = PollPolicy(jitter=0.0)
+    reads = _schedule(policy, 9.0)
+    gaps = [b - a for a, b in zip([0.0, *reads], reads, strict=False)]
+    assert gaps[:4] == pytest.approx([0.15, 0.24, 0.384, 0.6144])
+    assert max(gaps) == pytest.approx(2.0)
+    assert all(b >= a for a, b in zip(gaps, gaps[1:], strict=False))
+
+
+def test_plan_with_history_reads_sparsely_then_densely() -> None:
+    policy = PollPolicy(jitter=0.0)
+    reads = _schedule(policy, 20.0, history=(20.0,) * 10)
+    assert reads[:2] == pytest.approx([9.5, 14.25])  # lo/2 and 3lo/4, lo = 0.95 * 20
+    assert reads[2] == pytest.approx(19.0)
+    dense = [b - a for a, b in zip(reads[2:], reads[3:], strict=False)]
+    assert dense and all(g == pytest.approx(0.3) for g in dense)
+    assert len(reads) <= 9
+
+
+def test_plan_falls_back_to_backoff_after_the_likely_window() -> None:
+    policy = PollPolicy(jitter=0.0)
+    reads = _schedule(policy, 60.0, history=(3.0,) * 10)
+    gaps = [b - a for a, b in zip(reads, reads[1:], strict=False)]
+    assert max(gaps) == pytest.approx(policy.max_interval)
+    assert gaps[-5:] == pytest.approx([2.0] * 5)
+
+
+def test_plan_never_reads_in_the_past_and_is_reproducible() -> None:
+    policy = PollPolicy()
+    history = (2.8, 3.1, 3.0)
+    for age, last in [(0.0, None), (5.0, 0.2), (2.9, 2.85), (40.0, 39.0)]:
+        first = policy.next_read_age(
+            age=age, last_read_age=last, history=history, rng=random.Random(1)
+        )
+        again = policy.next_read_age(
+            age=age, last_read_age=last, history=history, rng=random.Random(1)
+        )
+        assert first == again
+        assert first >= age
+
+
+def test_plan_jitter_spreads_reads() -> None:
+    policy = PollPolicy()
+    rng = random.Random(3)
+    picks = {policy.next_read_age(age=0.0, last_read_age=None, rng=rng) for _ in range(50)}
+    assert len(picks) > 40
+    assert min(picks) >= 0.15 * 0.85 and max(picks) <= 0.15 * 1.15
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"initial_interval": 0}, "initial_interval"),
+        ({"multiplier": 0.5}, "multiplier"),
+        ({"max_interval": 0.01}, "max_interval"),
+        ({"jitter": 1.0}, "jitter"),
+        ({"dense_interval": -1}, "dense_interval"),
+        ({"dense_reads": 0}, "dense_reads"),
+        ({"lead": 1.5}, "lead"),
+        ({"exhausted_delay": -1}, "exhausted_delay"),
+    ],
+)
+def test_policy_rejects_bad_settings(kwargs: dict[str, float], name: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        PollPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- many operations
+
+
+def test_thousand_concurrent_operations_share_the_budget(sim: Sim) -> None:
+    ops = [sim.operation(5.0) for _ in range(1000)]
+
+    async def main() -> list[str]:
+        return await asyncio.gather(*(op.wait() for op in ops))
+
+    results = sim.run(main())
+
+    assert results == [f"image of {op.id}" for op in ops]
+    reads = sim.server.reads
+    assert sim.max_in_window(reads, 1.0) <= 50
+    assert len(reads) == sim.scheduler.granted == sum(op.reads for op in ops)
+    # Every operation needs at least one read after 5 s; the rest is overhead.
+    assert len(reads) < 2_000
+    # The budget, not the plan, bounds the end: ~len(reads)/50 seconds.
+    assert sim.clock() < len(reads) / 50 * 1.02 + 5
+    assert sim.scheduler.waiting == 0
+    assert sim.server.in_flight == 0
