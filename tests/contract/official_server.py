@@ -66,10 +66,14 @@ class OfficialServer:
     ops: dict[str, _Op] = field(default_factory=dict)
     address: str = ""
     clock: Callable[[], float] = time.monotonic
+    fail_next: dict[str, int] = field(default_factory=dict)
 
-    def _record(self, method: str, request: Any, context: Any) -> None:
+    async def _record(self, method: str, request: Any, context: Any) -> None:
         md = {k: v for k, v in (context.invocation_metadata() or ())}
         self.calls.append(Call(method, request, md, self.clock()))
+        if self.fail_next.get(method, 0) > 0:
+            self.fail_next[method] -= 1
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "injected outage")
 
     def _state(self, op: _Op) -> Any:
         msg = op_pb.Operation(id=op.id, description="Image generation")
@@ -85,7 +89,9 @@ class OfficialServer:
             op.done_at = op.created + op.plan.seconds
         msg.done = True
         if op.plan.outcome == "success":
-            msg.response.Pack(igs_pb.ImageGenerationResponse(image=op.plan.image, model_version="test-1"))
+            msg.response.Pack(
+                igs_pb.ImageGenerationResponse(image=op.plan.image, model_version="test-1")
+            )
         elif op.plan.outcome == "error":
             msg.error.code = op.plan.error_code
             msg.error.message = op.plan.error_message
@@ -97,7 +103,9 @@ class OfficialServer:
         return msg
 
     def reads(self, operation_id: str) -> int:
-        return sum(1 for c in self.calls if c.method == "Get" and c.request.operation_id == operation_id)
+        return sum(
+            1 for c in self.calls if c.method == "Get" and c.request.operation_id == operation_id
+        )
 
 
 class _Generation(igs_grpc.ImageGenerationAsyncServiceServicer):  # type: ignore[misc]
@@ -105,8 +113,8 @@ class _Generation(igs_grpc.ImageGenerationAsyncServiceServicer):  # type: ignore
         self.s = server
         self.ids = (f"op{n:018d}" for n in itertools.count(1))
 
-    async def Generate(self, request: Any, context: Any) -> Any:  # noqa: N802
-        self.s._record("Generate", request, context)
+    async def Generate(self, request: Any, context: Any) -> Any:
+        await self.s._record("Generate", request, context)
         op = _Op(next(self.ids), self.s.clock(), self.s.plan)
         self.s.ops[op.id] = op
         return self.s._state(op)
@@ -116,15 +124,17 @@ class _Operations(ops_grpc.OperationServiceServicer):  # type: ignore[misc]
     def __init__(self, server: OfficialServer) -> None:
         self.s = server
 
-    async def Get(self, request: Any, context: Any) -> Any:  # noqa: N802
-        self.s._record("Get", request, context)
+    async def Get(self, request: Any, context: Any) -> Any:
+        await self.s._record("Get", request, context)
         op = self.s.ops.get(request.operation_id)
         if op is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"operation {request.operation_id} not found")
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"operation {request.operation_id} not found"
+            )
         return self.s._state(op)
 
-    async def Cancel(self, request: Any, context: Any) -> Any:  # noqa: N802
-        self.s._record("Cancel", request, context)
+    async def Cancel(self, request: Any, context: Any) -> Any:
+        await self.s._record("Cancel", request, context)
         op = self.s.ops.get(request.operation_id)
         if op is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, "no such operation")
@@ -148,7 +158,9 @@ class RunningServer:
 
     async def _start(self) -> None:
         self._server = grpc.aio.server()
-        igs_grpc.add_ImageGenerationAsyncServiceServicer_to_server(_Generation(self.state), self._server)
+        igs_grpc.add_ImageGenerationAsyncServiceServicer_to_server(
+            _Generation(self.state), self._server
+        )
         ops_grpc.add_OperationServiceServicer_to_server(_Operations(self.state), self._server)
         port = self._server.add_insecure_port("127.0.0.1:0")
         await self._server.start()

@@ -27,7 +27,9 @@ def server() -> Iterator[OfficialServer]:
 
 @pytest.fixture
 def sdk(server: OfficialServer) -> Iterator[AIStudio]:
-    with AIStudio(folder_id="b1gtest", auth="test-api-key", endpoint=server.address, verify=False) as client:
+    with AIStudio(
+        folder_id="b1gtest", auth="test-api-key", endpoint=server.address, verify=False
+    ) as client:
         yield client
 
 
@@ -44,7 +46,9 @@ def _expected_request(**options: int | str) -> object:
 
 def test_documented_example_sync(sdk: AIStudio, server: OfficialServer, tmp_path: Path) -> None:
     server.plan = Plan(seconds=0.3)
-    model = sdk.models.image_generation("yandex-art").configure(seed=50, width_ratio=1, height_ratio=2)
+    model = sdk.models.image_generation("yandex-art").configure(
+        seed=50, width_ratio=1, height_ratio=2
+    )
     operation = model.run_deferred("a red cat")
     assert operation.id.startswith("op")
     result = operation.wait()
@@ -66,8 +70,12 @@ def test_documented_example_sync(sdk: AIStudio, server: OfficialServer, tmp_path
 
 async def test_documented_example_async(server: OfficialServer) -> None:
     server.plan = Plan(seconds=0.2)
-    async with AsyncAIStudio(folder_id="b1gtest", auth="test-api-key", endpoint=server.address, verify=False) as sdk:
-        model = sdk.models.image_generation("yandex-art").configure(seed=50, width_ratio=1, height_ratio=2)
+    async with AsyncAIStudio(
+        folder_id="b1gtest", auth="test-api-key", endpoint=server.address, verify=False
+    ) as sdk:
+        model = sdk.models.image_generation("yandex-art").configure(
+            seed=50, width_ratio=1, height_ratio=2
+        )
         operation = await model.run_deferred("a red cat")
         result = await operation
         assert result.image_bytes == JPEG
@@ -76,7 +84,9 @@ async def test_documented_example_async(server: OfficialServer) -> None:
     assert server.calls[0].request == _expected_request(seed=50, width_ratio=1, height_ratio=2)
 
 
-def test_unconfigured_model_sends_no_options_and_zero_seed_is_kept(sdk: AIStudio, server: OfficialServer) -> None:
+def test_unconfigured_model_sends_no_options_and_zero_seed_is_kept(
+    sdk: AIStudio, server: OfficialServer
+) -> None:
     model = sdk.models.image_generation("yandex-art")
     model.run_deferred("a red cat").wait()
     assert not server.calls[0].request.HasField("generation_options")
@@ -92,7 +102,10 @@ def test_unconfigured_model_sends_no_options_and_zero_seed_is_kept(sdk: AIStudio
 
 def test_data_logging_header(server: OfficialServer) -> None:
     with AIStudio(
-        folder_id="b1gtest", auth="t1.iam-token", endpoint=server.address, verify=False,
+        folder_id="b1gtest",
+        auth="t1.iam-token",
+        endpoint=server.address,
+        verify=False,
         enable_server_data_logging=False,
     ) as sdk:
         sdk.models.image_generation("yandex-art").run_deferred("x").wait(poll_interval=0.05)
@@ -152,7 +165,9 @@ def test_poll_timeout_keeps_the_id(sdk: AIStudio, server: OfficialServer) -> Non
     assert cancelled.is_cancelled
 
 
-def test_result_is_returned_soon_after_the_server_finishes(sdk: AIStudio, server: OfficialServer) -> None:
+def test_result_is_returned_soon_after_the_server_finishes(
+    sdk: AIStudio, server: OfficialServer
+) -> None:
     server.plan = Plan(seconds=1.0)
     op = sdk.models.image_generation("yandex-art").run_deferred("a red cat")
     op.wait()

@@ -101,15 +101,3 @@ def test_generation_seconds_option(consumer: pytest.Pytester) -> None:
     )
     result = consumer.runpytest_inprocess(*QUIET, "--yandex-art-generation-seconds", "0.25")
     result.assert_outcomes(passed=1)
-
-
-def test_generation_seconds_ini(consumer: pytest.Pytester) -> None:
-    consumer.makeini(
-        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
-        "yandex_art_generation_seconds = 0.5\n"
-    )
-    consumer.makepyfile(
-        test_ini="def test_duration(yandex_art_emulator):\n"
-        "    assert yandex_art_emulator.config.generation_seconds == 0.5\n"
-    )
-    consumer.runpytest_inprocess(*QUIET).assert_outcomes(passed=1)
