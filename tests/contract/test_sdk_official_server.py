@@ -149,7 +149,7 @@ def test_done_without_result_is_an_error(sdk: AIStudio, server: OfficialServer) 
 def test_wrong_response_type_is_an_error(sdk: AIStudio, server: OfficialServer) -> None:
     server.plan = Plan(outcome="wrong-type")
     op = sdk.models.image_generation("yandex-art").run_deferred("a red cat")
-    with pytest.raises(UnexpectedOperationResultError, match="yandex.cloud.operation.Operation"):
+    with pytest.raises(UnexpectedOperationResultError, match=r"yandex\.cloud\.operation\.Operation"):
         op.wait()
 
 
