@@ -10,11 +10,12 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .errors import ConfigurationError, TransportError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "APIKeyAuth",
@@ -181,6 +182,8 @@ class OAuthTokenAuth:
         )
 
     async def _exchange(self) -> str:
+        import httpx
+
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=_EXCHANGE_TIMEOUT)
         requested_at = self._clock()

@@ -21,7 +21,6 @@ from ..proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
     ImageGenerationRequest,
 )
 from ..proto.yandex.cloud.operation import Operation
-from ..rest import models as rest
 
 __all__ = [
     "ImageGenerationAsyncServiceGrpc",
@@ -74,6 +73,8 @@ class ImageGenerationAsyncServiceRest:
     async def generate(self, request: ImageGenerationRequest, *, timeout: float) -> Operation:
         """``POST /foundationModels/v1/imageGenerationAsync``: Starts generating an image; the finished operation holds an
         ImageGenerationResponse."""
+        from ..rest import models as rest  # pydantic is paid for only when REST is used
+
         path = f"/foundationModels/v1/imageGenerationAsync"
         body = rest.ImageGenerationRequest.model_validate(request.to_dict()).model_dump(
             mode="json", by_alias=True, exclude_none=True

@@ -23,7 +23,6 @@ from ..proto.yandex.cloud.operation import (
     Operation,
     OperationServiceStub,
 )
-from ..rest import models as rest
 
 __all__ = [
     "OperationServiceGrpc",
@@ -92,6 +91,8 @@ class OperationServiceRest:
         """``GET /operations/{operation_id}``: Returns the current state of an operation."""
         if not request.operation_id:
             raise ValueError("operation_id must not be empty")
+        from ..rest import models as rest  # pydantic is paid for only when REST is used
+
         path = f"/operations/{quote(request.operation_id, safe='')}"
         body = None
         query = None
@@ -113,6 +114,8 @@ class OperationServiceRest:
         """``GET /operations/{operation_id}:cancel``: Asks the server to stop an operation and returns its state afterwards."""
         if not request.operation_id:
             raise ValueError("operation_id must not be empty")
+        from ..rest import models as rest  # pydantic is paid for only when REST is used
+
         path = f"/operations/{quote(request.operation_id, safe='')}:cancel"
         body = None
         query = None
