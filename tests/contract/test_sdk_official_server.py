@@ -149,7 +149,9 @@ def test_done_without_result_is_an_error(sdk: AIStudio, server: OfficialServer) 
 def test_wrong_response_type_is_an_error(sdk: AIStudio, server: OfficialServer) -> None:
     server.plan = Plan(outcome="wrong-type")
     op = sdk.models.image_generation("yandex-art").run_deferred("a red cat")
-    with pytest.raises(UnexpectedOperationResultError, match=r"yandex\.cloud\.operation\.Operation"):
+    with pytest.raises(
+        UnexpectedOperationResultError, match=r"yandex\.cloud\.operation\.Operation"
+    ):
         op.wait()
 
 
@@ -189,3 +191,27 @@ def test_bad_input_is_rejected_before_sending(sdk: AIStudio, server: OfficialSer
     with pytest.raises(TypeError, match=r"messages\[0\]"):
         model.run_deferred([42])  # type: ignore[list-item]
     assert server.calls == []
+
+
+def test_multi_megabyte_image(sdk: AIStudio, server: OfficialServer) -> None:
+    big = b"\xff\xd8\xff" + bytes(range(256)) * (6 * 4096) + b"\xff\xd9"  # about 6 MiB
+    server.plan = Plan(image=big)
+    result = sdk.models.image_generation("yandex-art").run_deferred("a big cat").wait()
+    assert result.image_bytes == big
+
+
+def test_ctrl_c_stops_a_sync_wait_promptly(sdk: AIStudio, server: OfficialServer) -> None:
+    import _thread
+    import threading
+
+    server.plan = Plan(seconds=60)
+    op = sdk.models.image_generation("yandex-art").run_deferred("a red cat")
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        op.wait(poll_interval=0.05)
+    assert time.monotonic() - started < 1.5
+    reads = server.reads(op.id)
+    time.sleep(0.3)
+    assert server.reads(op.id) == reads, "polling went on after Ctrl-C"
