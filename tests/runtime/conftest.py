@@ -23,7 +23,7 @@ T = TypeVar("T")
 RESULT_TYPE = "type.googleapis.com/test.Result"
 
 
-class _InstantSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+class _InstantSelector(selectors.DefaultSelector):
     """Never blocks: a wait for timers moves the loop's virtual clock instead."""
 
     def __init__(self, loop: VirtualClockLoop) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import itertools
 import math
 import random
 from typing import TYPE_CHECKING
@@ -136,6 +138,27 @@ def test_repeated_refusals_halve_again(sim: Sim) -> None:
     assert len([t for t in times if t < 1.0]) == 12
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_scheduler_survives_its_loop_closing_with_waiters() -> None:
+    scheduler = PollScheduler(max_reads_per_second=20, window=0.05, guard=0.0)
+    old = asyncio.new_event_loop()
+    old.run_until_complete(scheduler.slot(0.0))  # uses up the window
+    stranded = old.create_task(scheduler.slot(0.0))
+    old.run_until_complete(asyncio.sleep(0))  # the dispatcher now waits on the old loop
+    assert scheduler.waiting == 1
+    old.close()  # abruptly: the waiter and the dispatcher never finish
+    del stranded
+
+    async def later() -> None:
+        await asyncio.wait_for(scheduler.slot(0.0), timeout=2)
+
+    asyncio.run(later())
+    assert scheduler.waiting == 0
+    assert scheduler.granted == 2
+    gc.collect()  # the abandoned tasks complain now, inside this test
+
+
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
@@ -213,9 +236,7 @@ def _schedule(policy: PollPolicy, duration: float, history: tuple[float, ...] = 
     reads: list[float] = []
     last = None
     while last is None or last < duration:
-        last = policy.next_read_age(
-            age=last or 0.0, last_read_age=last, history=history, rng=rng
-        )
+        last = policy.next_read_age(age=last or 0.0, last_read_age=last, history=history, rng=rng)
         reads.append(last)
     return reads
 
@@ -223,10 +244,10 @@ def _schedule(policy: PollPolicy, duration: float, history: tuple[float, ...] = 
 def test_cold_plan_is_geometric_backoff_up_to_the_cap() -> None:
     policy = PollPolicy(jitter=0.0)
     reads = _schedule(policy, 9.0)
-    gaps = [b - a for a, b in zip([0.0, *reads], reads, strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise([0.0, *reads])]
     assert gaps[:4] == pytest.approx([0.15, 0.24, 0.384, 0.6144])
     assert max(gaps) == pytest.approx(2.0)
-    assert all(b >= a for a, b in zip(gaps, gaps[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(gaps))
 
 
 def test_plan_with_history_reads_sparsely_then_densely() -> None:
@@ -234,7 +255,7 @@ def test_plan_with_history_reads_sparsely_then_densely() -> None:
     reads = _schedule(policy, 20.0, history=(20.0,) * 10)
     assert reads[:2] == pytest.approx([9.5, 14.25])  # lo/2 and 3lo/4, lo = 0.95 * 20
     assert reads[2] == pytest.approx(19.0)
-    dense = [b - a for a, b in zip(reads[2:], reads[3:], strict=False)]
+    dense = [b - a for a, b in itertools.pairwise(reads[2:])]
     assert dense and all(g == pytest.approx(0.3) for g in dense)
     assert len(reads) <= 9
 
@@ -242,7 +263,7 @@ def test_plan_with_history_reads_sparsely_then_densely() -> None:
 def test_plan_falls_back_to_backoff_after_the_likely_window() -> None:
     policy = PollPolicy(jitter=0.0)
     reads = _schedule(policy, 60.0, history=(3.0,) * 10)
-    gaps = [b - a for a, b in zip(reads, reads[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(reads)]
     assert max(gaps) == pytest.approx(policy.max_interval)
     assert gaps[-5:] == pytest.approx([2.0] * 5)
 

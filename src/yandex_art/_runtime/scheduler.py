@@ -75,7 +75,8 @@ class PollScheduler:
     granted in order of due time. ``max_reads_per_second=None`` (or ``inf``)
     turns the limit off.
 
-    One scheduler serves one event loop at a time.
+    One scheduler serves one event loop at a time; moving to another loop
+    (after the first one closed) is fine.
     """
 
     def __init__(
@@ -179,7 +180,12 @@ class PollScheduler:
         if self._heap[0] is waiter:
             self._poke()
         if self._dispatcher is None or self._dispatcher.done():
-            self._dispatcher = loop.create_task(self._dispatch(), name="yandex-art-poll-scheduler")
+            self._start_dispatcher(loop)
+        elif self._dispatcher.get_loop() is not loop:
+            # The previous loop went away with its dispatcher: forget its waiters.
+            self._heap = [w for w in self._heap if w.future.get_loop() is loop]
+            heapq.heapify(self._heap)
+            self._start_dispatcher(loop)
         try:
             await waiter.future
         except asyncio.CancelledError:
@@ -189,6 +195,10 @@ class PollScheduler:
             elif self._heap and self._heap[0] is waiter:
                 self._poke()
             raise
+
+    def _start_dispatcher(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._wakeup = None
+        self._dispatcher = loop.create_task(self._dispatch(), name="yandex-art-poll-scheduler")
 
     def _record(self, at: float, due: float, asked_at: float) -> None:
         if self._cap is not None:
@@ -228,29 +238,26 @@ class PollScheduler:
 
     async def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
-        try:
-            while True:
-                while self._heap and self._heap[0].future.done():
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    return
-                head = self._heap[0]
-                now = self._clock()
-                at = max(head.due, self._free_at(now))
-                if at <= now + _EPSILON:
-                    heapq.heappop(self._heap)
-                    self._record(now, head.due, head.asked_at)
-                    head.future.set_result(now)
-                    continue
-                self._wakeup = loop.create_future()
-                timer = loop.create_task(self._nap(at - now))
-                try:
-                    await asyncio.wait((timer, self._wakeup), return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    timer.cancel()
-                    self._wakeup = None
-        finally:
-            self._dispatcher = None
+        while True:
+            while self._heap and self._heap[0].future.done():
+                heapq.heappop(self._heap)
+            if not self._heap:
+                return
+            head = self._heap[0]
+            now = self._clock()
+            at = max(head.due, self._free_at(now))
+            if at <= now + _EPSILON:
+                heapq.heappop(self._heap)
+                self._record(now, head.due, head.asked_at)
+                head.future.set_result(now)
+                continue
+            self._wakeup = loop.create_future()
+            timer = loop.create_task(self._nap(at - now))
+            try:
+                await asyncio.wait((timer, self._wakeup), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+                self._wakeup = None
 
     async def _nap(self, seconds: float) -> None:
         await self._sleep(seconds)
