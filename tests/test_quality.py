@@ -14,7 +14,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint_and_format() -> None:
-    paths = ["src", "codegen", "tests", "noxfile.py"] + (["bench"] if (ROOT / "bench").exists() else [])
+    paths = ["src", "codegen", "tests", "noxfile.py"] + (
+        ["bench"] if (ROOT / "bench").exists() else []
+    )
     check = _run("ruff", "check", *paths)
     assert check.returncode == 0, check.stdout + check.stderr
     fmt = _run("ruff", "format", "--check", *paths)
