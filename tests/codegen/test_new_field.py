@@ -103,3 +103,23 @@ def test_consistency_check_catches_a_field_missing_from_openapi(tmp_path: Path) 
     package = import_generated(tmp_path / "lenient")
     model_mod = submodule(package, "image_generation.model")
     assert "guidance" in inspect.signature(model_mod.ImageGenerationModel.configure).parameters
+
+
+def test_comment_with_odd_characters_becomes_a_valid_docstring(tmp_path: Path) -> None:
+    """Quotes, backslashes and non-ASCII text in a proto comment must not break the output."""
+    specs = tmp_path / "specs"
+    shutil.copytree(ROOT / "specs", specs)
+    proto = specs / OPTIONS_PROTO
+    odd = 'Seed: """quoted""", C:\\path, ends with a quote " — сид'
+    text = proto.read_text()
+    anchor = "  // Seed of the random generator; with 0 or no seed the server picks one.\n"
+    assert anchor in text
+    proto.write_text(text.replace(anchor, f"  // {odd}\n"))
+    pipeline.generate(specs, tmp_path / "out", strict=True)
+    package = import_generated(tmp_path / "out")
+    config_mod = submodule(package, "image_generation.config")
+    source = inspect.getsource(config_mod)
+    compile(source, "config.py", "exec")
+    model_mod = submodule(package, "image_generation.model")
+    doc = model_mod.ImageGenerationModel.configure.__doc__ or ""
+    assert odd in doc
