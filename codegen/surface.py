@@ -215,6 +215,31 @@ def image_generation(api: schema.Api) -> ImageGenerationView:
     return view
 
 
+ANY = "google.protobuf.Any"
+
+
+@dataclass(frozen=True)
+class AnyPath:
+    """Where a ``google.protobuf.Any`` sits in an answer: ``response`` or ``error.details[]``."""
+
+    json: tuple[str, ...]  # JSON names from the top
+    attrs: tuple[str, ...]  # Python attribute names from the top
+    repeated: bool  # the last step is a repeated field
+
+
+def any_paths(api: schema.Api, message: schema.Message) -> list[AnyPath]:
+    """Any-typed fields of a message and of its direct sub-messages."""
+    out = []
+    for f in message.fields:
+        if f.type_name == ANY:
+            out.append(AnyPath((f.json_name,), (f.name,), f.repeated))
+        elif f.is_message and not f.repeated and not f.type_name.startswith("google.protobuf."):
+            for g in api.message(f.type_name).fields:
+                if g.type_name == ANY:
+                    out.append(AnyPath((f.json_name, g.json_name), (f.name, g.name), g.repeated))
+    return out
+
+
 @dataclass
 class RpcView:
     rpc: schema.Rpc
@@ -223,6 +248,7 @@ class RpcView:
     request: schema.Message
     http: schema.HttpRule | None
     query: list[schema.Field]
+    any_paths: list[AnyPath] = field(default_factory=list)
 
     @property
     def idempotent(self) -> bool:
@@ -262,6 +288,7 @@ def services(api: schema.Api, names: list[str]) -> list[ServiceView]:
                     request=req,
                     http=rpc.http,
                     query=query,
+                    any_paths=any_paths(api, api.message(rpc.output_type)),
                 )
             )
         out.append(

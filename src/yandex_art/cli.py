@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -188,7 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--mime-type", type=_mime, metavar="TYPE", help="image/jpeg (default) or image/png"
     )
     generate.add_argument(
-        "-o", "--output", metavar="FILE", help="where to save the image ('-': stdout); "
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to save the image ('-': stdout); "
         "default: <operation id>.jpeg in the current directory",
     )
     generate.add_argument("--model", default="yandex-art", help="model name or URI (yandex-art)")
@@ -268,7 +272,7 @@ class _Output:
         print(text, file=self.stderr, flush=True)
 
     def line(self, text: str) -> None:
-        """A human-readable line on stdout (stderr in --json mode or when stdout holds the image)."""
+        """A human-readable line: stdout, or stderr with --json or when stdout holds the image."""
         target = self.stderr if self.json or self.image_on_stdout else self.stdout
         print(text, file=target, flush=True)
 
@@ -426,7 +430,7 @@ async def _finish(
 def _resume(operation_id: str, args: argparse.Namespace) -> str:
     command = f"{PROG} attach {operation_id}"
     if args.output:
-        command += f" -o {args.output}"
+        command += f" -o {shlex.quote(args.output)}"
     return command
 
 
@@ -456,7 +460,9 @@ async def _generate_with(
     await _finish(operation, args, out)
 
 
-async def _generate(args: argparse.Namespace, out: _Output, run: _Run, env: Mapping[str, str]) -> None:
+async def _generate(
+    args: argparse.Namespace, out: _Output, run: _Run, env: Mapping[str, str]
+) -> None:
     from ._client import AsyncAIStudio
 
     _check_output(args.output)
@@ -475,7 +481,9 @@ async def _generate(args: argparse.Namespace, out: _Output, run: _Run, env: Mapp
         await _generate_with(sdk, args, out, run)
 
 
-async def _attach(args: argparse.Namespace, out: _Output, run: _Run, env: Mapping[str, str]) -> None:
+async def _attach(
+    args: argparse.Namespace, out: _Output, run: _Run, env: Mapping[str, str]
+) -> None:
     from ._client import AsyncAIStudio
 
     _check_output(args.output)
@@ -505,7 +513,9 @@ def _classify(exc: BaseException) -> CliError:
         return CliError(str(exc), EXIT_USAGE, details={"type": type(exc).__name__})
     if isinstance(exc, OperationTimeoutError):
         return CliError(
-            f"{exc}", EXIT_TIMEOUT, details={"type": "OperationTimeoutError", "timeout": exc.timeout}
+            f"{exc}",
+            EXIT_TIMEOUT,
+            details={"type": "OperationTimeoutError", "timeout": exc.timeout},
         )
     if isinstance(exc, OperationFailedError):
         return CliError(
@@ -532,7 +542,9 @@ def _classify(exc: BaseException) -> CliError:
         )
     if isinstance(exc, TypeError | ValueError):
         return CliError(str(exc), EXIT_USAGE, details={"type": type(exc).__name__})
-    return CliError(f"{type(exc).__name__}: {exc}", EXIT_FAILURE, details={"type": type(exc).__name__})
+    return CliError(
+        f"{type(exc).__name__}: {exc}", EXIT_FAILURE, details={"type": type(exc).__name__}
+    )
 
 
 def _report(
@@ -550,9 +562,7 @@ def _report(
     return error.code
 
 
-def _run_client(
-    args: argparse.Namespace, out: _Output, env: Mapping[str, str]
-) -> int:
+def _run_client(args: argparse.Namespace, out: _Output, env: Mapping[str, str]) -> int:
     run = _Run()
     command = _generate if args.command == "generate" else _attach
     try:
@@ -594,7 +604,10 @@ async def _serve(args: argparse.Namespace, out: _Output) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):  # no signal handlers (Windows, threads)
+            pass
     async with Emulator(config) as emulator:
         print(
             json.dumps(
@@ -667,7 +680,7 @@ def main(
     except BrokenPipeError:
         # the reader went away (e.g. `| head -1`): stop quietly
         try:
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+            sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
         return EXIT_FAILURE

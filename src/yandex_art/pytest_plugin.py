@@ -130,4 +130,6 @@ else:  # pragma: no cover - depends on the environment
     @pytest.fixture(name="yandex_art_async_sdk")
     def _async_sdk_unavailable() -> NoReturn:
         """Needs pytest-asyncio."""
-        pytest.fail("the yandex_art_async_sdk fixture needs pytest-asyncio (pip install pytest-asyncio)")
+        pytest.fail(
+            "the yandex_art_async_sdk fixture needs pytest-asyncio (pip install pytest-asyncio)"
+        )

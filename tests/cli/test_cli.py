@@ -56,7 +56,19 @@ def _image(path: Path) -> Image.Image:
 
 def test_generate_with_embedded_emulator_writes_a_jpeg(tmp_path: Path) -> None:
     target = tmp_path / "out.jpeg"
-    code, out, err = run("generate", "--emulator", "--seed", "3", "--ratio", "16:9", "-o", str(target), "a", "red", "cat")
+    code, out, err = run(
+        "generate",
+        "--emulator",
+        "--seed",
+        "3",
+        "--ratio",
+        "16:9",
+        "-o",
+        str(target),
+        "a",
+        "red",
+        "cat",
+    )
     assert code == EXIT_OK, err
     lines = out.splitlines()
     assert lines[0].startswith("operation ") and len(lines[0].split()[1]) == 20
@@ -67,7 +79,9 @@ def test_generate_with_embedded_emulator_writes_a_jpeg(tmp_path: Path) -> None:
 
 def test_generate_json_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    code, out, _ = run("generate", "--emulator", "--json", "--transport", "rest", "--mime-type", "png", "a cat")
+    code, out, _ = run(
+        "generate", "--emulator", "--json", "--transport", "rest", "--mime-type", "png", "a cat"
+    )
     assert code == EXIT_OK
     events = [json.loads(line) for line in out.splitlines()]
     assert events[0] == {"event": "started", "operation_id": events[0]["operation_id"]}
@@ -98,9 +112,13 @@ def test_missing_folder() -> None:
     assert "YC_FOLDER_ID" in err and "--folder-id" in err
 
 
-def test_generate_against_a_running_emulator(emulator: Emulator, env: dict[str, str], tmp_path: Path) -> None:
+def test_generate_against_a_running_emulator(
+    emulator: Emulator, env: dict[str, str], tmp_path: Path
+) -> None:
     target = tmp_path / "cat.jpeg"
-    code, out, err = run("generate", "--endpoint", emulator.grpc_address, "-o", str(target), "a cat", env=env)
+    code, out, err = run(
+        "generate", "--endpoint", emulator.grpc_address, "-o", str(target), "a cat", env=env
+    )
     assert code == EXIT_OK, err
     operation_id = out.splitlines()[0].split()[1]
     assert f"yandex-art attach {operation_id} -o {target}" in err  # how to resume
@@ -111,12 +129,22 @@ def test_generate_against_a_running_emulator(emulator: Emulator, env: dict[str, 
 @pytest.mark.parametrize("transport", ["grpc", "rest"])
 def test_attach(emulator: Emulator, env: dict[str, str], tmp_path: Path, transport: str) -> None:
     with emulator.sdk() as sdk:
-        operation = sdk.models.image_generation("yandex-art").configure(seed=9).run_deferred("a dog")
+        operation = (
+            sdk.models.image_generation("yandex-art").configure(seed=9).run_deferred("a dog")
+        )
         expected = operation.wait().image_bytes
     endpoint = emulator.rest_address if transport == "rest" else emulator.grpc_address
     target = tmp_path / "dog.jpeg"
     code, out, err = run(
-        "attach", operation.id, "-o", str(target), "--endpoint", endpoint, "--transport", transport, env=env
+        "attach",
+        operation.id,
+        "-o",
+        str(target),
+        "--endpoint",
+        endpoint,
+        "--transport",
+        transport,
+        env=env,
     )
     assert code == EXIT_OK, err
     assert out.splitlines()[0] == f"operation {operation.id}"
@@ -124,7 +152,9 @@ def test_attach(emulator: Emulator, env: dict[str, str], tmp_path: Path, transpo
 
 
 def test_attach_unknown_id(emulator: Emulator, env: dict[str, str]) -> None:
-    code, out, err = run("attach", "fbvnosuchoperation00", "--endpoint", emulator.grpc_address, "--json", env=env)
+    code, out, err = run(
+        "attach", "fbvnosuchoperation00", "--endpoint", emulator.grpc_address, "--json", env=env
+    )
     assert code == EXIT_USAGE
     assert "NOT_FOUND" in err and "hint:" in err
     assert json.loads(out.splitlines()[-1])["error"]["code"] == "NOT_FOUND"
@@ -132,7 +162,16 @@ def test_attach_unknown_id(emulator: Emulator, env: dict[str, str]) -> None:
 
 def test_failed_operation_exits_3(emulator: Emulator, env: dict[str, str], tmp_path: Path) -> None:
     emulator.faults.fail_generations(1, code=13, message="the model broke")
-    code, out, err = run("generate", "--endpoint", emulator.grpc_address, "--json", "-o", str(tmp_path / "x.jpeg"), "cat", env=env)
+    code, out, err = run(
+        "generate",
+        "--endpoint",
+        emulator.grpc_address,
+        "--json",
+        "-o",
+        str(tmp_path / "x.jpeg"),
+        "cat",
+        env=env,
+    )
     assert code == EXIT_OPERATION
     assert "the model broke" in err
     event = json.loads(out.splitlines()[-1])
@@ -148,7 +187,9 @@ def test_transport_error_exits_4(env: dict[str, str]) -> None:
 
 def test_wait_timeout_exits_5_with_resume_hint(env: dict[str, str]) -> None:
     with Emulator.start(generation_seconds=30) as slow:
-        code, out, err = run("generate", "--endpoint", slow.grpc_address, "--timeout", "0.2", "cat", env=env)
+        code, out, err = run(
+            "generate", "--endpoint", slow.grpc_address, "--timeout", "0.2", "cat", env=env
+        )
     assert code == EXIT_TIMEOUT
     operation_id = out.splitlines()[0].split()[1]
     assert f"resume with: yandex-art attach {operation_id}" in err
@@ -178,7 +219,9 @@ def test_usage_errors_exit_2(argv: list[str], capsys: Any) -> None:
 
 
 def test_unwritable_output_is_refused_before_starting(tmp_path: Path) -> None:
-    code, out, err = run("generate", "--emulator", "-o", str(tmp_path / "missing" / "x.jpeg"), "cat")
+    code, out, err = run(
+        "generate", "--emulator", "-o", str(tmp_path / "missing" / "x.jpeg"), "cat"
+    )
     assert code == EXIT_USAGE
     assert "does not exist" in err and out == ""
 
@@ -202,8 +245,13 @@ def _python(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
 def test_emulator_command_prints_its_addresses_first(tmp_path: Path, stop: signal.Signals) -> None:
     state = tmp_path / "state.json"
     process = _python(
-        "emulator", "--generation-seconds", "0", "--state", str(state),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        "emulator",
+        "--generation-seconds",
+        "0",
+        "--state",
+        str(state),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
@@ -211,7 +259,9 @@ def test_emulator_command_prints_its_addresses_first(tmp_path: Path, stop: signa
         assert first["grpc"].startswith("127.0.0.1:")
         assert first["rest"].startswith("http://127.0.0.1:")
         env = {"YC_API_KEY": first["api_key"], "YC_FOLDER_ID": first["folder_id"]}
-        code, out, err = run("generate", "--endpoint", first["grpc"], "-o", str(tmp_path / "a.jpeg"), "cat", env=env)
+        code, out, err = run(
+            "generate", "--endpoint", first["grpc"], "-o", str(tmp_path / "a.jpeg"), "cat", env=env
+        )
         assert code == EXIT_OK, err
         process.send_signal(stop)
         assert process.wait(timeout=10) == 0
@@ -226,7 +276,9 @@ def test_emulator_command_prints_its_addresses_first(tmp_path: Path, stop: signa
 
 
 def test_module_entry_point_writes_image_to_stdout() -> None:
-    process = _python("generate", "--emulator", "-o", "-", "cat", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = _python(
+        "generate", "--emulator", "-o", "-", "cat", stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     data, err = process.communicate(timeout=60)
     assert process.returncode == 0, err.decode()
     assert data.startswith(b"\xff\xd8\xff")
@@ -236,9 +288,13 @@ def test_module_entry_point_writes_image_to_stdout() -> None:
 def test_interrupted_generate_exits_130_and_says_how_to_resume() -> None:
     with Emulator.start(generation_seconds=30) as slow:
         process = _python(
-            "generate", "--endpoint", slow.grpc_address, "cat",
+            "generate",
+            "--endpoint",
+            slow.grpc_address,
+            "cat",
             env={"YC_API_KEY": slow.auth, "YC_FOLDER_ID": slow.folder_id},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         try:
             assert process.stdout is not None
@@ -254,3 +310,22 @@ def test_interrupted_generate_exits_130_and_says_how_to_resume() -> None:
     assert process.returncode == EXIT_INTERRUPTED
     operation_id = first.split()[1]
     assert f"yandex-art attach {operation_id}" in err.decode()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_live_progress_on_a_terminal(tmp_path: Path) -> None:
+    out, err = io.StringIO(), _Terminal()
+    code = main(
+        ["generate", "--emulator", "-o", str(tmp_path / "x.jpeg"), "cat"],
+        env={},
+        stdout=out,
+        stderr=err,
+    )
+    assert code == EXIT_OK
+    text = err.getvalue()
+    assert "\r" in text and "generating (" in text
+    assert text.rstrip().endswith("\x1b[K")  # the live line is cleared at the end

@@ -24,7 +24,9 @@ from .conftest import Grpc, body, request
 GENERATE = "/foundationModels/v1/imageGenerationAsync"
 
 
-async def test_unavailable_for_the_next_calls(grpc: Grpc, rest: httpx.Client, emu: Emulator) -> None:
+async def test_unavailable_for_the_next_calls(
+    grpc: Grpc, rest: httpx.Client, emu: Emulator
+) -> None:
     emu.faults.unavailable("generate", times=2)
     with pytest.raises(GRPCError) as caught:
         await grpc.generation.generate(request())
@@ -82,7 +84,7 @@ def test_wrong_result_type(emu: Emulator, transport: Any) -> None:
     emu.faults.wrong_result_type(1)
     with emu.sdk(transport) as sdk:
         operation = sdk.models.image_generation("yandex-art").run_deferred("a cat")
-        with pytest.raises(UnexpectedOperationResultError, match="google.rpc.Status"):
+        with pytest.raises(UnexpectedOperationResultError, match=r"google\.rpc\.Status"):
             operation.wait()
 
 
@@ -128,7 +130,9 @@ def test_faults_over_http(rest: httpx.Client, emu: Emulator) -> None:
     )
     assert armed.status_code == 200, armed.text
     snapshot = httpx.get(url).json()
-    assert len(snapshot["calls"]["get"]) == 2
+    assert snapshot["calls"]["get"] == [
+        {"code": "UNAVAILABLE", "message": snapshot["calls"]["get"][0]["message"], "times": 2}
+    ]
     assert snapshot["latency"]["cancel"] == 0.01
     assert [g["kind"] for g in snapshot["generations"]] == ["error", "empty", "wrong_type"]
     assert rest.post(GENERATE, json=body()).status_code == 403
@@ -145,6 +149,7 @@ def test_faults_over_http(rest: httpx.Client, emu: Emulator) -> None:
         {"unavailable": {"get": -1}},
         {"unavailable": {"get": "x"}},
         {"latency": {"get": "slow"}},
+        {"latency": {"get": 10**400}},
         {"fail_generations": {"code": "NOT_A_CODE"}},
         {"fail_generations": {"code": 0}},
         {"fail_calls": [{"method": "get", "code": 99}]},
@@ -169,4 +174,10 @@ def test_faults_api_checks_arguments() -> None:
     with pytest.raises(ValueError):
         faults.fail_generations(code="OK")
     faults.unavailable("ImageGenerationAsyncService.Generate")
-    assert len(faults.snapshot()["calls"]["generate"]) == 1
+    assert faults.snapshot()["calls"]["generate"][0]["times"] == 1
+    faults.unavailable("get", times=10**12)  # counted, not stored one by one
+    assert faults.take_call_fault("get") is not None
+    assert faults.snapshot()["calls"]["get"][0]["times"] == 10**12 - 1
+    faults.set_latency("get", 0.5)
+    faults.apply({"latency": {"get": 0}})
+    assert faults.latency("get") == 0

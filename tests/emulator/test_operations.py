@@ -250,7 +250,7 @@ async def test_stats_record_done_times(grpc: Grpc, emu: Emulator) -> None:
     assert done.state == "succeeded"
     assert done.done_monotonic is not None and done.done_at is not None
     assert before <= done.created_monotonic < done.done_monotonic <= time.monotonic()
-    assert done.done_monotonic - done.created_monotonic == pytest.approx(0.05, abs=0.04)
+    assert 0.05 <= done.done_monotonic - done.created_monotonic < 0.5  # generation_seconds
     assert done.reads >= 1
     stats = httpx.get(emu.rest_url + "/_emulator/stats").json()
     assert stats["operations"][operation.id]["done_monotonic"] == done.done_monotonic
@@ -264,7 +264,7 @@ def test_jitter_spreads_durations(start_emulator: Any) -> None:
     time.sleep(0.4)
     stats = emulator.stats().operations
     durations = [stats[i].done_monotonic - stats[i].created_monotonic for i in ids]  # type: ignore[operator]
-    assert all(0.09 <= d <= 0.32 for d in durations), durations
+    assert all(0.099 <= d < 0.6 for d in durations), durations  # 0.2 s +-50 %, plus timer slack
     assert max(durations) - min(durations) > 0.02
 
 

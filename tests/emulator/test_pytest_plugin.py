@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-import yandex_art.pytest_plugin as plugin
-
 pytest_plugins = ["pytester"]
 
-QUIET = ("-q", "-W", "ignore::pytest.PytestAssertRewriteWarning")
+QUIET = ("-q", "-p", "no:cacheprovider")
 
-CONSUMER_TESTS = '''
+CONSUMER_TESTS = """
 import pytest
 from yandex_art import OperationFailedError
 
@@ -36,9 +34,9 @@ async def test_async(yandex_art_async_sdk):
     model = yandex_art_async_sdk.models.image_generation("yandex-art")
     operation = await model.run_deferred("a red cat")
     assert (await operation.wait()).image_bytes
-'''
+"""
 
-TRANSPORT_TESTS = '''
+TRANSPORT_TESTS = """
 import pytest
 
 
@@ -51,9 +49,9 @@ def test_both_transports(yandex_art_sdk, yandex_art_transport, yandex_art_emulat
     yandex_art_sdk.models.image_generation("yandex-art").run_deferred("cat").wait()
     assert yandex_art_emulator.stats().reads >= 1
     assert yandex_art_sdk._core.transport == yandex_art_transport
-'''
+"""
 
-OVERRIDE_TESTS = '''
+OVERRIDE_TESTS = """
 import pytest
 from yandex_art.emulator import EmulatorConfig
 
@@ -69,35 +67,35 @@ def test_uses_the_config(yandex_art_emulator, yandex_art_sdk):
     assert yandex_art_sdk.folder_id == "b1gmine"
     operation = yandex_art_sdk.models.image_generation("yandex-art").run_deferred("cat")
     assert operation.wait().image_bytes
-'''
+"""
 
 
 @pytest.fixture
-def consumer(pytester: pytest.Pytester, request: pytest.FixtureRequest) -> pytest.Pytester:
-    # Once the plugin is registered through the pytest11 entry point it is loaded
-    # automatically; registering it a second time would be an error.
-    if not request.config.pluginmanager.is_registered(plugin):
-        pytester.makeconftest('pytest_plugins = ["yandex_art.pytest_plugin"]\n')
+def consumer(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    # A separate process, as a consumer's suite would run. Auto-loading is off so the
+    # run is quick and does not depend on which plugins this environment registers.
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     pytester.makeini(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
     )
     return pytester
 
 
+def run(consumer: pytest.Pytester, *args: str) -> pytest.RunResult:
+    plugins = ("-p", "yandex_art.pytest_plugin", "-p", "pytest_asyncio.plugin")
+    return consumer.runpytest_subprocess(*plugins, *QUIET, *args, timeout=120)
+
+
 def test_consumer_suite_runs_against_the_emulator(consumer: pytest.Pytester) -> None:
-    consumer.makepyfile(test_consumer=CONSUMER_TESTS, test_transports=TRANSPORT_TESTS)
-    consumer.runpytest_inprocess(*QUIET).assert_outcomes(passed=6)
+    consumer.makepyfile(
+        test_consumer=CONSUMER_TESTS,
+        test_transports=TRANSPORT_TESTS,
+        test_option="def test_duration(yandex_art_emulator):\n"
+        "    assert yandex_art_emulator.config.generation_seconds == 0.07\n",
+    )
+    run(consumer, "--yandex-art-generation-seconds", "0.07").assert_outcomes(passed=7)
 
 
 def test_config_can_be_overridden(consumer: pytest.Pytester) -> None:
     consumer.makepyfile(test_override=OVERRIDE_TESTS)
-    consumer.runpytest_inprocess(*QUIET).assert_outcomes(passed=1)
-
-
-def test_generation_seconds_option(consumer: pytest.Pytester) -> None:
-    consumer.makepyfile(
-        test_option="def test_duration(yandex_art_emulator):\n"
-        "    assert yandex_art_emulator.config.generation_seconds == 0.25\n"
-    )
-    result = consumer.runpytest_inprocess(*QUIET, "--yandex-art-generation-seconds", "0.25")
-    result.assert_outcomes(passed=1)
+    run(consumer).assert_outcomes(passed=1)

@@ -39,8 +39,15 @@ def _check_answer(answer: httpx.Response) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.just(10**400)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=8,
 )
 int64ish = st.integers(min_value=-(2**64), max_value=2**64) | st.text(max_size=22)
@@ -65,7 +72,8 @@ requests_ = st.fixed_dictionaries(
         "generationOptions": st.fixed_dictionaries(
             {},
             optional={
-                "mimeType": st.sampled_from(["image/jpeg", "image/png", "image/gif", ""]) | json_values,
+                "mimeType": st.sampled_from(["image/jpeg", "image/png", "image/gif", ""])
+                | json_values,
                 "seed": int64ish,
                 "aspectRatio": st.fixed_dictionaries(
                     {}, optional={"widthRatio": int64ish, "heightRatio": int64ish}
@@ -78,20 +86,28 @@ requests_ = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=requests_ | json_values)
 def test_generate_never_answers_5xx(client: httpx.Client, data: Any) -> None:
-    answer = client.post(GENERATE, content=json.dumps(data), headers={"content-type": "application/json"})
+    answer = client.post(
+        GENERATE, content=json.dumps(data), headers={"content-type": "application/json"}
+    )
     _check_answer(answer)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(raw=st.binary(max_size=64))
 def test_generate_survives_arbitrary_bytes(client: httpx.Client, raw: bytes) -> None:
     _check_answer(client.post(GENERATE, content=raw))
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(operation_id=st.text(min_size=1, max_size=40))
 def test_operation_paths_never_answer_5xx(client: httpx.Client, operation_id: str) -> None:
     from urllib.parse import quote

@@ -18,7 +18,9 @@ TRANSPORTS = ["grpc", "rest"]
 def test_sync_generation(emu: Emulator, transport: Any, tmp_path: Any) -> None:
     with emu.sdk(transport) as sdk:
         assert isinstance(sdk, AIStudio)
-        model = sdk.models.image_generation("yandex-art").configure(seed=50, width_ratio=1, height_ratio=2)
+        model = sdk.models.image_generation("yandex-art").configure(
+            seed=50, width_ratio=1, height_ratio=2
+        )
         operation = model.run_deferred("a red cat")
         result = operation.wait()
         assert result.mime_type == "image/jpeg"
@@ -90,13 +92,41 @@ def test_official_sdk_generates_through_the_emulator(start_emulator: Any) -> Non
         endpoint=emulator.grpc_address,
         verify=False,
     )
-    model = sdk.models.image_generation("yandex-art").configure(seed=50, width_ratio=2, height_ratio=1)
+    model = sdk.models.image_generation("yandex-art").configure(
+        seed=50, width_ratio=2, height_ratio=1
+    )
     result = model.run_deferred("a red cat").wait(poll_interval=0.1)
     assert result.image_bytes.startswith(b"\xff\xd8\xff")
     ours = emulator.sdk()
     try:
-        mine = ours.models.image_generation("yandex-art").configure(seed=50, width_ratio=2, height_ratio=1)
+        mine = ours.models.image_generation("yandex-art").configure(
+            seed=50, width_ratio=2, height_ratio=1
+        )
         assert mine.run_deferred("a red cat").wait().image_bytes == result.image_bytes
     finally:
         ours.close()
     assert emulator.stats().calls["endpoints"] >= 1  # discovered through ApiEndpointService
+
+
+async def test_emulator_inside_a_running_loop() -> None:
+    async with Emulator(generation_seconds=0.05, image_long_side=64) as emulator:
+        async with emulator.async_sdk("rest") as sdk:
+            operation = await sdk.models.image_generation("yandex-art").run_deferred("cat")
+            assert (await operation.wait()).image_bytes
+        assert emulator.stats().operations[operation.id].state == "succeeded"
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = emulator.grpc_address
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_stopping_the_emulator_drops_connections(transport: Any) -> None:
+    from yandex_art._runtime.retry import RetryPolicy
+
+    emulator = Emulator.start(generation_seconds=0, image_long_side=32)
+    with emulator.sdk(transport, retry_policy=RetryPolicy(max_attempts=1)) as sdk:
+        model = sdk.models.image_generation("yandex-art")
+        model.run_deferred("cat")
+        emulator.close()
+        with pytest.raises(TransportError) as caught:
+            model.run_deferred("cat", timeout=5)  # refused at once, not after the timeout
+        assert caught.value.code in ("UNAVAILABLE", "HTTP 503")

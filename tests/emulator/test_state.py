@@ -31,7 +31,10 @@ def test_finished_and_running_operations_survive_a_restart(tmp_path: Path) -> No
     assert {o["id"] for o in saved["operations"]} == {done_id, running_id, cancelled_id}
     assert "image" not in saved["operations"][0]  # drawn again from prompt and seed
 
-    with Emulator.start(config) as second, httpx.Client(base_url=second.rest_url, headers=AUTH) as c:
+    with (
+        Emulator.start(config) as second,
+        httpx.Client(base_url=second.rest_url, headers=AUTH) as c,
+    ):
         again = c.get(f"/operations/{done_id}").json()
         assert again == done  # same id, times and image bytes
         still = c.get(f"/operations/{running_id}").json()
@@ -63,7 +66,9 @@ def test_expired_operations_are_dropped_on_load(tmp_path: Path) -> None:
         assert answer.status_code == 404
 
 
-@pytest.mark.parametrize("content", ["not json", "[]", '{"version": 99}', '{"version": 1, "operations": [{"id": 1}]}'])
+@pytest.mark.parametrize(
+    "content", ["not json", "[]", '{"version": 99}', '{"version": 1, "operations": [{"id": 1}]}']
+)
 def test_a_broken_state_file_is_reported(tmp_path: Path, content: str) -> None:
     state = tmp_path / "state.json"
     state.write_text(content)

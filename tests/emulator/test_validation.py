@@ -163,14 +163,28 @@ def test_folder_must_match_when_configured(start_emulator: Any) -> None:
 @pytest.mark.parametrize(
     ("payload", "field", "problem"),
     [
-        pytest.param({"seed": "9223372036854775808"}, "generationOptions.seed", "int64 range", id="seed-range"),
-        pytest.param({"seed": "-9223372036854775809"}, "generationOptions.seed", "int64 range", id="seed-range-neg"),
-        pytest.param({"seed": 2**64}, "generationOptions.seed", "int64 range", id="seed-number-range"),
+        pytest.param(
+            {"seed": "9223372036854775808"},
+            "generationOptions.seed",
+            "int64 range",
+            id="seed-range",
+        ),
+        pytest.param(
+            {"seed": "-9223372036854775809"},
+            "generationOptions.seed",
+            "int64 range",
+            id="seed-range-neg",
+        ),
+        pytest.param(
+            {"seed": 2**64}, "generationOptions.seed", "int64 range", id="seed-number-range"
+        ),
         pytest.param({"seed": "12ab"}, "generationOptions.seed", "int64", id="seed-text"),
         pytest.param({"seed": 1.5}, "generationOptions.seed", "int64", id="seed-fraction"),
         pytest.param({"seed": True}, "generationOptions.seed", "int64", id="seed-bool"),
         pytest.param({"mimeType": 5}, "generationOptions.mimeType", "string", id="mime-number"),
-        pytest.param({"aspectRatio": "16:9"}, "generationOptions.aspectRatio", "object", id="ratio-text"),
+        pytest.param(
+            {"aspectRatio": "16:9"}, "generationOptions.aspectRatio", "object", id="ratio-text"
+        ),
         pytest.param(
             {"aspectRatio": {"widthRatio": "x", "heightRatio": 1}},
             "generationOptions.aspectRatio.widthRatio",
@@ -197,8 +211,13 @@ def test_rest_checks_option_types(
         pytest.param({"messages": "cat"}, "messages", id="messages-text"),
         pytest.param({"messages": ["cat"]}, "messages[0]", id="message-text"),
         pytest.param({"messages": [{"text": 1}]}, "messages[0].text", id="text-number"),
-        pytest.param({"messages": [{"text": "a", "weight": "1"}]}, "messages[0].weight", id="weight-text"),
+        pytest.param(
+            {"messages": [{"text": "a", "weight": "1"}]}, "messages[0].weight", id="weight-text"
+        ),
         pytest.param({"messages": [{"text": None}]}, "messages[0].text", id="text-null"),
+        pytest.param(
+            {"messages": [{"text": "a", "weight": 10**400}]}, "messages[0].weight", id="weight-huge"
+        ),
         pytest.param({"modelUri": ["x"]}, "modelUri", id="uri-array"),
         pytest.param({"generationOptions": []}, "generationOptions", id="options-array"),
     ],
@@ -249,6 +268,9 @@ def test_rest_checks_declared_headers(rest: httpx.Client, header: str, value: st
     fine = rest.post(
         "/foundationModels/v1/imageGenerationAsync",
         json=body(),
-        headers={"x-client-request-id": "3f1c3c1e-6f1a-4a57-9a3e-2f0c4f3b1a11", "x-data-logging-enabled": "false"},
+        headers={
+            "x-client-request-id": "3f1c3c1e-6f1a-4a57-9a3e-2f0c4f3b1a11",
+            "x-data-logging-enabled": "false",
+        },
     )
     assert fine.status_code == 200

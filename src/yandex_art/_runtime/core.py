@@ -28,6 +28,7 @@ from .scheduler import DurationModel, PollScheduler
 __all__ = ["ClientCore", "Endpoint", "parse_endpoint"]
 
 T = TypeVar("T")
+_READ_WINDOW_GUARD = 0.25
 TransportName = Literal["grpc", "rest"]
 
 
@@ -124,7 +125,12 @@ class ClientCore:
         self._user_agent = user_agent
         self._clock = clock
         self._ssl: ssl.SSLContext | None = None
-        self.scheduler = PollScheduler(max_reads_per_second=max_reads_per_second, clock=clock)
+        # The guard widens the client's window past the server's 1 s so reads
+        # delayed on their way (a busy loop, the network) cannot bunch up
+        # into one server window: zero RESOURCE_EXHAUSTED at full load.
+        self.scheduler = PollScheduler(
+            max_reads_per_second=max_reads_per_second, clock=clock, guard=_READ_WINDOW_GUARD
+        )
         self.durations = DurationModel()
         self._resources: _LoopResources | None = None
         self._bridge: LoopThread | None = None

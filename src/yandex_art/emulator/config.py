@@ -155,5 +155,9 @@ class EmulatorConfig:
 def _number(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise EmulatorConfigError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value) or value < 0:
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:
+        finite = False
+    if not finite or value < 0:
         raise EmulatorConfigError(f"{name} must be a finite number >= 0, got {value!r}")

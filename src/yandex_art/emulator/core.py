@@ -28,7 +28,7 @@ from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
 from .config import EmulatorConfig
 from .faults import METHODS, Faults, GenerationFault
 from .images import SUPPORTED_MIME_TYPES, image_size, render_image
-from .state import Record
+from .state import Outcome, Record
 
 __all__ = [
     "HTTP_STATUS",
@@ -623,7 +623,7 @@ def _duration_text(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-def _outcome(fault: GenerationFault | None) -> Any:
+def _outcome(fault: GenerationFault | None) -> Outcome:
     return "image" if fault is None else fault.kind
 
 

@@ -10,7 +10,7 @@ import math
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from grpclib.const import Status
 
@@ -25,6 +25,8 @@ _ALIASES = {
     "get": "get",
     "cancel": "cancel",
 }
+
+F = TypeVar("F")
 
 WRONG_TYPE_URL = "type.googleapis.com/google.rpc.Status"
 
@@ -83,14 +85,45 @@ class GenerationFault:
     type_url: str = ""
 
 
+class _Queue(Generic[F]):
+    """Faults in arming order, each with how many more times it applies."""
+
+    def __init__(self) -> None:
+        self._items: deque[list[Any]] = deque()
+
+    def add(self, fault: F, times: int) -> None:
+        if times:
+            self._items.append([fault, times])
+
+    def take(self) -> F | None:
+        if not self._items:
+            return None
+        entry = self._items[0]
+        entry[1] -= 1
+        if entry[1] <= 0:
+            self._items.popleft()
+        fault: F = entry[0]
+        return fault
+
+    def extend(self, other: _Queue[F]) -> None:
+        self._items.extend([fault, times] for fault, times in other._items)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def entries(self) -> list[tuple[F, int]]:
+        return [(fault, times) for fault, times in self._items]
+
+
 class Faults:
     """Arms faults; each ``times`` counts calls (or generations) still to be hit."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._calls: dict[str, deque[CallFault]] = {name: deque() for name in METHODS}
+        self._calls: dict[str, _Queue[CallFault]] = {name: _Queue() for name in METHODS}
         self._latency: dict[str, float] = dict.fromkeys(METHODS, 0.0)
-        self._generations: deque[GenerationFault] = deque()
+        self._latency_set: set[str] = set()
+        self._generations: _Queue[GenerationFault] = _Queue()
 
     def fail_calls(
         self,
@@ -106,7 +139,7 @@ class Faults:
             raise ValueError("an injected call fault needs an error code, not OK")
         fault = CallFault(status, str(message))
         with self._lock:
-            self._calls[name].extend([fault] * _count(times))
+            self._calls[name].add(fault, _count(times))
 
     def unavailable(self, method: str, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` answer UNAVAILABLE (HTTP 503)."""
@@ -117,10 +150,15 @@ class Faults:
         name = method_name(method)
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise TypeError("seconds must be a number")
-        if not math.isfinite(seconds) or seconds < 0:
+        try:
+            value = float(seconds)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value) or value < 0:
             raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}")
         with self._lock:
-            self._latency[name] = float(seconds)
+            self._latency[name] = value
+            self._latency_set.add(name)
 
     def fail_generations(
         self,
@@ -135,21 +173,19 @@ class Faults:
             raise ValueError("a failed generation needs an error code, not OK")
         fault = GenerationFault("error", status.value, str(message))
         with self._lock:
-            self._generations.extend([fault] * _count(times))
+            self._generations.add(fault, _count(times))
 
     def empty_results(self, times: int = 1) -> None:
         """The next ``times`` generations end done with neither a response nor an error."""
         with self._lock:
-            self._generations.extend([GenerationFault("empty")] * _count(times))
+            self._generations.add(GenerationFault("empty"), _count(times))
 
     def wrong_result_type(self, times: int = 1, *, type_url: str = WRONG_TYPE_URL) -> None:
         """The next ``times`` generations end with a response of another type (``type_url``)."""
         if not isinstance(type_url, str) or "/" not in type_url:
             raise ValueError(f"type_url {type_url!r} must look like type.googleapis.com/<name>")
         with self._lock:
-            self._generations.extend(
-                [GenerationFault("wrong_type", type_url=type_url)] * _count(times)
-            )
+            self._generations.add(GenerationFault("wrong_type", type_url=type_url), _count(times))
 
     def clear(self) -> None:
         """Disarm every fault."""
@@ -157,6 +193,7 @@ class Faults:
             for queue in self._calls.values():
                 queue.clear()
             self._latency = dict.fromkeys(METHODS, 0.0)
+            self._latency_set.clear()
             self._generations.clear()
 
     def snapshot(self) -> dict[str, Any]:
@@ -164,13 +201,19 @@ class Faults:
         with self._lock:
             return {
                 "calls": {
-                    name: [{"code": f.status.name, "message": f.message} for f in queue]
+                    name: [
+                        {"code": f.status.name, "message": f.message, "times": n}
+                        for f, n in queue.entries()
+                    ]
                     for name, queue in self._calls.items()
                 },
                 "latency": dict(self._latency),
                 "generations": [
-                    {k: v for k, v in vars(f).items() if v not in ("", 0) or k == "kind"}
-                    for f in self._generations
+                    {
+                        **{k: v for k, v in vars(f).items() if v not in ("", 0) or k == "kind"},
+                        "times": n,
+                    }
+                    for f, n in self._generations.entries()
                 ],
             }
 
@@ -206,22 +249,19 @@ class Faults:
         self._merge(staged)
 
     def _merge(self, other: Faults) -> None:
-        with other._lock:
-            calls = {name: list(queue) for name, queue in other._calls.items()}
-            latency = {k: v for k, v in other._latency.items() if v > 0}
-            generations = list(other._generations)
-        with self._lock:
-            for name, faults in calls.items():
-                self._calls[name].extend(faults)
-            self._latency.update(latency)
-            self._generations.extend(generations)
+        with other._lock, self._lock:
+            for name, queue in other._calls.items():
+                self._calls[name].extend(queue)
+            for name in other._latency_set:
+                self._latency[name] = other._latency[name]
+                self._latency_set.add(name)
+            self._generations.extend(other._generations)
 
     # Used by the emulator.
 
     def take_call_fault(self, method: str) -> CallFault | None:
         with self._lock:
-            queue = self._calls[method]
-            return queue.popleft() if queue else None
+            return self._calls[method].take()
 
     def latency(self, method: str) -> float:
         with self._lock:
@@ -229,7 +269,7 @@ class Faults:
 
     def take_generation_fault(self) -> GenerationFault | None:
         with self._lock:
-            return self._generations.popleft() if self._generations else None
+            return self._generations.take()
 
 
 def _object(value: object) -> dict[str, Any]:
@@ -252,7 +292,9 @@ def _apply_fail_calls(faults: Faults, value: object) -> None:
         raise ValueError("must be a JSON array")
     for item in value:
         item = _object(item)
-        faults.fail_calls(item.get("method", ""), item.get("times", 1), **_options(item, "code", "message"))
+        faults.fail_calls(
+            item.get("method", ""), item.get("times", 1), **_options(item, "code", "message")
+        )
 
 
 def _apply_latency(faults: Faults, value: object) -> None:

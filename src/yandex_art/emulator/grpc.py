@@ -6,12 +6,15 @@ Authentication, call faults, latency and the read quota are applied in a
 
 from __future__ import annotations
 
+import socket
+import weakref
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from grpclib.const import Status
 from grpclib.events import RecvRequest, listen
 from grpclib.exceptions import GRPCError
+from grpclib.protocol import H2Protocol
 from grpclib.server import Server
 
 from .._gen.proto.google.protobuf import Any as AnyMessage
@@ -36,7 +39,7 @@ from .._gen.proto.yandex.cloud.operation import (
 )
 from .core import EmulatorError, EmulatorService, OperationView
 
-__all__ = ["build_server", "to_proto"]
+__all__ = ["GrpcServer", "build_server", "to_proto"]
 
 _METHODS = {
     "/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate": (
@@ -127,23 +130,54 @@ class _Endpoints(ApiEndpointServiceBase):
 
     async def list(self, message: ListApiEndpointsRequest) -> ListApiEndpointsResponse:
         return ListApiEndpointsResponse(
-            endpoints=[ApiEndpoint(id=i, address=self.address) for i in self._service.endpoint_ids()]
+            endpoints=[
+                ApiEndpoint(id=i, address=self.address) for i in self._service.endpoint_ids()
+            ]
         )
 
 
-def build_server(service: EmulatorService, address: str) -> Server:
-    """A grpclib server with the three services; ``address`` is what ApiEndpointService names."""
-    server = Server([_Generation(service), _Operations(service), _Endpoints(service, address)])
+class GrpcServer:
+    """A grpclib server with the three services that also drops open connections on close."""
 
-    async def on_request(event: RecvRequest) -> None:
-        method = _METHODS.get(event.method_name, "endpoints")
-        value = event.metadata.get("authorization")
-        authorization = value if isinstance(value, str) else None
-        _authorization.set(authorization)
-        try:
-            await service.enter(method, authorization)
-        except EmulatorError as exc:
-            raise _error(exc) from None
+    def __init__(self, service: EmulatorService, address: str) -> None:
+        self.server = Server(
+            [_Generation(service), _Operations(service), _Endpoints(service, address)]
+        )
+        self._protocols: weakref.WeakSet[H2Protocol] = weakref.WeakSet()
+        make_protocol = self.server._protocol_factory
 
-    listen(server, RecvRequest, on_request)
-    return server
+        def tracked() -> H2Protocol:
+            protocol = make_protocol()
+            self._protocols.add(protocol)
+            return protocol
+
+        self.server._protocol_factory = tracked  # type: ignore[method-assign]
+
+        async def on_request(event: RecvRequest) -> None:
+            method = _METHODS.get(event.method_name, "endpoints")
+            value = event.metadata.get("authorization")
+            authorization = value if isinstance(value, str) else None
+            _authorization.set(authorization)
+            try:
+                await service.enter(method, authorization)
+            except EmulatorError as exc:
+                raise _error(exc) from None
+
+        listen(self.server, RecvRequest, on_request)
+
+    async def start(self, sock: socket.socket) -> None:
+        await self.server.start(sock=sock)
+
+    async def close(self) -> None:
+        """Stop listening, cancel running calls and close client connections."""
+        self.server.close()
+        for protocol in list(self._protocols):
+            connection = getattr(protocol, "connection", None)
+            if connection is not None:
+                connection.close()
+        await self.server.wait_closed()
+
+
+def build_server(service: EmulatorService, address: str) -> GrpcServer:
+    """The gRPC server; ``address`` is what ApiEndpointService answers with."""
+    return GrpcServer(service, address)

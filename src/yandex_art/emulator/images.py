@@ -25,7 +25,9 @@ _cache: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
 _cache_lock = Lock()
 
 
-def image_size(width_ratio: int, height_ratio: int, long_side: int = DEFAULT_LONG_SIDE) -> tuple[int, int]:
+def image_size(
+    width_ratio: int, height_ratio: int, long_side: int = DEFAULT_LONG_SIDE
+) -> tuple[int, int]:
     """Pixel size for an aspect ratio: the longer side is ``long_side`` (1:1 when unset)."""
     if width_ratio <= 0 or height_ratio <= 0:
         width_ratio = height_ratio = 1

@@ -113,8 +113,10 @@ def _string(value: Any, path: str) -> str:
 def _number(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _invalid(path, f"must be a number, got {_kind(value)}")
-    result = float(value)
-    return result
+    try:
+        return float(value)
+    except OverflowError:
+        raise _invalid(path, "is out of the range of a double") from None
 
 
 def _int64(value: Any, path: str) -> int:

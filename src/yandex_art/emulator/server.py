@@ -8,9 +8,7 @@ import socket
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
-from typing_extensions import Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .._runtime.bridge import LoopThread
 from .config import DEFAULT_API_KEY, DEFAULT_FOLDER_ID, EmulatorConfig, EmulatorConfigError
@@ -20,10 +18,10 @@ from .state import load_state, save_state
 
 if TYPE_CHECKING:
     from aiohttp import web
-    from grpclib.server import Server
 
     from .._client import AIStudio, AsyncAIStudio
     from .._runtime.core import TransportName
+    from .grpc import GrpcServer
 
 __all__ = ["Emulator"]
 
@@ -40,7 +38,9 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise EmulatorConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise EmulatorConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
     sock.setblocking(False)
     return sock
 
@@ -74,7 +74,7 @@ class Emulator:
         self.faults = Faults()
         self._service = EmulatorService(self.config, self.faults)
         self._thread: LoopThread | None = None
-        self._grpc: Server | None = None
+        self._grpc: GrpcServer | None = None
         self._runner: web.AppRunner | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._grpc_addr: tuple[str, int] | None = None
@@ -101,9 +101,8 @@ class Emulator:
         if self._grpc is not None:
             raise RuntimeError("the emulator is already running")
         try:
-            from aiohttp import web
-
             import PIL  # noqa: F401  (checked now rather than at the first image)
+            from aiohttp import web
         except ImportError as exc:
             raise ImportError(
                 f"the emulator needs aiohttp and Pillow ({exc}); "
@@ -127,7 +126,7 @@ class Emulator:
         try:
             self._service.bind_loop(loop)
             server = build_server(self._service, self.grpc_address)
-            await server.start(sock=grpc_sock)
+            await server.start(grpc_sock)
             self._grpc = server
             runner = web.AppRunner(
                 build_app(self._service),
@@ -153,12 +152,12 @@ class Emulator:
             await asyncio.gather(self._flusher, return_exceptions=True)
             self._flusher = None
         if self._grpc is not None:
-            self._grpc.close()
-            await self._grpc.wait_closed()
+            await self._grpc.close()
             self._grpc = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self._grpc_addr = self._rest_addr = None
         self._flush()
 
     def close(self) -> None:
@@ -180,7 +179,10 @@ class Emulator:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -189,7 +191,10 @@ class Emulator:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.aclose()
 

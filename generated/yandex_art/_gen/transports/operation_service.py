@@ -12,11 +12,14 @@ the endpoints of the services that start operations."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from yandex_art._runtime.core import ClientCore
+from yandex_art._runtime.errors import InvalidArgumentError, TransportError
 
+from ..proto.google.protobuf import Any as _Any
+from ..proto.message_pool import default_message_pool
 from ..proto.yandex.cloud.operation import (
     CancelOperationRequest,
     GetOperationRequest,
@@ -91,6 +94,8 @@ class OperationServiceRest:
         """``GET /operations/{operation_id}``: Returns the current state of an operation."""
         if not request.operation_id:
             raise ValueError("operation_id must not be empty")
+        from pydantic import ValidationError
+
         from ..rest import models as rest  # pydantic is paid for only when REST is used
 
         path = f"/operations/{quote(request.operation_id, safe='')}"
@@ -105,15 +110,32 @@ class OperationServiceRest:
             idempotent=True,
             timeout=timeout,
         )
-        checked = rest.Operation.model_validate(data)
-        return Operation.from_dict(
-            checked.model_dump(mode="json", by_alias=True, exclude_none=True)
-        )
+        try:
+            checked = rest.Operation.model_validate(data).model_dump(
+                mode="json", by_alias=True, exclude_none=True
+            )
+        except ValidationError as exc:
+            raise _invalid_answer(exc, self._core, "GET /operations/{operation_id}") from None
+        # Any values of types this SDK does not know are kept by type URL only
+        # (so a wrong result type is reported, not a decoding crash).
+        unknown: list[tuple[tuple[str, ...], list[_Any]]] = []
+        unknown.append((("metadata",), _pop_unknown_any(checked, "metadata", False)))
+        if isinstance(checked.get("error"), dict):
+            unknown.append(
+                (("error", "details"), _pop_unknown_any(checked["error"], "details", True))
+            )
+        unknown.append((("response",), _pop_unknown_any(checked, "response", False)))
+        result = Operation.from_dict(checked)
+        for attrs, values in unknown:
+            _restore(result, attrs, values)
+        return result
 
     async def cancel(self, request: CancelOperationRequest, *, timeout: float) -> Operation:
         """``GET /operations/{operation_id}:cancel``: Asks the server to stop an operation and returns its state afterwards."""
         if not request.operation_id:
             raise ValueError("operation_id must not be empty")
+        from pydantic import ValidationError
+
         from ..rest import models as rest  # pydantic is paid for only when REST is used
 
         path = f"/operations/{quote(request.operation_id, safe='')}:cancel"
@@ -128,10 +150,78 @@ class OperationServiceRest:
             idempotent=True,
             timeout=timeout,
         )
-        checked = rest.Operation.model_validate(data)
-        return Operation.from_dict(
-            checked.model_dump(mode="json", by_alias=True, exclude_none=True)
-        )
+        try:
+            checked = rest.Operation.model_validate(data).model_dump(
+                mode="json", by_alias=True, exclude_none=True
+            )
+        except ValidationError as exc:
+            raise _invalid_answer(
+                exc, self._core, "GET /operations/{operation_id}:cancel"
+            ) from None
+        # Any values of types this SDK does not know are kept by type URL only
+        # (so a wrong result type is reported, not a decoding crash).
+        unknown: list[tuple[tuple[str, ...], list[_Any]]] = []
+        unknown.append((("metadata",), _pop_unknown_any(checked, "metadata", False)))
+        if isinstance(checked.get("error"), dict):
+            unknown.append(
+                (("error", "details"), _pop_unknown_any(checked["error"], "details", True))
+            )
+        unknown.append((("response",), _pop_unknown_any(checked, "response", False)))
+        result = Operation.from_dict(checked)
+        for attrs, values in unknown:
+            _restore(result, attrs, values)
+        return result
+
+
+def _where(exc: Any) -> str:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{loc}: {first.get('msg', str(exc))}" if loc else str(first.get("msg", exc))
+
+
+def _invalid_request(exc: Any) -> InvalidArgumentError:
+    """A request the REST schema rejects, reported before anything is sent."""
+    where, _, problem = _where(exc).partition(": ")
+    return InvalidArgumentError(f"request.{where}", problem or where)
+
+
+def _invalid_answer(exc: Any, core: ClientCore, method: str) -> TransportError:
+    """An answer that does not match the OpenAPI document."""
+    return TransportError(
+        f"the answer does not match the API schema ({_where(exc)})",
+        code="INVALID_ANSWER",
+        endpoint=core.rest_base(SERVICE_ID),
+        method=method,
+    )
+
+
+def _pop_unknown_any(node: dict[str, Any], key: str, repeated: bool) -> list[_Any]:
+    """Takes out Any values whose type is not registered; returns them by type URL."""
+    value = node.get(key)
+    items = value if repeated and isinstance(value, list) else [value]
+    known = default_message_pool.url_to_type
+    if not any(isinstance(v, dict) and v.get("@type") not in known for v in items):
+        return []
+    del node[key]
+    out = []
+    for v in items:
+        if not isinstance(v, dict):
+            continue
+        type_url = str(v.get("@type", ""))
+        out.append(_Any.from_dict(v) if type_url in known else _Any(type_url=type_url))
+    return out
+
+
+def _restore(message: Any, attrs: tuple[str, ...], values: list[_Any]) -> None:
+    if not values:
+        return
+    target = message
+    for attr in attrs[:-1]:
+        target = getattr(target, attr)
+        if target is None:
+            return
+    current = getattr(target, attrs[-1])
+    setattr(target, attrs[-1], values if isinstance(current, list) else values[0])
 
 
 def operation_service(core: ClientCore) -> OperationServiceTransport:
