@@ -201,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run against an embedded local emulator (no credentials needed)",
     )
+    generate.add_argument(
+        "--auto-emulator",
+        action="store_true",
+        help="use the real service when credentials and a folder are configured, "
+        "else the embedded emulator",
+    )
     _add_connection(generate)
 
     attach = commands.add_parser(
@@ -466,6 +472,8 @@ async def _generate(
     from ._client import AsyncAIStudio
 
     _check_output(args.output)
+    if args.auto_emulator and not args.emulator:
+        args.emulator = not _has_cloud_credentials(args, env)
     if args.emulator:
         if args.endpoint or args.insecure:
             raise CliError("--emulator cannot be combined with --endpoint/--insecure", EXIT_USAGE)
@@ -479,6 +487,12 @@ async def _generate(
         return
     async with AsyncAIStudio(**_connection_kwargs(args, env)) as sdk:
         await _generate_with(sdk, args, out, run)
+
+
+def _has_cloud_credentials(args: argparse.Namespace, env: Mapping[str, str]) -> bool:
+    folder = args.folder_id or env.get("YC_FOLDER_ID")
+    secret = any(env.get(k) for k in ("YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN"))
+    return bool(folder and secret)
 
 
 async def _attach(

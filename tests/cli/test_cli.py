@@ -329,3 +329,28 @@ def test_live_progress_on_a_terminal(tmp_path: Path) -> None:
     text = err.getvalue()
     assert "\r" in text and "generating (" in text
     assert text.rstrip().endswith("\x1b[K")  # the live line is cleared at the end
+
+
+def test_auto_emulator_picks_the_emulator_only_without_credentials(
+    emulator: Emulator, env: dict[str, str], tmp_path: Path
+) -> None:
+    # no credentials: the embedded emulator draws the image
+    code, out, err = run("generate", "--auto-emulator", "-o", str(tmp_path / "a.jpeg"), "a cat")
+    assert code == EXIT_OK, err
+    assert "embedded emulator" in err
+    assert (tmp_path / "a.jpeg").read_bytes().startswith(b"\xff\xd8\xff")
+    # credentials and a folder: the configured service is used (here, the running emulator)
+    code, out, err = run(
+        "generate",
+        "--auto-emulator",
+        "--endpoint",
+        emulator.grpc_address,
+        "-o",
+        str(tmp_path / "b.jpeg"),
+        "a cat",
+        env=env,
+    )
+    assert code == EXIT_OK, err
+    assert "embedded emulator" not in err
+    operation_id = out.splitlines()[0].split()[1]
+    assert emulator.stats().operations[operation_id].state == "succeeded"
