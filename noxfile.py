@@ -55,3 +55,29 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the hand-written and the generated code."""
     session.install("-e", ".[test]")
     session.run("mypy", "--strict", "-p", "yandex_art")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job: generate one image (embedded emulator unless cloud credentials are set)."""
+    session.install("-e", ".[emulator]")
+    prompt = " ".join(session.posargs) or "a red cat in a spacesuit"
+    session.run(
+        "yandex-art",
+        "generate",
+        prompt,
+        "--seed",
+        "50",
+        "--ratio",
+        "1:2",
+        "--auto-emulator",
+        "-o",
+        "cat.jpeg",
+    )
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """Property-based fuzzing of the emulator's REST side against specs/openapi (schemathesis)."""
+    session.install("-e", ".[emulator]", "schemathesis")
+    session.run("python", "bench/fuzz_rest.py", *session.posargs)
