@@ -13,8 +13,12 @@ def test_runtime_size_in_readme_is_current() -> None:
     match = re.search(r"_runtime` is \*\*([\d,]+) lines\*\*", readme)
     assert match, "README must state the runtime's size"
     stated = int(match[1].replace(",", ""))
-    actual = sum(len(p.read_text().splitlines()) for p in (ROOT / "src/yandex_art/_runtime").glob("*.py"))
-    assert abs(actual - stated) <= stated * 0.1, f"README says {stated} lines, the runtime has {actual}"
+    actual = sum(
+        len(p.read_text().splitlines()) for p in (ROOT / "src/yandex_art/_runtime").glob("*.py")
+    )
+    assert abs(actual - stated) <= stated * 0.1, (
+        f"README says {stated} lines, the runtime has {actual}"
+    )
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -16,12 +16,16 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
-@pytest.mark.parametrize("type_url", ["type.googleapis.com/example.Other", "type.googleapis.com/google.rpc.Status"])
+@pytest.mark.parametrize(
+    "type_url", ["type.googleapis.com/example.Other", "type.googleapis.com/google.rpc.Status"]
+)
 def test_unknown_or_wrong_response_type_is_reported(emulator: Emulator, type_url: str) -> None:
     emulator.faults.wrong_result_type(1, type_url=type_url)
     with emulator.sdk(transport="rest") as sdk:
         op = sdk.models.image_generation("yandex-art").run_deferred("cat")
-        with pytest.raises(UnexpectedOperationResultError, match=type_url.replace(".", r"\.")) as info:
+        with pytest.raises(
+            UnexpectedOperationResultError, match=type_url.replace(".", r"\.")
+        ) as info:
             op.wait()
     assert info.value.operation_id == op.id
 
@@ -39,7 +43,9 @@ def test_same_image_over_both_transports(emulator: Emulator) -> None:
     images = []
     for transport in ("grpc", "rest"):
         with emulator.sdk(transport=transport) as sdk:  # type: ignore[arg-type]
-            model = sdk.models.image_generation("yandex-art").configure(seed=7, width_ratio=16, height_ratio=9)
+            model = sdk.models.image_generation("yandex-art").configure(
+                seed=7, width_ratio=16, height_ratio=9
+            )
             images.append(model.run_deferred("a lighthouse").wait().image_bytes)
     assert images[0] == images[1]
     assert images[0][:3] == b"\xff\xd8\xff"
