@@ -12,18 +12,17 @@ with the image."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from yandex_art._runtime.core import ClientCore
-from yandex_art._runtime.errors import InvalidArgumentError, TransportError
 
 from ..proto.google.protobuf import Any as _Any
-from ..proto.message_pool import default_message_pool
 from ..proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
     ImageGenerationAsyncServiceStub,
     ImageGenerationRequest,
 )
 from ..proto.yandex.cloud.operation import Operation
+from ._rest import invalid_answer, invalid_request, pop_unknown_any, restore_any
 
 __all__ = [
     "ImageGenerationAsyncServiceGrpc",
@@ -86,7 +85,7 @@ class ImageGenerationAsyncServiceRest:
                 mode="json", by_alias=True, exclude_none=True
             )
         except ValidationError as exc:
-            raise _invalid_request(exc) from None
+            raise invalid_request(exc) from None
         query = None
         data = await self._core.rest_call(
             service_id=SERVICE_ID,
@@ -102,73 +101,24 @@ class ImageGenerationAsyncServiceRest:
                 mode="json", by_alias=True, exclude_none=True
             )
         except ValidationError as exc:
-            raise _invalid_answer(
-                exc, self._core, "POST /foundationModels/v1/imageGenerationAsync"
+            raise invalid_answer(
+                exc,
+                self._core.rest_base(SERVICE_ID),
+                "POST /foundationModels/v1/imageGenerationAsync",
             ) from None
         # Any values of types this SDK does not know are kept by type URL only
         # (so a wrong result type is reported, not a decoding crash).
         unknown: list[tuple[tuple[str, ...], list[_Any]]] = []
-        unknown.append((("metadata",), _pop_unknown_any(checked, "metadata", False)))
+        unknown.append((("metadata",), pop_unknown_any(checked, "metadata", False)))
         if isinstance(checked.get("error"), dict):
             unknown.append(
-                (("error", "details"), _pop_unknown_any(checked["error"], "details", True))
+                (("error", "details"), pop_unknown_any(checked["error"], "details", True))
             )
-        unknown.append((("response",), _pop_unknown_any(checked, "response", False)))
+        unknown.append((("response",), pop_unknown_any(checked, "response", False)))
         result = Operation.from_dict(checked)
         for attrs, values in unknown:
-            _restore(result, attrs, values)
+            restore_any(result, attrs, values)
         return result
-
-
-def _where(exc: Any) -> str:
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = ".".join(str(p) for p in first.get("loc", ()))
-    return f"{loc}: {first.get('msg', str(exc))}" if loc else str(first.get("msg", exc))
-
-
-def _invalid_request(exc: Any) -> InvalidArgumentError:
-    """A request the REST schema rejects, reported before anything is sent."""
-    where, _, problem = _where(exc).partition(": ")
-    return InvalidArgumentError(f"request.{where}", problem or where)
-
-
-def _invalid_answer(exc: Any, core: ClientCore, method: str) -> TransportError:
-    """An answer that does not match the OpenAPI document."""
-    return TransportError(
-        f"the answer does not match the API schema ({_where(exc)})",
-        code="INVALID_ANSWER",
-        endpoint=core.rest_base(SERVICE_ID),
-        method=method,
-    )
-
-
-def _pop_unknown_any(node: dict[str, Any], key: str, repeated: bool) -> list[_Any]:
-    """Takes out Any values whose type is not registered; returns them by type URL."""
-    value = node.get(key)
-    items = value if repeated and isinstance(value, list) else [value]
-    known = default_message_pool.url_to_type
-    if not any(isinstance(v, dict) and v.get("@type") not in known for v in items):
-        return []
-    del node[key]
-    out = []
-    for v in items:
-        if not isinstance(v, dict):
-            continue
-        type_url = str(v.get("@type", ""))
-        out.append(_Any.from_dict(v) if type_url in known else _Any(type_url=type_url))
-    return out
-
-
-def _restore(message: Any, attrs: tuple[str, ...], values: list[_Any]) -> None:
-    if not values:
-        return
-    target = message
-    for attr in attrs[:-1]:
-        target = getattr(target, attr)
-        if target is None:
-            return
-    current = getattr(target, attrs[-1])
-    setattr(target, attrs[-1], values if isinstance(current, list) else values[0])
 
 
 def image_generation_async_service(core: ClientCore) -> ImageGenerationAsyncServiceTransport:
