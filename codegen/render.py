@@ -72,7 +72,9 @@ def outputs(api: schema.Api) -> list[tuple[str, str, dict[str, Any], list[str]]]
             )
         )
     out.append(("transports/__init__.py", "package_init.py.j2", {}, []))
-    out.append(("transports/_rest.py", "transports/rest_support.py.j2", {}, ["google/protobuf/any.proto"]))
+    out.append(
+        ("transports/_rest.py", "transports/rest_support.py.j2", {}, ["google/protobuf/any.proto"])
+    )
     op = api.message("yandex.cloud.operation.Operation")
     op_service = api.services[surface.OPERATION_SERVICE]
     out.append(
