@@ -230,6 +230,7 @@ class ClientCore:
         endpoint = str(self.endpoint(service_id))
         request_id = str(uuid.uuid4())
         deadline = self._clock() + timeout
+        fail = _Failure(endpoint, method, request_id, timeout)
 
         async def attempt() -> T:
             metadata = await self._headers(request_id)
@@ -238,29 +239,11 @@ class ClientCore:
             try:
                 return await invoke(metadata, remaining)
             except GRPCError as exc:
-                raise TransportError(
-                    exc.message or exc.status.name,
-                    code=exc.status.name,
-                    endpoint=endpoint,
-                    method=method,
-                    request_id=request_id,
-                ) from None
+                raise fail(exc.message or exc.status.name, exc.status.name) from None
             except TimeoutError:
-                raise TransportError(
-                    f"no answer within {timeout:g} s",
-                    code="DEADLINE_EXCEEDED",
-                    endpoint=endpoint,
-                    method=method,
-                    request_id=request_id,
-                ) from None
+                raise fail.timed_out() from None
             except (OSError, StreamTerminatedError, ConnectionError) as exc:
-                raise TransportError(
-                    f"cannot reach the server ({type(exc).__name__}: {exc})",
-                    code="UNAVAILABLE",
-                    endpoint=endpoint,
-                    method=method,
-                    request_id=request_id,
-                ) from None
+                raise fail.unreachable(exc) from None
 
         return await call_with_retry(
             attempt, policy=self._retry, idempotent=idempotent, deadline=deadline
@@ -280,11 +263,11 @@ class ClientCore:
         """Runs one logical REST call (with retries); returns the parsed JSON answer."""
         import httpx
 
-        url = self.rest_base(service_id) + path
         endpoint = self.rest_base(service_id)
-        method = f"{http_method} {path}"
+        url = endpoint + path
         request_id = str(uuid.uuid4())
         deadline = self._clock() + timeout
+        fail = _Failure(endpoint, f"{http_method} {path}", request_id, timeout)
 
         async def attempt() -> Any:
             headers = await self._headers(request_id)
@@ -294,42 +277,22 @@ class ClientCore:
                     http_method, url, params=query, json=body, headers=headers, timeout=remaining
                 )
             except httpx.TimeoutException:
-                raise TransportError(
-                    f"no answer within {timeout:g} s",
-                    code="DEADLINE_EXCEEDED",
-                    endpoint=endpoint,
-                    method=method,
-                    request_id=request_id,
-                ) from None
+                raise fail.timed_out() from None
             except httpx.TransportError as exc:
-                raise TransportError(
-                    f"cannot reach the server ({type(exc).__name__}: {exc})",
-                    code="UNAVAILABLE",
-                    endpoint=endpoint,
-                    method=method,
-                    request_id=request_id,
-                ) from None
+                raise fail.unreachable(exc) from None
             server_id = response.headers.get("x-request-id")
             if response.status_code >= 400:
-                raise TransportError(
+                raise fail(
                     _error_message(response),
-                    code=f"HTTP {response.status_code}",
-                    endpoint=endpoint,
-                    method=method,
-                    request_id=request_id,
+                    f"HTTP {response.status_code}",
                     server_request_id=server_id,
                     retry_after=_retry_after(response.headers.get("retry-after")),
                 )
             try:
                 return response.json()
             except ValueError:
-                raise TransportError(
-                    "the answer is not JSON",
-                    code="INTERNAL",
-                    endpoint=endpoint,
-                    method=method,
-                    request_id=request_id,
-                    server_request_id=server_id,
+                raise fail(
+                    "the answer is not JSON", "INTERNAL", server_request_id=server_id
                 ) from None
 
         return await call_with_retry(
@@ -398,6 +361,32 @@ class ClientCore:
             self._bridge.close()
             self._bridge = None
         self._closed = True
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Builds the TransportError of one logical call (same endpoint, method, request id)."""
+
+    endpoint: str
+    method: str
+    request_id: str
+    timeout: float
+
+    def __call__(self, message: str, code: str, **extra: Any) -> TransportError:
+        return TransportError(
+            message,
+            code=code,
+            endpoint=self.endpoint,
+            method=self.method,
+            request_id=self.request_id,
+            **extra,
+        )
+
+    def timed_out(self) -> TransportError:
+        return self(f"no answer within {self.timeout:g} s", "DEADLINE_EXCEEDED")
+
+    def unreachable(self, exc: BaseException) -> TransportError:
+        return self(f"cannot reach the server ({type(exc).__name__}: {exc})", "UNAVAILABLE")
 
 
 def _error_message(response: Any) -> str:
