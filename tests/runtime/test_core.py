@@ -1,0 +1,117 @@
+"""ClientCore: REST error mapping, retries and headers, with an in-memory HTTP transport."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from yandex_art._runtime.auth import APIKeyAuth
+from yandex_art._runtime.core import ClientCore, parse_endpoint
+from yandex_art._runtime.errors import ConfigurationError, TransportError
+from yandex_art._runtime.retry import RetryPolicy
+
+
+def _core(handler: Any, **kwargs: Any) -> ClientCore:
+    core = ClientCore(
+        folder_id="f",
+        auth=APIKeyAuth("secret-key"),
+        endpoints={"operation": parse_endpoint("127.0.0.1:8080")},
+        verify=False,
+        retry_policy=RetryPolicy(initial_backoff=0.001, max_backoff=0.002),
+        **kwargs,
+    )
+    core._loop_resources().http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return core
+
+
+async def _get(core: ClientCore, idempotent: bool = True) -> Any:
+    return await core.rest_call(
+        service_id="operation",
+        http_method="GET",
+        path="/operations/x",
+        query=None,
+        body=None,
+        idempotent=idempotent,
+        timeout=5,
+    )
+
+
+async def test_headers_and_url() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": "x"})
+
+    core = _core(handler, enable_server_data_logging=False)
+    assert await _get(core) == {"id": "x"}
+    request = seen[0]
+    assert str(request.url) == "http://127.0.0.1:8080/operations/x"
+    assert request.headers["authorization"] == "Api-Key secret-key"
+    assert request.headers["x-data-logging-enabled"] == "false"
+    assert len(request.headers["x-client-request-id"]) == 36
+
+
+async def test_429_is_retried_with_the_same_request_id_then_succeeds() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["x-client-request-id"])
+        if len(seen) < 3:
+            return httpx.Response(
+                429, json={"code": 8, "message": "quota"}, headers={"retry-after": "0"}
+            )
+        return httpx.Response(200, json={"id": "x"})
+
+    assert await _get(_core(handler)) == {"id": "x"}
+    assert len(seen) == 3 and len(set(seen)) == 1
+
+
+async def test_http_error_carries_code_message_and_ids() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            400,
+            json={"code": 3, "message": "messages[0].text: too long"},
+            headers={"x-request-id": "srv-1"},
+        )
+
+    with pytest.raises(TransportError) as info:
+        await _get(_core(handler))
+    err = info.value
+    assert err.code == "HTTP 400" and err.detail == "messages[0].text: too long"
+    assert err.server_request_id == "srv-1" and err.method == "GET /operations/x"
+    assert "secret-key" not in str(err) + repr(err)
+
+
+async def test_non_idempotent_call_is_not_retried_on_503() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(503, text="down")
+
+    with pytest.raises(TransportError, match="HTTP 503"):
+        await _get(_core(handler), idempotent=False)
+    assert calls == 1
+
+
+async def test_non_json_answer() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"<html>")
+
+    with pytest.raises(TransportError, match="not JSON"):
+        await _get(_core(handler))
+
+
+def test_endpoint_parsing() -> None:
+    assert str(parse_endpoint("[::1]:9000")) == "::1:9000"
+    assert parse_endpoint("[::1]:9000").is_loopback
+    assert parse_endpoint("example.com").port == 443
+    for bad in ("", "http://x:1", "x:0", "x:port", "[::1"):
+        with pytest.raises(ConfigurationError):
+            parse_endpoint(bad)
+    assert json.dumps(str(parse_endpoint("localhost:1"))) == '"localhost:1"'
