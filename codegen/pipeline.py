@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from google.protobuf import descriptor_pb2
 
@@ -135,18 +136,6 @@ def generate(specs: Path, out: Path, *, strict: bool = False) -> list[str]:
             ],
             cwd=tmp,
         )
-        # 2. typed messages, async stubs and server bases
-        plugin = tools.tool("protoc-gen-python_betterproto2")
-        bp = tools.run(
-            [
-                *protoc_cmd,
-                f"--plugin=protoc-gen-python_betterproto2={plugin}",
-                f"--python_betterproto2_out=client_generation=async,server_generation=async:"
-                f"{stage / 'proto'}",
-                *protos,
-            ],
-            cwd=tmp,
-        )
         # 3. the descriptor set that drives the templates
         fds_path = tmp / "api.binpb"
         ds = tools.run(
@@ -161,6 +150,12 @@ def generate(specs: Path, out: Path, *, strict: bool = False) -> list[str]:
         )
         tools.finish(ds, "protoc --descriptor_set_out")
         fds = descriptor_pb2.FileDescriptorSet.FromString(fds_path.read_bytes())
+        # 2. typed messages, async stubs and server bases, from the same descriptors
+        bp = tools.run_with_input(
+            [tools.tool("protoc-gen-python_betterproto2")],
+            cwd=tmp,
+            data=runtime_request(fds, PLUGIN_PARAMETER).SerializeToString(),
+        )
         api = schema.load(fds, protos)
         versions = tools.versions()
         header = Header(specs, roots, versions)
@@ -176,7 +171,9 @@ def generate(specs: Path, out: Path, *, strict: bool = False) -> list[str]:
             if strict:
                 raise
             print(f"warning: {exc}", file=sys.stderr)
-        tools.finish(bp, "protoc with the betterproto2 plugin")
+        _write_plugin_output(
+            tools.finish_with_output(bp, "the betterproto2 plugin"), stage / "proto"
+        )
         for path in sorted((stage / "proto").rglob("*.py")):
             _prepend_proto_header(path, header, versions)
         tools.finish(dmcg, "datamodel-codegen")
@@ -228,6 +225,69 @@ def generate(specs: Path, out: Path, *, strict: bool = False) -> list[str]:
         )
         (stage / "py.typed").write_text("")
         return _sync(tmp / "stage", out)
+
+
+# Files that only define options for the generator: the running SDK needs
+# none of them, and leaving them out keeps descriptor.proto's 2,600 lines of
+# classes out of every import of the SDK.
+OPTION_ONLY = frozenset(
+    {
+        "google/protobuf/descriptor.proto",
+        "google/api/annotations.proto",
+        "google/api/http.proto",
+        "yandex/cloud/validation.proto",
+    }
+)
+PLUGIN_PARAMETER = "client_generation=async,server_generation=async"
+
+
+def runtime_request(fds: descriptor_pb2.FileDescriptorSet, parameter: str) -> Any:
+    """The plugin request for the runtime messages: custom options and their files removed.
+
+    Options annotate the specs for this generator (validation bounds, http
+    rules, operation types) and never travel on the wire.
+    """
+    from google.protobuf.compiler import plugin_pb2
+
+    request = plugin_pb2.CodeGeneratorRequest(parameter=parameter)
+    for original in fds.file:
+        if original.name in OPTION_ONLY:
+            continue
+        f = descriptor_pb2.FileDescriptorProto()
+        f.CopyFrom(original)
+        kept = [d for d in f.dependency if d not in OPTION_ONLY]
+        if f.public_dependency or f.weak_dependency:
+            raise RuntimeError(f"{f.name}: public/weak imports are not supported")
+        del f.dependency[:]
+        f.dependency.extend(kept)
+        f.ClearField("extension")
+        for message in f.message_type:
+            _strip_field_options(message)
+        for service in f.service:
+            for method in service.method:
+                method.ClearField("options")
+        request.proto_file.append(f)
+        request.file_to_generate.append(f.name)
+    return request
+
+
+def _strip_field_options(message: descriptor_pb2.DescriptorProto) -> None:
+    for field in message.field:
+        field.ClearField("options")
+    for nested in message.nested_type:
+        _strip_field_options(nested)
+
+
+def _write_plugin_output(data: bytes, out: Path) -> None:
+    from google.protobuf.compiler import plugin_pb2
+
+    response = plugin_pb2.CodeGeneratorResponse.FromString(data)
+    if response.error:
+        raise RuntimeError(f"the betterproto2 plugin failed: {response.error}")
+    for file in response.file:
+        target = out / file.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(file.content)
 
 
 def _prepend_proto_header(path: Path, header: Header, versions: dict[str, str]) -> None:

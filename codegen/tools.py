@@ -72,6 +72,40 @@ def run(cmd: list[str], cwd: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def run_with_input(cmd: list[str], cwd: Path, data: bytes) -> subprocess.Popen[bytes]:
+    """Starts ``cmd`` and feeds it ``data`` on stdin from a thread (so it runs in parallel)."""
+    import threading
+
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out: list[bytes] = []
+    err: list[bytes] = []
+
+    def pump() -> None:
+        o, e = proc.communicate(data)
+        out.append(o)
+        err.append(e)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    proc._pump = (thread, out, err)  # type: ignore[attr-defined]
+    return proc
+
+
+def finish_with_output(proc: subprocess.Popen[bytes], what: str) -> bytes:
+    thread, out, err = proc._pump  # type: ignore[attr-defined]
+    thread.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed ({proc.returncode}):\n{err[0].decode()}")
+    return bytes(out[0])
+
+
 def finish(proc: subprocess.Popen[bytes], what: str) -> None:
     out, err = proc.communicate()
     if proc.returncode != 0:

@@ -8,14 +8,12 @@ Generated transports call :meth:`ClientCore.grpc_call` and
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
-import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .auth import AuthProvider
 from .bridge import LoopThread
@@ -24,6 +22,9 @@ from .operation import AsyncOperation, Operation
 from .protocol import OperationReader, OperationSnapshot
 from .retry import RetryPolicy, call_with_retry
 from .scheduler import DurationModel, PollScheduler
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["ClientCore", "Endpoint", "parse_endpoint"]
 
@@ -44,6 +45,8 @@ class Endpoint:
     def is_loopback(self) -> bool:
         if self.host == "localhost":
             return True
+        import ipaddress
+
         try:
             return ipaddress.ip_address(self.host.strip("[]")).is_loopback
         except ValueError:
@@ -156,6 +159,8 @@ class ClientCore:
     def _ssl_context(self) -> ssl.SSLContext | None:
         if self._verify is False:
             return None
+        import ssl  # TLS only costs its import when it is used
+
         if self._ssl is None:
             cafile = self._verify if isinstance(self._verify, str) else None
             context = ssl.create_default_context(cafile=cafile)
