@@ -58,6 +58,18 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the official SDK on a local emulator; prints a table.
+
+    The official SDK gets its own venv (bench/.venv-official, reused). Figures
+    go to bench/results/latest.json. Pass bench/run.py flags after --, e.g.
+    ``nox -s bench -- --quick`` or ``nox -s bench -- --only lag``.
+    """
+    session.install("-e", ".[emulator,codegen]")
+    session.run("python", "bench/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The main job: generate one image (embedded emulator unless cloud credentials are set)."""
     session.install("-e", ".[emulator]")

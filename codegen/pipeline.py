@@ -175,6 +175,7 @@ def generate(specs: Path, out: Path, *, strict: bool = False) -> list[str]:
             tools.finish_with_output(bp, "the betterproto2 plugin"), stage / "proto"
         )
         for path in sorted((stage / "proto").rglob("*.py")):
+            defer_imports(path)
             _prepend_proto_header(path, header, versions)
         tools.finish(dmcg, "datamodel-codegen")
         rest_models = stage / "rest" / "models.py"
@@ -288,6 +289,33 @@ def _write_plugin_output(data: bytes, out: Path) -> None:
         target = out / file.name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(file.content)
+
+
+# Modules betterproto2's output imports at the top but uses in one rarely
+# called place (Timestamp.from_dict parses ISO strings with dateutil): moved
+# into the functions that use them, which takes ~30 ms (dateutil.tz,
+# importlib.resources, tempfile, subprocess) off every import of the SDK.
+DEFERRED_IMPORTS = ("dateutil.parser",)
+
+
+def defer_imports(path: Path) -> None:
+    """Move each top-level ``import M`` of :data:`DEFERRED_IMPORTS` to where ``M.`` is used."""
+    lines = path.read_text().splitlines(keepends=True)
+    for module in DEFERRED_IMPORTS:
+        statement = f"import {module}\n"
+        tops = [i for i, line in enumerate(lines) if line == statement]
+        if not tops:
+            continue
+        if len(tops) != 1:
+            raise RuntimeError(f"{path}: {len(tops)} top-level '{statement.strip()}' lines")
+        del lines[tops[0]]
+        uses = [i for i, line in enumerate(lines) if f"{module}." in line]
+        if not uses or any(not lines[i].startswith(" ") for i in uses):
+            raise RuntimeError(f"{path}: {module} is not used only inside functions")
+        for i in reversed(uses):
+            indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+            lines.insert(i, f"{indent}import {module}  # deferred by codegen (import time)\n")
+    path.write_text("".join(lines))
 
 
 def _prepend_proto_header(path: Path, header: Header, versions: dict[str, str]) -> None:

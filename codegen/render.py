@@ -55,7 +55,7 @@ def outputs(api: schema.Api) -> list[tuple[str, str, dict[str, Any], list[str]]]
     )
     common = {"view": view, "prefix": "ImageGeneration"}
     out: list[tuple[str, str, dict[str, Any], list[str]]] = [
-        ("__init__.py", "package_init.py.j2", {}, []),
+        ("__init__.py", "package_init.py.j2", {"root": True}, []),
     ]
     for name in ("__init__", "config", "message", "result", "model", "function"):
         out.append(
@@ -71,7 +71,7 @@ def outputs(api: schema.Api) -> list[tuple[str, str, dict[str, Any], list[str]]]
                 [sv.service.file],
             )
         )
-    out.append(("transports/__init__.py", "package_init.py.j2", {}, []))
+    out.append(("transports/__init__.py", "package_init.py.j2", {"root": False}, []))
     out.append(
         ("transports/_rest.py", "transports/rest_support.py.j2", {}, ["google/protobuf/any.proto"])
     )

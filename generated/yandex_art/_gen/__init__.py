@@ -4,3 +4,8 @@
 # regenerate: nox -s codegen  (or: python -m codegen)
 
 """Everything here is generated from specs/; see PROVENANCE.json."""
+
+from yandex_art._runtime.protolib import load_betterproto2
+
+# Before any message module: betterproto2 without pydantic and importlib.metadata.
+load_betterproto2()
