@@ -71,6 +71,9 @@ class FakeServer:
         self.in_flight = 0
         self.fail_next: deque[BaseException] = deque()
         self.latency = 0.0
+        # Seconds a read spends on its way before the server counts it (a busy
+        # client loop, the network); a callable draws one per read.
+        self.send_delay: Callable[[], float] | None = None
         self._ids = 0
 
     def create(self, duration: float, outcome: str = "ok") -> OperationSnapshot[str]:
@@ -105,6 +108,8 @@ class FakeServer:
         return OperationSnapshot(op.id, True, expected_type_url=RESULT_TYPE)
 
     async def get(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:
+        if self.send_delay is not None:
+            await asyncio.sleep(self.send_delay())
         now = self.clock()
         self.reads.append(now)
         self.reads_by_op.setdefault(operation_id, []).append(now)

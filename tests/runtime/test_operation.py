@@ -467,3 +467,39 @@ def test_sync_wrapper_passes_arguments_through() -> None:
     assert op.cancel(timeout=8).is_cancelled
     assert calls == [("get", "abc", 7), ("cancel", "abc", 8)]
     assert isinstance(AsyncOperation, type)
+
+
+def test_transport_retries_of_a_read_are_reads_within_the_budget(sim: Sim) -> None:
+    from yandex_art._runtime.retry import RetryPolicy, call_with_retry
+
+    class RetryingReader:
+        async def get(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:
+            return await call_with_retry(
+                lambda: sim.server.get(operation_id, timeout=timeout),
+                policy=RetryPolicy(initial_backoff=0.01, jitter=0),
+                idempotent=True,
+                clock=sim.clock,
+            )
+
+        async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:
+            return await sim.server.cancel(operation_id, timeout=timeout)
+
+    for _ in range(3):
+        sim.server.fail_next.append(
+            TransportError("down", code="UNAVAILABLE", endpoint="operation")
+        )
+    initial = sim.server.create(1.0)
+    op = AsyncOperation(
+        initial.id,
+        reader=RetryingReader(),
+        scheduler=sim.scheduler,
+        durations=sim.durations,
+        duration_key="k",
+        initial=initial,
+        clock=sim.clock,
+    )
+    assert sim.run(op.wait()) == f"image of {op.id}"
+    # Every attempt, retries included, was granted by the scheduler and counted.
+    assert len(sim.server.reads) == sim.scheduler.granted == op.reads
+    assert op.reads >= 4
+    assert sim.scheduler.in_flight == 0

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["ClientCore", "Endpoint", "parse_endpoint"]
 
 T = TypeVar("T")
-_READ_WINDOW_GUARD = 0.25
+
 TransportName = Literal["grpc", "rest"]
 
 
@@ -128,12 +128,10 @@ class ClientCore:
         self._user_agent = user_agent
         self._clock = clock
         self._ssl: ssl.SSLContext | None = None
-        # The guard widens the client's window past the server's 1 s so reads
-        # delayed on their way (a busy loop, the network) cannot bunch up
-        # into one server window: zero RESOURCE_EXHAUSTED at full load.
-        self.scheduler = PollScheduler(
-            max_reads_per_second=max_reads_per_second, clock=clock, guard=_READ_WINDOW_GUARD
-        )
+        # Reads count against the budget from their grant until a window after
+        # their answer, so reads delayed on their way (a busy loop, the
+        # network) cannot bunch up in one server window.
+        self.scheduler = PollScheduler(max_reads_per_second=max_reads_per_second, clock=clock)
         self.durations = DurationModel()
         self._resources: _LoopResources | None = None
         self._bridge: LoopThread | None = None

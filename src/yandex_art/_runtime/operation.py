@@ -25,7 +25,8 @@ from .errors import (
     UnexpectedOperationResultError,
 )
 from .protocol import OperationReader, OperationSnapshot, RpcStatus
-from .scheduler import DurationModel, PollPolicy, PollScheduler
+from .retry import retry_gate
+from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler
 
 __all__ = ["AsyncOperation", "Operation", "OperationState", "OperationStatus", "Runner"]
 
@@ -295,15 +296,29 @@ class AsyncOperation(Generic[T]):
         return self._started_at + age
 
     async def _read(self, *, timeout: float, due: float) -> OperationSnapshot[T]:
-        await self._scheduler.slot(due)
+        """One read (with the transport's retries), every attempt within the read budget."""
+        scheduler = self._scheduler
+        grants: list[Grant] = [await scheduler.acquire(due)]
+
+        async def before_retry(error: TransportError) -> None:
+            if error.code in _QUOTA_CODES:
+                scheduler.note_exhausted(error.retry_after)
+            grants.append(await scheduler.acquire(self._clock()))
+            self._reads += 1
+
+        token = retry_gate.set(before_retry)
         issued = self._clock()
         self._reads += 1
         try:
             snapshot = await self._reader.get(self._id, timeout=timeout)
         except TransportError as error:
             if error.code in _QUOTA_CODES:
-                self._scheduler.note_exhausted(error.retry_after)
+                scheduler.note_exhausted(error.retry_after)
             raise
+        finally:
+            retry_gate.reset(token)
+            for grant in grants:
+                scheduler.release(grant)
         self._take(snapshot, issued, learn=True)
         return snapshot
 

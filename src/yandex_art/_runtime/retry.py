@@ -7,6 +7,7 @@ a separate concern.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import random
 import time
@@ -16,7 +17,7 @@ from typing import TypeVar
 
 from .errors import TransportError
 
-__all__ = ["RetryPolicy", "call_with_retry"]
+__all__ = ["RetryPolicy", "call_with_retry", "retry_gate"]
 
 T = TypeVar("T")
 
@@ -25,6 +26,13 @@ _DEFAULT_RETRYABLE = frozenset(
 )
 _DEFAULT_NON_IDEMPOTENT = frozenset({"RESOURCE_EXHAUSTED", "HTTP 429"})
 _RNG = random.Random()
+
+# Awaited (with the error that caused it) before each retry of the calls made
+# in this context, after the backoff: how an operation read's retries ask the
+# client's read scheduler for a slot like any other read.
+retry_gate: contextvars.ContextVar[Callable[[TransportError], Awaitable[None]] | None] = (
+    contextvars.ContextVar("yandex_art_retry_gate", default=None)
+)
 
 
 def _codes(name: str, value: Iterable[str]) -> frozenset[str]:
@@ -113,7 +121,8 @@ async def call_with_retry(
     after it, the last error is raised at once. A server's ``retry_after``
     hint is honoured when it is longer than the computed backoff.
     ``on_retry(attempt, error, delay)`` is called before each wait, where
-    ``attempt`` is the 1-based number of the attempt that failed.
+    ``attempt`` is the 1-based number of the attempt that failed. When
+    :data:`retry_gate` is set, it is awaited after the wait.
     """
     attempt = 0
     while True:
@@ -132,6 +141,10 @@ async def call_with_retry(
                 raise
             if on_retry is not None:
                 on_retry(attempt, error, delay)
+            failed = error
         # Sleep outside the except block so errors of later attempts do not
         # chain onto earlier ones.
         await sleep(delay)
+        gate = retry_gate.get()
+        if gate is not None:
+            await gate(failed)

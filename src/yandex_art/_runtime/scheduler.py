@@ -24,8 +24,9 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["DurationModel", "PollPolicy", "PollScheduler", "quantile"]
+__all__ = ["DurationModel", "Grant", "PollPolicy", "PollScheduler", "quantile"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
@@ -61,19 +62,44 @@ class _Waiter:
     due: float
     seq: int
     asked_at: float = field(compare=False)
-    future: asyncio.Future[float] = field(compare=False)
+    future: asyncio.Future[Grant] = field(compare=False)
+
+
+class Grant:
+    """Permission for one read, from :meth:`PollScheduler.acquire`.
+
+    Until it is released the read counts against every window (it may reach
+    the server at any moment); once released it counts until ``window +
+    guard`` after its release time.
+    """
+
+    __slots__ = ("end", "granted_at")
+
+    def __init__(self, granted_at: float) -> None:
+        self.granted_at = granted_at
+        self.end = math.inf  # in flight
+
+    def __repr__(self) -> str:
+        state = "in flight" if self.end == math.inf else f"released at {self.end:.3f}"
+        return f"Grant(granted at {self.granted_at:.3f}, {state})"
 
 
 class PollScheduler:
     """Client-wide budget of operation reads.
 
-    :meth:`slot` returns once its ``due`` time has come and starting a read
-    keeps the reads started in every sliding window of ``window + guard``
-    seconds at or under ``max_reads_per_second * window``. The guard absorbs
-    network jitter, so the server (which counts per ``window``) never sees more
-    than its quota. When more reads are due than the budget allows, they are
-    granted in order of due time. ``max_reads_per_second=None`` (or ``inf``)
-    turns the limit off.
+    A read may start once its ``due`` time has come and fewer than
+    ``max_reads_per_second * window`` reads could still be counted by the
+    server in the current window. A read is held to count from the moment it
+    is granted until ``window + guard`` after its answer arrived
+    (:meth:`release`): the server counts it at its arrival, which lies
+    somewhere in between, so however long a read is delayed on its way (a
+    busy event loop, the network), the server never sees more than its
+    quota. ``guard`` covers clock granularity. When more reads are due than
+    the budget allows, they are granted in order of due time.
+    ``max_reads_per_second=None`` (or ``inf``) turns the limit off.
+
+    :meth:`slot` is the short form for a read that takes no time (granted and
+    released at once); real reads use :meth:`acquire` and :meth:`release`.
 
     One scheduler serves one event loop at a time; moving to another loop
     (after the first one closed) is fine.
@@ -99,7 +125,7 @@ class PollScheduler:
         self._sleep = sleep
         self._window = window
         self._span = window + guard
-        self._grants: deque[float] = deque()
+        self._grants: list[Grant] = []
         self._heap: list[_Waiter] = []
         self._seq = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
@@ -144,6 +170,11 @@ class PollScheduler:
         """Reads currently waiting for a slot."""
         return sum(1 for waiter in self._heap if not waiter.future.done())
 
+    @property
+    def in_flight(self) -> int:
+        """Reads granted and not yet released."""
+        return sum(1 for grant in self._grants if grant.end == math.inf)
+
     # Back-pressure.
 
     def note_exhausted(self, retry_after: float | None = None) -> None:
@@ -164,16 +195,26 @@ class PollScheduler:
     # Granting.
 
     async def slot(self, due: float) -> None:
-        """Wait until a read due at ``due`` (a clock reading) may start."""
+        """Wait until a read due at ``due`` (a clock reading) may start; it takes no time."""
+        grant = await self.acquire(due)
+        self.release(grant, at=grant.granted_at)
+
+    def release(self, grant: Grant, *, at: float | None = None) -> None:
+        """The read of ``grant`` is over (its answer came at ``at``, default now)."""
+        if grant.end != math.inf:
+            return
+        grant.end = self._clock() if at is None else at
+        self._poke()
+
+    async def acquire(self, due: float) -> Grant:
+        """Wait until a read due at ``due`` may start; :meth:`release` the grant after it."""
         now = self._clock()
         if self._cap is None:
             if due > now:
                 await self._sleep(due - now)
-            self._record(self._clock(), due, now)
-            return
+            return self._record(self._clock(), due, now)
         if not self._heap and due <= now and self._free_at(now) <= now + _EPSILON:
-            self._record(now, due, now)
-            return
+            return self._record(now, due, now)
         loop = asyncio.get_running_loop()
         waiter = _Waiter(due, next(self._seq), now, loop.create_future())
         heapq.heappush(self._heap, waiter)
@@ -182,12 +223,16 @@ class PollScheduler:
         if self._dispatcher is None or self._dispatcher.done():
             self._start_dispatcher(loop)
         elif self._dispatcher.get_loop() is not loop:
-            # The previous loop went away with its dispatcher: forget its waiters.
+            # The previous loop went away with its dispatcher: forget its waiters
+            # and the grants of reads that will never be released.
             self._heap = [w for w in self._heap if w.future.get_loop() is loop]
             heapq.heapify(self._heap)
+            for grant in self._grants:
+                if grant.end == math.inf:
+                    grant.end = now
             self._start_dispatcher(loop)
         try:
-            await waiter.future
+            return await waiter.future
         except asyncio.CancelledError:
             if waiter.future.done() and not waiter.future.cancelled():
                 # Granted, but the read will never start: give the slot back.
@@ -200,37 +245,43 @@ class PollScheduler:
         self._wakeup = None
         self._dispatcher = loop.create_task(self._dispatch(), name="yandex-art-poll-scheduler")
 
-    def _record(self, at: float, due: float, asked_at: float) -> None:
+    def _record(self, at: float, due: float, asked_at: float) -> Grant:
+        grant = Grant(at)
         if self._cap is not None:
-            self._grants.append(at)
+            self._grants.append(grant)
         waited = max(0.0, at - max(due, asked_at))
         self._granted += 1
         self._total_wait += waited
         self._max_wait = max(self._max_wait, waited)
+        return grant
 
-    def _refund(self, at: float) -> None:
+    def _refund(self, grant: Grant) -> None:
         try:
-            self._grants.remove(at)
+            self._grants.remove(grant)
         except ValueError:
             return  # already out of the window
         self._granted -= 1
         self._poke()
 
     def _free_at(self, now: float) -> float:
-        """The earliest time at which one more read fits the budget."""
+        """The earliest time at which one more read fits the budget (inf: after a release)."""
         assert self._cap is not None
-        while self._grants and self._grants[0] <= now - self._span:
-            self._grants.popleft()
-        free = self._bound(self._cap)
+        cutoff = now - self._span
+        if self._grants and any(g.end <= cutoff for g in self._grants):
+            self._grants = [g for g in self._grants if g.end > cutoff]
+        ends = sorted(g.end for g in self._grants)
+        free = self._bound(ends, self._cap)
         if now < self._pressure_until and self._pressure_cap is not None:
-            reduced = self._bound(self._pressure_cap)
+            reduced = self._bound(ends, self._pressure_cap)
             free = min(reduced, max(free, self._pressure_until))
         return free
 
-    def _bound(self, cap: int) -> float:
-        if len(self._grants) < cap:
+    def _bound(self, ends: list[float], cap: int) -> float:
+        # With ``cap`` or more reads still counted, the oldest of the newest
+        # ``cap`` has to leave the window first.
+        if len(ends) < cap:
             return -math.inf
-        return self._grants[-cap] + self._span
+        return ends[len(ends) - cap] + self._span
 
     def _poke(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
@@ -248,15 +299,18 @@ class PollScheduler:
             at = max(head.due, self._free_at(now))
             if at <= now + _EPSILON:
                 heapq.heappop(self._heap)
-                self._record(now, head.due, head.asked_at)
-                head.future.set_result(now)
+                head.future.set_result(self._record(now, head.due, head.asked_at))
                 continue
             self._wakeup = loop.create_future()
-            timer = loop.create_task(self._nap(at - now))
+            waits: list[asyncio.Future[Any]] = [self._wakeup]
+            timer = None if at == math.inf else loop.create_task(self._nap(at - now))
+            if timer is not None:
+                waits.append(timer)
             try:
-                await asyncio.wait((timer, self._wakeup), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                timer.cancel()
+                if timer is not None:
+                    timer.cancel()
                 self._wakeup = None
 
     async def _nap(self, seconds: float) -> None:
