@@ -778,8 +778,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--lag-jitter",
         type=float,
-        default=0.0,
-        help="spread of the lag runs' generation times, e.g. 0.1 for +-10%% (0)",
+        default=0.1,
+        help=(
+            "spread of the lag runs' generation times (0.1: +-10%%, as real generations"
+            " vary; 0 makes every run take exactly the nominal time, which lets a fixed"
+            " 10 s poll period land just after a 20 s generation by luck)"
+        ),
     )
     parser.add_argument("--ops", type=int, help="throughput operations per run (1000; quick 100)")
     parser.add_argument("--tp-runs", type=int, help="throughput runs per SDK and mode (3; quick 1)")

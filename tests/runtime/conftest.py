@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import selectors
 import time
@@ -74,6 +75,9 @@ class FakeServer:
         # Seconds a read spends on its way before the server counts it (a busy
         # client loop, the network); a callable draws one per read.
         self.send_delay: Callable[[], float] | None = None
+        # Server timestamps (created_at, modified_at) on snapshots, on a wall
+        # clock this far from the loop's clock; None: no timestamps.
+        self.wall_offset: float | None = None
         self._ids = 0
 
     def create(self, duration: float, outcome: str = "ok") -> OperationSnapshot[str]:
@@ -83,6 +87,14 @@ class FakeServer:
         return self._snapshot(op)
 
     def _snapshot(self, op: FakeOperation) -> OperationSnapshot[str]:
+        snap = self._bare_snapshot(op)
+        if self.wall_offset is None:
+            return snap
+        created = op.created + self.wall_offset
+        modified = created + op.duration if snap.done else created
+        return dataclasses.replace(snap, created_at=created, modified_at=modified)
+
+    def _bare_snapshot(self, op: FakeOperation) -> OperationSnapshot[str]:
         now = self.clock()
         if op.cancelled_at is not None and op.cancelled_at <= op.created + op.duration:
             return OperationSnapshot(op.id, True, error=RpcStatus(1, "cancelled by the user"))

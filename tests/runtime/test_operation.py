@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import dataclasses
 import itertools
 import statistics
 import threading
@@ -503,3 +504,38 @@ def test_transport_retries_of_a_read_are_reads_within_the_budget(sim: Sim) -> No
     assert len(sim.server.reads) == sim.scheduler.granted == op.reads
     assert op.reads >= 4
     assert sim.scheduler.in_flight == 0
+
+
+def test_server_timestamps_teach_the_exact_duration_and_the_next_read_lands_on_it(
+    sim: Sim,
+) -> None:
+    sim.server.wall_offset = 1.7e9 + 0.123  # the server's wall clock, unrelated to ours
+    first = sim.operation(7.3)
+    sim.run(first.wait())
+    assert sim.durations.history("art://folder/yandex-art/latest") == pytest.approx((7.3,))
+
+    second = sim.operation(7.3)
+    sim.run(second.wait())
+    done_at = sim.finished_at(second)
+    reads = sim.server.reads_by_op[second.id]
+    assert len(reads) == 3  # two sparse reads, then one just after the expected end
+    assert 0 <= reads[-1] - done_at <= 0.002
+    assert first.reads > second.reads
+
+
+def test_timestamps_that_contradict_the_client_are_not_learned(sim: Sim) -> None:
+    sim.server.wall_offset = 0.5
+    op = sim.operation(4.0)
+    # A server whose modified_at says the work took 40 s, though it was seen done by ~4 s.
+    real = sim.server._snapshot
+
+    def lying(fake: Any) -> OperationSnapshot[str]:
+        snap = real(fake)
+        if snap.done and snap.created_at is not None:
+            return dataclasses.replace(snap, modified_at=snap.created_at + 40.0)
+        return snap
+
+    sim.server._snapshot = lying  # type: ignore[method-assign]
+    sim.run(op.wait())
+    (learned,) = sim.durations.history("art://folder/yandex-art/latest")
+    assert 3.0 < learned < 5.0  # from the client's own reads

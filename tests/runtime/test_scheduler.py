@@ -252,12 +252,46 @@ def test_cold_plan_is_geometric_backoff_up_to_the_cap() -> None:
 
 def test_plan_with_history_reads_sparsely_then_densely() -> None:
     policy = PollPolicy(jitter=0.0)
-    reads = _schedule(policy, 20.0, history=(20.0,) * 10)
-    assert reads[:2] == pytest.approx([9.5, 14.25])  # lo/2 and 3lo/4, lo = 0.95 * 20
-    assert reads[2] == pytest.approx(19.0)
+    history = tuple(19.0 + 0.2 * i for i in range(11))  # p10 19.2, p90 20.8
+    reads = _schedule(policy, 20.0, history=history)
+    lo = 0.95 * 19.2
+    assert reads[:2] == pytest.approx([lo / 2, lo * 3 / 4])
+    assert reads[2] == pytest.approx(lo)
     dense = [b - a for a, b in itertools.pairwise(reads[2:])]
     assert dense and all(g == pytest.approx(0.3) for g in dense)
     assert len(reads) <= 9
+
+
+def test_plan_with_a_tight_history_reads_just_after_the_expected_end() -> None:
+    policy = PollPolicy(jitter=0.0)
+    history = (20.0, 20.004, 19.998)
+    target = quantile(history, 0.9) + 0.001
+    reads = _schedule(policy, 20.0, history=history)
+    assert reads == pytest.approx([target / 2, target * 3 / 4, target])
+    # Later than expected: intervals grow from tight_interval, not from the dense step.
+    late = _schedule(policy, 20.5, history=(20.0,) * 3)
+    gaps = [b - a for a, b in itertools.pairwise(late[2:])]
+    assert gaps[0] == pytest.approx(0.01)
+    assert all(b > a for a, b in itertools.pairwise(gaps))
+    assert late[-1] - 20.5 < 0.5 * (20.5 - 20.001)  # lag bounded by the growth
+
+
+def test_server_timestamps_give_precise_durations_when_they_fit() -> None:
+    model = DurationModel()
+    assert model.observe_server(
+        "k", created_at=100.25, modified_at=120.25, earliest=19.8, latest=20.1
+    )
+    assert model.history("k") == (20.0,)
+    # Not updated on completion (modified == created): the client's view wins.
+    assert (
+        model.observe_server("k", created_at=100.5, modified_at=100.5, earliest=19.8, latest=20.1)
+        is None
+    )
+    # Whole seconds only: kept, but as a coarse observation.
+    coarse = DurationModel(min_precise=1)
+    coarse.observe_server("k", created_at=100.0, modified_at=120.0, earliest=19.8, latest=20.1)
+    coarse.observe("k", 5.0, uncertainty=0.01)
+    assert coarse.history("k") == (20.0, 5.0)  # the coarse one lies outside: kept
 
 
 def test_plan_falls_back_to_backoff_after_the_likely_window() -> None:

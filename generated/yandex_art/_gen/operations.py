@@ -10,6 +10,7 @@ and the reader the runtime poller uses."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -58,7 +59,18 @@ def snapshot(
         response_type_url=type_url,
         expected_type_url=expected,
         description=op.description,
+        created_at=_seconds(op.created_at),
+        modified_at=_seconds(op.modified_at),
     )
+
+
+def _seconds(moment: datetime.datetime | None) -> float | None:
+    """A server timestamp as POSIX seconds (None when unset)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()
 
 
 class OperationReader(Generic[M, T]):

@@ -311,6 +311,7 @@ class ClientCore:
         reader: OperationReader[T],
         duration_key: str,
         initial: OperationSnapshot[T] | None,
+        sent_at: float | None = None,
     ) -> AsyncOperation[T]:
         return AsyncOperation(
             operation_id,
@@ -319,6 +320,7 @@ class ClientCore:
             durations=self.durations,
             duration_key=duration_key,
             initial=initial,
+            started_at=self._creation_estimate(sent_at),
             clock=self._clock,
         )
 
@@ -329,6 +331,7 @@ class ClientCore:
         reader: OperationReader[T],
         duration_key: str,
         initial: OperationSnapshot[T] | None,
+        sent_at: float | None = None,
     ) -> Operation[T]:
         return Operation(
             operation_id,
@@ -338,8 +341,20 @@ class ClientCore:
             durations=self.durations,
             duration_key=duration_key,
             initial=initial,
+            started_at=self._creation_estimate(sent_at),
             clock=self._clock,
         )
+
+    def now(self) -> float:
+        """A reading of the client's clock (the one operations and the scheduler use)."""
+        return self._clock()
+
+    def _creation_estimate(self, sent_at: float | None) -> float | None:
+        # The server created the operation between the request leaving and the
+        # answer arriving; the midpoint is off by at most half the round trip.
+        if sent_at is None:
+            return None
+        return (sent_at + self._clock()) / 2
 
     def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._bridge is None:

@@ -337,12 +337,26 @@ class AsyncOperation(Generic[T]):
             and self._last_running_at is not None
         ):
             self._recorded = True
-            self._durations.observe_done(
-                self._key,
-                started_at=self._started_at,
-                last_running_at=self._last_running_at,
-                done_at=issued,
-            )
+            # The server's own timestamps, when they agree with what this
+            # client saw, are far more precise than the gap between two reads.
+            if (
+                snapshot.created_at is None
+                or snapshot.modified_at is None
+                or self._durations.observe_server(
+                    self._key,
+                    created_at=snapshot.created_at,
+                    modified_at=snapshot.modified_at,
+                    earliest=self._last_running_at - self._started_at,
+                    latest=issued - self._started_at,
+                )
+                is None
+            ):
+                self._durations.observe_done(
+                    self._key,
+                    started_at=self._started_at,
+                    last_running_at=self._last_running_at,
+                    done_at=issued,
+                )
 
     def _outcome(self, snapshot: OperationSnapshot[T]) -> T:
         if not snapshot.done:

@@ -30,7 +30,8 @@ class OperationSnapshot(Generic[T]):
     ``response`` is the decoded result when the operation is done and its
     response has the expected type; ``response_type_url`` is the type URL the
     server sent (also when it was not the expected one, in which case
-    ``response`` stays ``None``).
+    ``response`` stays ``None``). ``created_at`` and ``modified_at`` are the
+    server's timestamps in POSIX seconds (None when the server sent none).
     """
 
     id: str
@@ -41,6 +42,8 @@ class OperationSnapshot(Generic[T]):
     expected_type_url: str | None = None
     description: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: float | None = None
+    modified_at: float | None = None
 
 
 class OperationReader(Protocol[T]):

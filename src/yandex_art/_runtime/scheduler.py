@@ -391,6 +391,33 @@ class DurationModel:
         self.observe(key, seconds, uncertainty=gap / 2)
         return seconds
 
+    def observe_server(
+        self,
+        key: str,
+        *,
+        created_at: float,
+        modified_at: float,
+        earliest: float,
+        latest: float,
+        slack: float = 0.25,
+    ) -> float | None:
+        """Record the duration the server's timestamps give, if the client's view allows it.
+
+        ``modified_at - created_at`` (the server's creation and completion
+        times) is taken when it lies within ``[earliest, latest]`` (the ages
+        at which this client last saw the operation running and first saw it
+        done) widened by ``slack`` for latency and clock steps; otherwise
+        nothing is recorded and None is returned (a server that does not
+        update ``modified_at`` on completion, say). Timestamps without a
+        fraction of a second are taken as whole-second precision.
+        """
+        seconds = modified_at - created_at
+        if not (math.isfinite(seconds) and earliest - slack <= seconds <= latest + slack):
+            return None
+        coarse = float(created_at).is_integer() and float(modified_at).is_integer()
+        self.observe(key, max(seconds, 0.0), uncertainty=1.0 if coarse else 0.0)
+        return seconds
+
     def history(self, key: str) -> tuple[float, ...]:
         """The durations the plan should use for ``key``, oldest first."""
         entries = self._history.get(key, ())
@@ -431,6 +458,12 @@ class PollPolicy:
     ``[dense_interval, max_dense_interval]``. Past the window the intervals
     grow again as without history.
 
+    When the history is tight (p90 - p10 at most ``tight_spread`` seconds:
+    a model whose operations take the same time, learned from the server's
+    timestamps), the window shrinks to one read ``tight_offset`` after the
+    expected completion (p90), preceded by the sparse reads; should that read
+    still find the operation running, intervals grow from ``tight_interval``.
+
     Every interval is spread by ``±jitter`` (a fraction) so that operations
     started together do not read together. ``exhausted_delay`` is how long to
     hold a read back after a quota refusal that came without a retry-after hint.
@@ -446,6 +479,9 @@ class PollPolicy:
     lead: float = 0.95
     tail: float = 0.05
     sparse_reads: int = 2
+    tight_spread: float = 0.02
+    tight_offset: float = 0.001
+    tight_interval: float = 0.01
     exhausted_delay: float = 1.0
 
     def __post_init__(self) -> None:
@@ -467,6 +503,9 @@ class PollPolicy:
         if self.lead > 1:
             raise ValueError(f"lead must be at most 1, got {self.lead!r}")
         _check("tail", self.tail)
+        _check("tight_spread", self.tight_spread)
+        _check("tight_offset", self.tight_offset)
+        _check("tight_interval", self.tight_interval, strict=True)
         _check("exhausted_delay", self.exhausted_delay)
 
     def window(self, history: Sequence[float]) -> tuple[float, float, float]:
@@ -491,6 +530,9 @@ class PollPolicy:
         ref = last_read_age if last_read_age is not None else 0.0
         if not history:
             return max(age, ref + self._grow(self.initial_interval, ref, rng))
+        p10, p90 = quantile(history, 0.1), quantile(history, 0.9)
+        if p90 - p10 <= self.tight_spread:
+            return max(age, self._tight(p90 + self.tight_offset, ref, rng))
         lo, hi, step = self.window(history)
         if ref < lo:
             for k in range(1, self.sparse_reads + 1):
@@ -505,6 +547,15 @@ class PollPolicy:
         if ref < hi:
             return max(age, ref + step * self._spread(rng))
         return max(age, ref + self._grow(step, ref - hi, rng))
+
+    def _tight(self, target: float, ref: float, rng: random.Random) -> float:
+        if ref < target:
+            for k in range(1, self.sparse_reads + 1):
+                point = target * (1 - 0.5**k)
+                if point * (1 - self.jitter) >= ref + self.dense_interval:
+                    return point * self._spread(rng)
+            return target  # not jittered: its timing is the point
+        return ref + self._grow(self.tight_interval, ref - target, rng)
 
     def _grow(self, base: float, elapsed: float, rng: random.Random) -> float:
         # Geometric growth: after t seconds of intervals base, base*m, ... the

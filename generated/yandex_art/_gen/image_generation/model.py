@@ -119,8 +119,10 @@ class _BaseImageGenerationModel:
 
     async def _start(
         self, messages: ImageMessageInputType, timeout: float
-    ) -> OperationSnapshot[ImageGenerationModelResult]:
+    ) -> tuple[OperationSnapshot[ImageGenerationModelResult], float]:
+        """The new operation's first snapshot, and the clock reading when its request left."""
         request = self._build_request(messages)
+        sent_at = self._core.now()
         operation = await image_generation_async_service(self._core).generate(
             request, timeout=timeout
         )
@@ -129,7 +131,7 @@ class _BaseImageGenerationModel:
             ImageGenerationResponse,
             _RESULT_TYPE_URL,
             ImageGenerationModelResult._from_proto,
-        )
+        ), sent_at
 
     def _check_id(self, operation_id: str) -> str:
         if not isinstance(operation_id, str) or not operation_id.strip():
@@ -137,23 +139,31 @@ class _BaseImageGenerationModel:
         return operation_id
 
     def _async_operation(
-        self, operation_id: str, initial: OperationSnapshot[ImageGenerationModelResult] | None
+        self,
+        operation_id: str,
+        initial: OperationSnapshot[ImageGenerationModelResult] | None,
+        sent_at: float | None,
     ) -> AsyncOperation[ImageGenerationModelResult]:
         return self._core.async_operation(
             self._check_id(operation_id),
             reader=self._reader(),
             duration_key=self.uri,
             initial=initial,
+            sent_at=sent_at,
         )
 
     def _sync_operation(
-        self, operation_id: str, initial: OperationSnapshot[ImageGenerationModelResult] | None
+        self,
+        operation_id: str,
+        initial: OperationSnapshot[ImageGenerationModelResult] | None,
+        sent_at: float | None,
     ) -> Operation[ImageGenerationModelResult]:
         return self._core.sync_operation(
             self._check_id(operation_id),
             reader=self._reader(),
             duration_key=self.uri,
             initial=initial,
+            sent_at=sent_at,
         )
 
     def __repr__(self) -> str:
@@ -179,8 +189,8 @@ class AsyncImageGenerationModel(_BaseImageGenerationModel):
             ``text`` attribute, or an iterable of those.
         :param timeout: seconds allowed for the request that starts the operation.
         """
-        initial = await self._start(messages, timeout)
-        return self._async_operation(initial.id, initial)
+        initial, sent_at = await self._start(messages, timeout)
+        return self._async_operation(initial.id, initial, sent_at)
 
     async def attach_deferred(
         self, operation_id: str, timeout: float = 60
@@ -190,7 +200,7 @@ class AsyncImageGenerationModel(_BaseImageGenerationModel):
         :param operation_id: the id printed or stored when the operation was started.
         :param timeout: kept for compatibility; reads take their timeout from ``wait()``.
         """
-        return self._async_operation(operation_id, None)
+        return self._async_operation(operation_id, None, None)
 
 
 class ImageGenerationModel(_BaseImageGenerationModel):
@@ -212,8 +222,8 @@ class ImageGenerationModel(_BaseImageGenerationModel):
             ``text`` attribute, or an iterable of those.
         :param timeout: seconds allowed for the request that starts the operation.
         """
-        initial = self._core.run_sync(self._start(messages, timeout))
-        return self._sync_operation(initial.id, initial)
+        initial, sent_at = self._core.run_sync(self._start(messages, timeout))
+        return self._sync_operation(initial.id, initial, sent_at)
 
     def attach_deferred(
         self, operation_id: str, timeout: float = 60
@@ -223,4 +233,4 @@ class ImageGenerationModel(_BaseImageGenerationModel):
         :param operation_id: the id printed or stored when the operation was started.
         :param timeout: kept for compatibility; reads take their timeout from ``wait()``.
         """
-        return self._sync_operation(operation_id, None)
+        return self._sync_operation(operation_id, None, None)
