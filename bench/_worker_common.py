@@ -153,12 +153,13 @@ def sequential(adapter: Adapter, endpoint: str, ops: int, warmup: int) -> dict[s
         adapter.close_sync(client)
     return {
         "version": version,
-        "ops": ops,
-        "wall_s": t1 - t0,
-        "ops_per_s": ops / (t1 - t0),
-        "cpu_per_op_s": (after["cpu_s"] - before["cpu_s"]) / ops,
+        **_rates(ops, t1 - t0, after["cpu_s"] - before["cpu_s"]),
         **_usage(),
     }
+
+
+def _rates(ops: int, wall: float, cpu: float) -> dict[str, float]:
+    return {"ops": ops, "wall_s": wall, "ops_per_s": ops / wall, "cpu_per_op_s": cpu / ops}
 
 
 def concurrent(
@@ -186,13 +187,8 @@ def concurrent(
             t1, after = time.monotonic(), _usage()
         finally:
             await adapter.close_async(client)
-        return {
-            "ops": ops,
-            "concurrency": concurrency,
-            "wall_s": t1 - t0,
-            "ops_per_s": ops / (t1 - t0),
-            "cpu_per_op_s": (after["cpu_s"] - before["cpu_s"]) / ops,
-        }
+        rates = _rates(ops, t1 - t0, after["cpu_s"] - before["cpu_s"])
+        return {"concurrency": concurrency, **rates}
 
     result = asyncio.run(main())
     return {"version": version, **result, **_usage()}

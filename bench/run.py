@@ -71,6 +71,16 @@ def installed_version(python: Path, distribution: str) -> str | None:
     return out.stdout.strip() or None
 
 
+def make_venv(venv: Path, base_python: str, *requirements: str) -> Path:
+    """Create ``venv`` (when missing) and pip-install ``requirements`` into it."""
+    python = venv_python(venv)
+    if not python.exists():
+        subprocess.run([base_python, "-m", "venv", str(venv)], check=True)
+    quiet = ["--quiet", "--disable-pip-version-check"]
+    subprocess.run([str(python), "-m", "pip", "install", *quiet, *requirements], check=True)
+    return python
+
+
 def ensure_ours_venv(venv: Path, base_python: str) -> Path:
     """This SDK's interpreter: ``venv`` with ``pip install -e .`` and no extras.
 
@@ -83,21 +93,7 @@ def ensure_ours_venv(venv: Path, base_python: str) -> Path:
     if python.exists() and stamp.exists() and stamp.read_text().strip() == digest:
         return python
     log(f"creating {venv} with an editable install of this SDK")
-    if not python.exists():
-        subprocess.run([base_python, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-e",
-            str(ROOT),
-        ],
-        check=True,
-    )
+    make_venv(venv, base_python, "-e", str(ROOT))
     stamp.write_text(digest + "\n")
     return python
 
@@ -109,21 +105,7 @@ def ensure_official_venv(venv: Path, base_python: str) -> Path:
     if python.exists() and installed_version(python, "yandex-ai-studio-sdk") == wanted:
         return python
     log(f"creating {venv} with {OFFICIAL_REQUIREMENT}")
-    if not python.exists():
-        subprocess.run([base_python, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            OFFICIAL_REQUIREMENT,
-        ],
-        check=True,
-    )
-    return python
+    return make_venv(venv, base_python, OFFICIAL_REQUIREMENT)
 
 
 def cpu_model() -> str:
@@ -325,6 +307,12 @@ class Workers:
 # -- statistics ------------------------------------------------------------------------------
 
 
+def alternating(runs: int) -> Iterator[str]:
+    """The SDKs ``runs`` times, the order flipped every other run (neither always goes first)."""
+    for index in range(runs):
+        yield from (SDKS if index % 2 == 0 else SDKS[::-1])
+
+
 def median(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
@@ -367,13 +355,11 @@ def bench_cold(workers: Workers, tools_python: str, runs: int, log_dir: Path) ->
     with emulator(tools_python, 0, 0, log_dir) as emu:
         for sdk in SDKS:  # one unmeasured run each: warm the page cache
             workers.run(sdk, "cold", "--endpoint", emu.grpc, timeout=120)
-        for index in range(runs):
-            order = SDKS if index % 2 == 0 else SDKS[::-1]
-            for sdk in order:
-                t0 = time.perf_counter()
-                result = workers.run(sdk, "cold", "--endpoint", emu.grpc, timeout=120)
-                result["process_wall_s"] = time.perf_counter() - t0
-                samples[sdk].append(result)
+        for sdk in alternating(runs):
+            t0 = time.perf_counter()
+            result = workers.run(sdk, "cold", "--endpoint", emu.grpc, timeout=120)
+            result["process_wall_s"] = time.perf_counter() - t0
+            samples[sdk].append(result)
     out: dict[str, Any] = {}
     for sdk in SDKS:
         runs_of = samples[sdk]
@@ -478,24 +464,22 @@ def bench_throughput(
     with emulator(tools_python, 0, 0, log_dir) as emu:
         for name, (mode, extra) in modes.items():
             samples: dict[str, list[dict[str, Any]]] = {sdk: [] for sdk in SDKS}
-            for index in range(settings.tp_runs):
-                order = SDKS if index % 2 == 0 else SDKS[::-1]
-                for sdk in order:
-                    emu.reset()
-                    result = workers.run(
-                        sdk,
-                        mode,
-                        "--endpoint",
-                        emu.grpc,
-                        "--ops",
-                        str(settings.tp_ops),
-                        *extra,
-                        timeout=900,
-                    )
-                    stats = emu.stats()
-                    ops = max(stats["calls"]["generate"], 1)
-                    result["reads_per_op"] = stats["reads"] / ops
-                    samples[sdk].append(result)
+            for sdk in alternating(settings.tp_runs):
+                emu.reset()
+                result = workers.run(
+                    sdk,
+                    mode,
+                    "--endpoint",
+                    emu.grpc,
+                    "--ops",
+                    str(settings.tp_ops),
+                    *extra,
+                    timeout=900,
+                )
+                stats = emu.stats()
+                ops = max(stats["calls"]["generate"], 1)
+                result["reads_per_op"] = stats["reads"] / ops
+                samples[sdk].append(result)
             pair: dict[str, dict[str, Any]] = {}
             for sdk in SDKS:
                 runs = samples[sdk]
@@ -519,35 +503,33 @@ def bench_quota(
     """Many concurrent operations against an emulator enforcing the read quota; SDKs in turn."""
     samples: dict[str, list[dict[str, Any]]] = {sdk: [] for sdk in SDKS}
     with emulator(tools_python, settings.quota_seconds, settings.quota_rate, log_dir) as emu:
-        for index in range(settings.quota_runs):
-            order = SDKS if index % 2 == 0 else SDKS[::-1]
-            for sdk in order:
-                emu.reset()
-                result = workers.run(
-                    sdk,
-                    "quota",
-                    "--endpoint",
-                    emu.grpc,
-                    "--ops",
-                    str(settings.quota_ops),
-                    "--deadline",
-                    str(settings.quota_deadline),
-                    timeout=settings.quota_deadline + 120,
-                )
-                stats = emu.stats()
-                ids = result.pop("operation_ids")
-                ops = stats["operations"]
-                done = [ops[i]["done_monotonic"] for i in ids if ops[i]["done_monotonic"]]
-                result["emulator"] = {
-                    "reads": stats["reads"],
-                    "resource_exhausted": stats["resource_exhausted"],
-                    "max_reads_per_window": stats["max_reads_per_window"],
-                    "read_quota": stats["read_quota"],
-                    "reads_per_op": stats["reads"] / max(len(ids), 1),
-                    "last_done_after_start_s": (max(done) - result["start"]) if done else None,
-                }
-                samples[sdk].append(result)
-                time.sleep(2)  # let the quota window drain before the next client
+        for sdk in alternating(settings.quota_runs):
+            emu.reset()
+            result = workers.run(
+                sdk,
+                "quota",
+                "--endpoint",
+                emu.grpc,
+                "--ops",
+                str(settings.quota_ops),
+                "--deadline",
+                str(settings.quota_deadline),
+                timeout=settings.quota_deadline + 120,
+            )
+            stats = emu.stats()
+            ids = result.pop("operation_ids")
+            ops = stats["operations"]
+            done = [ops[i]["done_monotonic"] for i in ids if ops[i]["done_monotonic"]]
+            result["emulator"] = {
+                "reads": stats["reads"],
+                "resource_exhausted": stats["resource_exhausted"],
+                "max_reads_per_window": stats["max_reads_per_window"],
+                "read_quota": stats["read_quota"],
+                "reads_per_op": stats["reads"] / max(len(ids), 1),
+                "last_done_after_start_s": (max(done) - result["start"]) if done else None,
+            }
+            samples[sdk].append(result)
+            time.sleep(2)  # let the quota window drain before the next client
     out: dict[str, Any] = {}
     for sdk in SDKS:
         runs = samples[sdk]
@@ -745,7 +727,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
     quick = args.quick
     return Settings(
         cold_runs=args.cold_runs or (3 if quick else 7),
-        lag_runs=parse_lag_runs(args.lag_runs or ("0.5:2,3:2" if quick else "0.5:5,3:5,20:3")),
+        lag_runs=parse_lag_runs(args.lag_runs or ("0.5:2,3:2" if quick else "0.5:5,3:5,20:5")),
         lag_concurrent=not args.lag_sequential,
         lag_jitter=args.lag_jitter,
         tp_ops=args.ops or (100 if quick else 1000),
@@ -769,7 +751,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--quick", action="store_true", help="fewer runs and operations (smoke run)"
     )
     parser.add_argument("--cold-runs", type=int, help="cold starts per SDK (7; quick 3)")
-    parser.add_argument("--lag-runs", help="SECONDS:RUNS,... (0.5:5,3:5,20:3; quick 0.5:2,3:2)")
+    parser.add_argument("--lag-runs", help="SECONDS:RUNS,... (0.5:5,3:5,20:5; quick 0.5:2,3:2)")
     parser.add_argument(
         "--lag-sequential",
         action="store_true",

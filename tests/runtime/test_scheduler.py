@@ -254,12 +254,13 @@ def test_plan_with_history_reads_sparsely_then_densely() -> None:
     policy = PollPolicy(jitter=0.0)
     history = tuple(19.0 + 0.2 * i for i in range(11))  # p10 19.2, p90 20.8
     reads = _schedule(policy, 20.0, history=history)
-    lo = 0.95 * 19.2
+    lo = policy.lead * 19.2
     assert reads[:2] == pytest.approx([lo / 2, lo * 3 / 4])
     assert reads[2] == pytest.approx(lo)
     dense = [b - a for a, b in itertools.pairwise(reads[2:])]
-    assert dense and all(g == pytest.approx(0.3) for g in dense)
-    assert len(reads) <= 9
+    step = (20.8 * (1 + policy.tail) - lo) / policy.dense_reads  # across [lead p10, (1+tail) p90]
+    assert dense and all(g == pytest.approx(step) for g in dense)
+    assert len(reads) <= 2 + policy.dense_reads
 
 
 def test_plan_with_a_tight_history_reads_just_after_the_expected_end() -> None:
@@ -274,6 +275,19 @@ def test_plan_with_a_tight_history_reads_just_after_the_expected_end() -> None:
     assert gaps[0] == pytest.approx(0.01)
     assert all(b > a for a, b in itertools.pairwise(gaps))
     assert late[-1] - 20.5 < 0.5 * (20.5 - 20.001)  # lag bounded by the growth
+
+
+def test_few_observations_widen_the_window_and_one_is_never_tight() -> None:
+    policy = PollPolicy(jitter=0.0)
+    one = policy.window((20.0,))
+    assert one[0] == pytest.approx(18.0) and one[1] == pytest.approx(22.0)  # +-10% of one
+    two = policy.window((20.0, 20.0))
+    assert two[0] == pytest.approx(19.0) and two[1] == pytest.approx(21.0)
+    # A single observation is read across its window, not just after it.
+    reads = _schedule(policy, 21.5, history=(20.0,))
+    assert reads[2] == pytest.approx(18.0)
+    assert len(reads) <= 2 + policy.dense_reads + 1
+    assert reads[-1] - 21.5 <= (22.0 - 18.0) / policy.dense_reads
 
 
 def test_server_timestamps_give_precise_durations_when_they_fit() -> None:

@@ -288,6 +288,7 @@ class AsyncOperation(Generic[T]):
             return max(now, self._last_read_at + poll_interval)
         history = self._durations.history(self._key) if self._age_known else ()
         age = self._policy.next_read_age(
+            uncertainty=self._durations.uncertainty(self._key),
             age=now - self._started_at,
             last_read_age=self._last_read_at - self._started_at,
             history=history,

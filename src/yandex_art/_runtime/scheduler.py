@@ -33,6 +33,8 @@ Sleep = Callable[[float], Awaitable[object]]
 
 # Slack for float rounding when comparing a wake-up time with the clock.
 _EPSILON = 1e-9
+# Ages are differences of clock readings: (start + age) - start != age.
+_EPSILON_AGE = 1e-6
 
 
 def _check(name: str, value: float, *, minimum: float = 0.0, strict: bool = False) -> None:
@@ -420,16 +422,23 @@ class DurationModel:
 
     def history(self, key: str) -> tuple[float, ...]:
         """The durations the plan should use for ``key``, oldest first."""
-        entries = self._history.get(key, ())
+        return tuple(seconds for seconds, _ in self._kept(key))
+
+    def uncertainty(self, key: str) -> float:
+        """The largest uncertainty among the durations :meth:`history` returns (0 if none)."""
+        return max((spread for _, spread in self._kept(key)), default=0.0)
+
+    def _kept(self, key: str) -> list[tuple[float, float]]:
+        entries = list(self._history.get(key, ()))
         precise = [seconds for seconds, spread in entries if self._precise(seconds, spread)]
         if len(precise) < self._min_precise:
-            return tuple(seconds for seconds, _ in entries)
+            return entries
         low, high = min(precise), max(precise)
-        return tuple(
-            seconds
+        return [
+            (seconds, spread)
             for seconds, spread in entries
             if self._precise(seconds, spread) or seconds + spread < low or seconds - spread > high
-        )
+        ]
 
     def _precise(self, seconds: float, uncertainty: float) -> bool:
         return uncertainty <= max(self._precise_seconds, self._precise_fraction * seconds)
@@ -452,17 +461,24 @@ class PollPolicy:
 
     With history (durations of recent operations of the same model): a few
     sparse reads (at ``lo * (1 - 2**-k)`` for ``k = 1..sparse_reads``: lo/2,
-    3lo/4, ...) in case the model got faster, then reads every ``step`` seconds across the likely
-    window ``[lo, hi]``, where ``lo = lead * p10`` and ``hi = p90 * (1 + tail)``;
-    ``step`` spreads about ``dense_reads`` reads over that window, kept within
-    ``[dense_interval, max_dense_interval]``. Past the window the intervals
-    grow again as without history.
+    3lo/4, ...) in case the model got faster, then reads every ``step``
+    seconds across the likely window ``[lo, hi]``: ``lo = lead * p10`` and
+    ``hi = p90 * (1 + tail)``, widened to ``p50 * prior_spread / n`` on each
+    side of ``[p10, p90]`` while there are only ``n`` observations (a spread
+    seen in two or three runs says little). ``step`` spreads ``dense_reads``
+    reads over that window, kept within ``[dense_interval,
+    max_dense_interval]``: as the operation is done on average halfway
+    through, that costs about ``dense_reads / 2`` reads for a lag of about
+    ``(hi - lo) / (2 * dense_reads)``. Past the window the intervals grow
+    again as without history.
 
-    When the history is tight (p90 - p10 at most ``tight_spread`` seconds:
-    a model whose operations take the same time, learned from the server's
-    timestamps), the window shrinks to one read ``tight_offset`` after the
-    expected completion (p90), preceded by the sparse reads; should that read
-    still find the operation running, intervals grow from ``tight_interval``.
+    When the history is tight (at least ``min_tight`` observations, each
+    known to within ``tight_spread`` (``uncertainty``), and p90 - p10 at most
+    ``tight_spread`` seconds: a model whose operations take the same time,
+    learned from the server's timestamps), the window shrinks to
+    one read ``tight_offset`` after the expected completion (p90), preceded by
+    the sparse reads; should that read still find the operation running,
+    intervals grow from ``tight_interval``.
 
     Every interval is spread by ``±jitter`` (a fraction) so that operations
     started together do not read together. ``exhausted_delay`` is how long to
@@ -474,11 +490,13 @@ class PollPolicy:
     max_interval: float = 2.0
     jitter: float = 0.15
     dense_interval: float = 0.1
-    max_dense_interval: float = 0.3
-    dense_reads: int = 6
-    lead: float = 0.95
-    tail: float = 0.05
+    max_dense_interval: float = 2.0
+    dense_reads: int = 8
+    prior_spread: float = 0.1
+    lead: float = 0.97
+    tail: float = 0.03
     sparse_reads: int = 2
+    min_tight: int = 2
     tight_spread: float = 0.02
     tight_offset: float = 0.001
     tight_interval: float = 0.01
@@ -503,6 +521,9 @@ class PollPolicy:
         if self.lead > 1:
             raise ValueError(f"lead must be at most 1, got {self.lead!r}")
         _check("tail", self.tail)
+        _check("prior_spread", self.prior_spread)
+        if isinstance(self.min_tight, bool) or not isinstance(self.min_tight, int):
+            raise ValueError(f"min_tight must be an int, got {self.min_tight!r}")
         _check("tight_spread", self.tight_spread)
         _check("tight_offset", self.tight_offset)
         _check("tight_interval", self.tight_interval, strict=True)
@@ -510,8 +531,10 @@ class PollPolicy:
 
     def window(self, history: Sequence[float]) -> tuple[float, float, float]:
         """``(lo, hi, step)``: the likely completion window and the read spacing in it."""
-        lo = self.lead * quantile(history, 0.1)
-        hi = max(quantile(history, 0.9) * (1 + self.tail), lo + self.dense_interval)
+        p10, p90 = quantile(history, 0.1), quantile(history, 0.9)
+        margin = quantile(history, 0.5) * self.prior_spread / len(history)
+        lo = max(0.0, min(self.lead * p10, p10 - margin))
+        hi = max(p90 * (1 + self.tail), p90 + margin, lo + self.dense_interval)
         step = (hi - lo) / self.dense_reads
         return lo, hi, min(max(step, self.dense_interval), self.max_dense_interval)
 
@@ -521,6 +544,7 @@ class PollPolicy:
         age: float,
         last_read_age: float | None,
         history: Sequence[float] = (),
+        uncertainty: float = 0.0,
         rng: random.Random,
     ) -> float:
         """The age (seconds since the start) at which to read next; never below ``age``.
@@ -531,7 +555,11 @@ class PollPolicy:
         if not history:
             return max(age, ref + self._grow(self.initial_interval, ref, rng))
         p10, p90 = quantile(history, 0.1), quantile(history, 0.9)
-        if p90 - p10 <= self.tight_spread:
+        if (
+            len(history) >= self.min_tight
+            and p90 - p10 <= self.tight_spread
+            and uncertainty <= self.tight_spread
+        ):
             return max(age, self._tight(p90 + self.tight_offset, ref, rng))
         lo, hi, step = self.window(history)
         if ref < lo:
@@ -549,7 +577,8 @@ class PollPolicy:
         return max(age, ref + self._grow(step, ref - hi, rng))
 
     def _tight(self, target: float, ref: float, rng: random.Random) -> float:
-        if ref < target:
+        # A read at ``target`` comes back as an age a rounding error below it.
+        if ref < target - _EPSILON_AGE:
             for k in range(1, self.sparse_reads + 1):
                 point = target * (1 - 0.5**k)
                 if point * (1 - self.jitter) >= ref + self.dense_interval:
