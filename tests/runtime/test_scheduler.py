@@ -254,13 +254,16 @@ def test_plan_with_history_reads_sparsely_then_densely() -> None:
     policy = PollPolicy(jitter=0.0)
     history = tuple(19.0 + 0.2 * i for i in range(11))  # p10 19.2, p90 20.8
     reads = _schedule(policy, 20.0, history=history)
-    lo = policy.lead * 19.2
-    assert reads[:2] == pytest.approx([lo / 2, lo * 3 / 4])
-    assert reads[2] == pytest.approx(lo)
-    dense = [b - a for a, b in itertools.pairwise(reads[2:])]
-    step = (20.8 * (1 + policy.tail) - lo) / policy.dense_reads  # across [lead p10, (1+tail) p90]
+    margin = 20.0 * policy.prior_spread / 11
+    lo = min(policy.lead * 19.2, 19.2 - margin)
+    hi = max(20.8 * (1 + policy.tail), 20.8 + margin)
+    sparse = policy.sparse_reads
+    assert reads[:sparse] == pytest.approx([lo * (1 - 0.5**k) for k in range(1, sparse + 1)])
+    assert reads[sparse] == pytest.approx(lo)
+    dense = [b - a for a, b in itertools.pairwise(reads[sparse:])]
+    step = (hi - lo) / policy.dense_reads
     assert dense and all(g == pytest.approx(step) for g in dense)
-    assert len(reads) <= 2 + policy.dense_reads
+    assert len(reads) <= policy.sparse_reads + policy.dense_reads
 
 
 def test_plan_with_a_tight_history_reads_just_after_the_expected_end() -> None:
@@ -268,10 +271,11 @@ def test_plan_with_a_tight_history_reads_just_after_the_expected_end() -> None:
     history = (20.0, 20.004, 19.998)
     target = quantile(history, 0.9) + 0.001
     reads = _schedule(policy, 20.0, history=history)
-    assert reads == pytest.approx([target / 2, target * 3 / 4, target])
+    sparse = [target * (1 - 0.5**k) for k in range(1, policy.sparse_reads + 1)]
+    assert reads == pytest.approx([*sparse, target])
     # Later than expected: intervals grow from tight_interval, not from the dense step.
     late = _schedule(policy, 20.5, history=(20.0,) * 3)
-    gaps = [b - a for a, b in itertools.pairwise(late[2:])]
+    gaps = [b - a for a, b in itertools.pairwise(late[policy.sparse_reads :])]
     assert gaps[0] == pytest.approx(0.01)
     assert all(b > a for a, b in itertools.pairwise(gaps))
     assert late[-1] - 20.5 < 0.5 * (20.5 - 20.001)  # lag bounded by the growth
@@ -282,11 +286,12 @@ def test_few_observations_widen_the_window_and_one_is_never_tight() -> None:
     one = policy.window((20.0,))
     assert one[0] == pytest.approx(18.0) and one[1] == pytest.approx(22.0)  # +-10% of one
     two = policy.window((20.0, 20.0))
-    assert two[0] == pytest.approx(19.0) and two[1] == pytest.approx(21.0)
+    margin = 20.0 * 0.1 / 2
+    assert two[0] == pytest.approx(20.0 - margin) and two[1] == pytest.approx(20.0 + margin)
     # A single observation is read across its window, not just after it.
     reads = _schedule(policy, 21.5, history=(20.0,))
-    assert reads[2] == pytest.approx(18.0)
-    assert len(reads) <= 2 + policy.dense_reads + 1
+    assert reads[policy.sparse_reads] == pytest.approx(18.0)
+    assert len(reads) <= policy.sparse_reads + policy.dense_reads + 1
     assert reads[-1] - 21.5 <= (22.0 - 18.0) / policy.dense_reads
 
 

@@ -470,7 +470,8 @@ class PollPolicy:
     max_dense_interval]``: as the operation is done on average halfway
     through, that costs about ``dense_reads / 2`` reads for a lag of about
     ``(hi - lo) / (2 * dense_reads)``. Past the window the intervals grow
-    again as without history.
+    from ``step`` by ``late_growth`` seconds per second overdue (gentler than
+    the cold backoff: the operation is late, not unknown).
 
     When the history is tight (at least ``min_tight`` observations, each
     known to within ``tight_spread`` (``uncertainty``), and p90 - p10 at most
@@ -489,13 +490,14 @@ class PollPolicy:
     multiplier: float = 1.6
     max_interval: float = 2.0
     jitter: float = 0.15
-    dense_interval: float = 0.1
+    dense_interval: float = 0.15
     max_dense_interval: float = 2.0
     dense_reads: int = 8
     prior_spread: float = 0.1
+    late_growth: float = 0.25
     lead: float = 0.97
     tail: float = 0.03
-    sparse_reads: int = 2
+    sparse_reads: int = 1
     min_tight: int = 2
     tight_spread: float = 0.02
     tight_offset: float = 0.001
@@ -522,6 +524,7 @@ class PollPolicy:
             raise ValueError(f"lead must be at most 1, got {self.lead!r}")
         _check("tail", self.tail)
         _check("prior_spread", self.prior_spread)
+        _check("late_growth", self.late_growth)
         if isinstance(self.min_tight, bool) or not isinstance(self.min_tight, int):
             raise ValueError(f"min_tight must be an int, got {self.min_tight!r}")
         _check("tight_spread", self.tight_spread)
@@ -574,7 +577,8 @@ class PollPolicy:
                 return max(age, start)
         if ref < hi:
             return max(age, ref + step * self._spread(rng))
-        return max(age, ref + self._grow(step, ref - hi, rng))
+        late = min(step + (ref - hi) * self.late_growth, self.max_interval)
+        return max(age, ref + late * self._spread(rng))
 
     def _tight(self, target: float, ref: float, rng: random.Random) -> float:
         # A read at ``target`` comes back as an age a rounding error below it.
