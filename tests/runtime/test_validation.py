@@ -80,8 +80,12 @@ def test_check_str() -> None:
     assert info.value.argument == "text"
     assert "500" in info.value.problem
     assert "501" in info.value.problem
-    with pytest.raises(InvalidArgumentError, match="at least 1"):
+    with pytest.raises(InvalidArgumentError, match="text: must not be empty"):
         check_str("text", "", min_length=1)
+    with pytest.raises(InvalidArgumentError, match="at least 2 characters long, got 1"):
+        check_str("text", "a", min_length=2)
+    with pytest.raises(InvalidArgumentError, match="at most 1 character long, got 2"):
+        check_str("text", "ab", max_length=1)
 
 
 def test_check_bool() -> None:

@@ -103,14 +103,20 @@ def check_str(
         raise _type_error(name, "a str", value)
     length = len(value)
     if min_length is not None and length < min_length:
+        if length == 0:
+            raise InvalidArgumentError(name, "must not be empty")
         raise InvalidArgumentError(
-            name, f"must be at least {min_length} characters long, got {length}"
+            name, f"must be at least {_characters(min_length)} long, got {length}"
         )
     if max_length is not None and length > max_length:
         raise InvalidArgumentError(
-            name, f"must be at most {max_length} characters long, got {length}"
+            name, f"must be at most {_characters(max_length)} long, got {length}"
         )
     return str(value)
+
+
+def _characters(count: int) -> str:
+    return f"{count} character" if count == 1 else f"{count} characters"
 
 
 def check_bool(name: str, value: object) -> bool:
