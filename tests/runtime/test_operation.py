@@ -471,6 +471,39 @@ def test_sync_wrapper_passes_arguments_through() -> None:
     assert isinstance(AsyncOperation, type)
 
 
+def test_sync_wait_on_a_known_outcome_needs_no_event_loop() -> None:
+    from yandex_art._runtime.scheduler import DurationModel, PollScheduler
+
+    def no_loop(coro: Any) -> Any:
+        coro.close()
+        raise AssertionError("the event loop was used for an outcome already known")
+
+    def make(initial: OperationSnapshot[str]) -> Operation[str]:
+        return Operation(
+            initial.id,
+            run=no_loop,
+            reader=None,  # type: ignore[arg-type]  # never read
+            scheduler=PollScheduler(),
+            durations=DurationModel(),
+            duration_key="k",
+            initial=initial,
+        )
+
+    done = make(OperationSnapshot("a", True, response="image"))
+    assert done.wait() == "image"
+    assert done.get_result() == "image"
+    assert done.reads == 0
+    failed = make(OperationSnapshot("b", True, error=RpcStatus(13, "boom")))
+    with pytest.raises(OperationFailedError, match="boom") as caught:
+        failed.wait()
+    assert caught.value.operation_id == "b"
+    # arguments are still checked on the fast path
+    with pytest.raises(ValueError, match="poll_timeout"):
+        done.wait(poll_timeout=-1)
+    with pytest.raises(ValueError, match="timeout"):
+        done.get_result(timeout=-1)
+
+
 def test_transport_retries_of_a_read_are_reads_within_the_budget(sim: Sim) -> None:
     from yandex_art._runtime.retry import RetryPolicy, call_with_retry
 

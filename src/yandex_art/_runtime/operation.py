@@ -51,6 +51,14 @@ def _non_negative(name: str, value: float) -> None:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
 
 
+def _check_wait(timeout: float, poll_timeout: float | None, poll_interval: float | None) -> None:
+    _non_negative("timeout", timeout)
+    if poll_timeout is not None:
+        _non_negative("poll_timeout", poll_timeout)
+    if poll_interval is not None:
+        _non_negative("poll_interval", poll_interval)
+
+
 def _empty_result_message(snapshot: OperationSnapshot[Any]) -> str:
     expected = snapshot.expected_type_url or "(unspecified)"
     if snapshot.response_type_url:
@@ -238,19 +246,21 @@ class AsyncOperation(Generic[T]):
         out. ``poll_interval`` replaces the adaptive schedule with a fixed one
         (0 reads again at once, within the client's read budget).
         """
-        _non_negative("timeout", timeout)
-        if poll_timeout is not None:
-            _non_negative("poll_timeout", poll_timeout)
-        if poll_interval is not None:
-            _non_negative("poll_interval", poll_interval)
-        if self._last is not None and self._last.done:
-            return self._outcome(self._last)
+        _check_wait(timeout, poll_timeout, poll_interval)
+        finished = self._finished()
+        if finished is not None:
+            return self._outcome(finished)
         polling = self._poll(timeout, poll_interval)
         if poll_timeout is None:
             return await polling
         return await self._within(polling, poll_timeout)
 
     # Internals.
+
+    def _finished(self) -> OperationSnapshot[T] | None:
+        """The last snapshot if it saw the end: no read (nor event loop) is needed."""
+        last = self._last
+        return last if last is not None and last.done else None
 
     async def _poll(self, timeout: float, poll_interval: float | None) -> T:
         hold_until = -math.inf
@@ -445,6 +455,10 @@ class Operation(Generic[T]):
         return self._run(self._async.get_status(timeout=timeout))
 
     def get_result(self, *, timeout: float = 60) -> T:
+        _non_negative("timeout", timeout)
+        finished = self._async._finished()
+        if finished is not None:
+            return self._async._outcome(finished)
         return self._run(self._async.get_result(timeout=timeout))
 
     def cancel(self, *, timeout: float = 60) -> OperationStatus:
@@ -457,6 +471,12 @@ class Operation(Generic[T]):
         poll_timeout: float | None = 3600,
         poll_interval: float | None = None,
     ) -> T:
+        # An operation already seen done (e.g. Generate answered done) needs
+        # neither a read nor a trip through the event-loop thread.
+        _check_wait(timeout, poll_timeout, poll_interval)
+        finished = self._async._finished()
+        if finished is not None:
+            return self._async._outcome(finished)
         waiting = self._async.wait(
             timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval
         )
