@@ -230,13 +230,24 @@ def test_quantile_interpolates() -> None:
 # --------------------------------------------------------------------------- plan
 
 
-def _schedule(policy: PollPolicy, duration: float, history: tuple[float, ...] = ()) -> list[float]:
+def _schedule(
+    policy: PollPolicy,
+    duration: float,
+    history: tuple[float, ...] = (),
+    uncertainty: float = 0.0,
+) -> list[float]:
     """Read ages the plan picks for an operation that takes ``duration``."""
     rng = random.Random(5)
     reads: list[float] = []
     last = None
     while last is None or last < duration:
-        last = policy.next_read_age(age=last or 0.0, last_read_age=last, history=history, rng=rng)
+        last = policy.next_read_age(
+            age=last or 0.0,
+            last_read_age=last,
+            history=history,
+            uncertainty=uncertainty,
+            rng=rng,
+        )
         reads.append(last)
     return reads
 
@@ -279,6 +290,23 @@ def test_plan_with_a_tight_history_reads_just_after_the_expected_end() -> None:
     assert gaps[0] == pytest.approx(0.01)
     assert all(b > a for a, b in itertools.pairwise(gaps))
     assert late[-1] - 20.5 < 0.5 * (20.5 - 20.001)  # lag bounded by the growth
+
+
+def test_early_sparse_reads_are_skipped_only_for_precise_durations() -> None:
+    policy = PollPolicy(jitter=0.0)
+    history = (2.8, 3.0, 3.2)  # a 3 s model: its sparse read would come at ~1.3 s
+    lo = policy.window(history)[0]
+    precise = _schedule(policy, 3.0, history=history)
+    assert precise[0] == pytest.approx(lo)  # straight to the likely window
+    coarse = _schedule(policy, 3.0, history=history, uncertainty=0.5)
+    assert coarse[0] == pytest.approx(lo / 2)  # a running read that bounds the next estimate
+    assert len(coarse) == len(precise) + 1
+    # Tight and short: one read just after the expected end, nothing before it.
+    assert _schedule(policy, 3.0, history=(3.0, 3.0)) == pytest.approx([3.001])
+    # Long operations keep their sparse read (at >= sparse_min_age).
+    long = _schedule(policy, 20.0, history=(20.0, 20.0))
+    assert long == pytest.approx([20.001 / 2, 20.001])
+    assert long[0] >= policy.sparse_min_age
 
 
 def test_few_observations_widen_the_window_and_one_is_never_tight() -> None:
@@ -354,6 +382,7 @@ def test_plan_jitter_spreads_reads() -> None:
         ({"dense_reads": 0}, "dense_reads"),
         ({"lead": 1.5}, "lead"),
         ({"exhausted_delay": -1}, "exhausted_delay"),
+        ({"sparse_min_age": -1}, "sparse_min_age"),
     ],
 )
 def test_policy_rejects_bad_settings(kwargs: dict[str, float], name: str) -> None:

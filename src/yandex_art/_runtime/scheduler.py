@@ -481,6 +481,12 @@ class PollPolicy:
     the sparse reads; should that read still find the operation running,
     intervals grow from ``tight_interval``.
 
+    Sparse reads earlier than ``sparse_min_age`` are skipped when the
+    durations are precise (``uncertainty`` within ``tight_spread``, as the
+    server's timestamps give): such a read could save at most that much lag
+    and would cost one read on every short operation. Durations learned from
+    the gap between reads keep them, as they bound that gap from below.
+
     Every interval is spread by ``±jitter`` (a fraction) so that operations
     started together do not read together. ``exhausted_delay`` is how long to
     hold a read back after a quota refusal that came without a retry-after hint.
@@ -498,6 +504,7 @@ class PollPolicy:
     lead: float = 0.97
     tail: float = 0.03
     sparse_reads: int = 1
+    sparse_min_age: float = 2.0
     min_tight: int = 2
     tight_spread: float = 0.02
     tight_offset: float = 0.001
@@ -525,6 +532,7 @@ class PollPolicy:
         _check("tail", self.tail)
         _check("prior_spread", self.prior_spread)
         _check("late_growth", self.late_growth)
+        _check("sparse_min_age", self.sparse_min_age)
         if isinstance(self.min_tight, bool) or not isinstance(self.min_tight, int):
             raise ValueError(f"min_tight must be an int, got {self.min_tight!r}")
         _check("tight_spread", self.tight_spread)
@@ -565,11 +573,12 @@ class PollPolicy:
         ):
             return max(age, self._tight(p90 + self.tight_offset, ref, rng))
         lo, hi, step = self.window(history)
+        precise = uncertainty <= self.tight_spread
         if ref < lo:
             for k in range(1, self.sparse_reads + 1):
                 # Skip a point that a read may already have covered (jitter included).
                 point = lo * (1 - 0.5**k)
-                if point * (1 - self.jitter) >= ref + self.dense_interval:
+                if self._sparse_due(point, ref, precise):
                     return max(age, point * self._spread(rng))
             # The dense window opens at lo, up to one jittered step early.
             start = lo - step * rng.uniform(0.0, self.jitter)
@@ -585,10 +594,16 @@ class PollPolicy:
         if ref < target - _EPSILON_AGE:
             for k in range(1, self.sparse_reads + 1):
                 point = target * (1 - 0.5**k)
-                if point * (1 - self.jitter) >= ref + self.dense_interval:
+                if self._sparse_due(point, ref, precise=True):
                     return point * self._spread(rng)
             return target  # not jittered: its timing is the point
         return ref + self._grow(self.tight_interval, ref - target, rng)
+
+    def _sparse_due(self, point: float, ref: float, precise: bool) -> bool:
+        # Worth a read (see the class docstring), and not already covered by
+        # the last read at ``ref`` (jitter included).
+        worth = not precise or point >= self.sparse_min_age
+        return worth and point * (1 - self.jitter) >= ref + self.dense_interval
 
     def _grow(self, base: float, elapsed: float, rng: random.Random) -> float:
         # Geometric growth: after t seconds of intervals base, base*m, ... the
