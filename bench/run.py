@@ -598,51 +598,61 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+# (row label after the section name, key in each SDK's figures), in table order.
+COLD_ROWS = (
+    ("process wall time (s)", "wall_s"),
+    ("of which SDK import (s)", "import_s"),
+    ("of which first operation (s)", "operation_s"),
+    ("peak RSS (MiB)", "peak_rss_mib"),
+)
+LAG_ROWS = (
+    ("median, all runs (s)", "lag_median_s"),
+    ("mean, all runs (s)", "lag_mean_s"),
+    ("first run, unlearned (s)", "lag_first_s"),
+    ("median, runs 2+ (s)", "lag_learned_median_s"),
+    ("reads/op, median", "reads_median"),
+    ("reads/op, first run", "reads_first"),
+)
+THROUGHPUT_ROWS = (
+    ("ops/s", "ops_per_s"),
+    ("CPU ms/op", "cpu_per_op_ms"),
+    ("peak RSS (MiB)", "peak_rss_mib"),
+    ("reads/op", "reads_per_op"),
+)
+QUOTA_ROWS = (
+    ("completed", "completed"),
+    ("failed", "failed"),
+    ("wall time (s)", "wall_s"),
+    ("max reads in 1 s", "max_reads_per_s"),
+    ("RESOURCE_EXHAUSTED", "resource_exhausted"),
+    ("reads/op", "reads_per_op"),
+    ("client CPU (s)", "cpu_s"),
+    ("peak RSS (MiB)", "peak_rss_mib"),
+)
+
+
 def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
 
-    def add(label: str, pair: dict[str, Any], key: str, scale: float = 1.0) -> None:
-        def get(sdk: str) -> Any:
-            value = pair[sdk].get(key)
-            return value * scale if scale != 1 and isinstance(value, int | float) else value
-
-        rows.append((label, _fmt(get("ours")), _fmt(get("official")), _fmt(pair["ratio"].get(key))))
+    def add_all(head: str, pair: dict[str, Any], metrics: Sequence[tuple[str, str]]) -> None:
+        for label, key in metrics:
+            cells = (pair["ours"].get(key), pair["official"].get(key), pair["ratio"].get(key))
+            rows.append((f"{head}: {label}", *(_fmt(c) for c in cells)))
 
     if "cold" in results:
-        cold = results["cold"]
-        add("cold start: process wall time (s)", cold, "wall_s")
-        add("cold start: of which SDK import (s)", cold, "import_s")
-        add("cold start: of which first operation (s)", cold, "operation_s")
-        add("cold start: peak RSS (MiB)", cold, "peak_rss_mib")
+        add_all("cold start", results["cold"], COLD_ROWS)
     if "lag" in results:
         for label, pair in results["lag"].items():
-            if not isinstance(pair, dict):
-                continue
-            add(f"lag {label} s: median, all runs (s)", pair, "lag_median_s")
-            add(f"lag {label} s: mean, all runs (s)", pair, "lag_mean_s")
-            add(f"lag {label} s: first run, unlearned (s)", pair, "lag_first_s")
-            add(f"lag {label} s: median, runs 2+ (s)", pair, "lag_learned_median_s")
-            add(f"lag {label} s: reads/op, median", pair, "reads_median")
-            add(f"lag {label} s: reads/op, first run", pair, "reads_first")
+            if isinstance(pair, dict):
+                add_all(f"lag {label} s", pair, LAG_ROWS)
     if "throughput" in results:
         for name, pair in results["throughput"].items():
-            ops = pair["ours"]["ops"]
-            add(f"{name} {ops} ops: ops/s", pair, "ops_per_s")
-            add(f"{name} {ops} ops: CPU ms/op", pair, "cpu_per_op_ms")
-            add(f"{name} {ops} ops: peak RSS (MiB)", pair, "peak_rss_mib")
-            add(f"{name} {ops} ops: reads/op", pair, "reads_per_op")
+            add_all(f"{name} {pair['ours']['ops']} ops", pair, THROUGHPUT_ROWS)
     if "quota" in results:
         q = results["quota"]
         ours = q["ours"]
         head = f"quota {ours['ops']}x{ours['seconds_per_op']:g} s @{ours['read_quota']}/s"
-        add(f"{head}: completed", q, "completed")
-        add(f"{head}: failed", q, "failed")
-        add(f"{head}: wall time (s)", q, "wall_s")
-        add(f"{head}: max reads in 1 s", q, "max_reads_per_s")
-        add(f"{head}: RESOURCE_EXHAUSTED", q, "resource_exhausted")
-        add(f"{head}: reads/op", q, "reads_per_op")
-        add(f"{head}: client CPU (s)", q, "cpu_s")
-        add(f"{head}: peak RSS (MiB)", q, "peak_rss_mib")
+        add_all(head, q, QUOTA_ROWS)
     if "codegen" in results:
         rows.append(("codegen: full regeneration (s)", _fmt(results["codegen"]["wall_s"]), "", ""))
     return rows
