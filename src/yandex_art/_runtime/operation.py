@@ -219,8 +219,8 @@ class AsyncOperation(Generic[T]):
         cancelled and :class:`OperationError` if it is still running.
         """
         _non_negative("timeout", timeout)
-        snapshot = self._last
-        if snapshot is None or not snapshot.done:
+        snapshot = self._finished()
+        if snapshot is None:
             snapshot = await self._read(timeout=timeout, due=self._clock())
         return self._outcome(snapshot)
 

@@ -573,13 +573,10 @@ class PollPolicy:
         ):
             return max(age, self._tight(p90 + self.tight_offset, ref, rng))
         lo, hi, step = self.window(history)
-        precise = uncertainty <= self.tight_spread
         if ref < lo:
-            for k in range(1, self.sparse_reads + 1):
-                # Skip a point that a read may already have covered (jitter included).
-                point = lo * (1 - 0.5**k)
-                if self._sparse_due(point, ref, precise):
-                    return max(age, point * self._spread(rng))
+            point = self._sparse_point(lo, ref, precise=uncertainty <= self.tight_spread)
+            if point is not None:
+                return max(age, point * self._spread(rng))
             # The dense window opens at lo, up to one jittered step early.
             start = lo - step * rng.uniform(0.0, self.jitter)
             if start >= ref + self.dense_interval:
@@ -592,18 +589,24 @@ class PollPolicy:
     def _tight(self, target: float, ref: float, rng: random.Random) -> float:
         # A read at ``target`` comes back as an age a rounding error below it.
         if ref < target - _EPSILON_AGE:
-            for k in range(1, self.sparse_reads + 1):
-                point = target * (1 - 0.5**k)
-                if self._sparse_due(point, ref, precise=True):
-                    return point * self._spread(rng)
+            point = self._sparse_point(target, ref, precise=True)
+            if point is not None:
+                return point * self._spread(rng)
             return target  # not jittered: its timing is the point
         return ref + self._grow(self.tight_interval, ref - target, rng)
 
-    def _sparse_due(self, point: float, ref: float, precise: bool) -> bool:
-        # Worth a read (see the class docstring), and not already covered by
-        # the last read at ``ref`` (jitter included).
-        worth = not precise or point >= self.sparse_min_age
-        return worth and point * (1 - self.jitter) >= ref + self.dense_interval
+    def _sparse_point(self, end: float, ref: float, *, precise: bool) -> float | None:
+        """The first sparse point before ``end`` still due after the read at ``ref``.
+
+        A point is due when it is worth a read (see the class docstring) and
+        no read may already have covered it (jitter included). Unjittered.
+        """
+        for k in range(1, self.sparse_reads + 1):
+            point = end * (1 - 0.5**k)
+            worth = not precise or point >= self.sparse_min_age
+            if worth and point * (1 - self.jitter) >= ref + self.dense_interval:
+                return point
+        return None
 
     def _grow(self, base: float, elapsed: float, rng: random.Random) -> float:
         # Geometric growth: after t seconds of intervals base, base*m, ... the
