@@ -150,7 +150,7 @@ def generate(specs: Path, out: Path, *, strict: bool = False) -> list[str]:
         )
         tools.finish(ds, "protoc --descriptor_set_out")
         fds = descriptor_pb2.FileDescriptorSet.FromString(fds_path.read_bytes())
-        # 2. typed messages, async stubs and server bases, from the same descriptors
+        # 2. typed messages, from the same descriptors
         bp = tools.run_with_input(
             [tools.tool("protoc-gen-python_betterproto2")],
             cwd=tmp,
@@ -239,7 +239,10 @@ OPTION_ONLY = frozenset(
         "yandex/cloud/validation.proto",
     }
 )
-PLUGIN_PARAMETER = "client_generation=async,server_generation=async"
+# Messages only: the client calls grpcio's channel.unary_unary with the
+# messages' own bytes()/parse, and the emulator registers its handlers from
+# the transports' GRPC_METHODS, so no grpclib stub or base is generated.
+PLUGIN_PARAMETER = "client_generation=none,server_generation=none"
 
 
 def runtime_request(fds: descriptor_pb2.FileDescriptorSet, parameter: str) -> Any:

@@ -275,7 +275,7 @@ def services(api: schema.Api, names: list[str]) -> list[ServiceView]:
             for full in (rpc.input_type, rpc.output_type):
                 msg = api.message(full)
                 imports.setdefault(msg.package, set()).add(msg.name)
-            imports.setdefault(svc.package, set()).add(f"{svc.name}Stub")
+
             path_params = set(rpc.http.path_params) if rpc.http else set()
             query = []
             if rpc.http and rpc.http.body == "":

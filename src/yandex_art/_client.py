@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from ._gen.image_generation import AsyncImageGeneration, ImageGeneration
 from ._gen.transports import image_generation_async_service, operation_service
 from ._runtime.auth import AuthProvider, coerce_auth
-from ._runtime.core import ClientCore, Endpoint, TransportName, parse_endpoint
+from ._runtime.core import ClientCore, Endpoint, TransportName, Verify, parse_endpoint, user_agent
 from ._runtime.errors import ConfigurationError
 from ._runtime.retry import RetryPolicy
 
@@ -36,7 +36,7 @@ class _BaseAIStudio:
         auth: str | AuthProvider | None = None,
         endpoint: str | None = None,
         service_map: Mapping[str, str] | None = None,
-        verify: bool | str = True,
+        verify: Verify = True,
         retry_policy: RetryPolicy | None = None,
         transport: TransportName = "grpc",
         enable_server_data_logging: bool | None = None,
@@ -44,16 +44,30 @@ class _BaseAIStudio:
         allow_insecure: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> None:
+        """Connects nothing yet; channels open on the first call.
+
+        Args:
+            folder_id: the Yandex Cloud folder to bill (default: ``YC_FOLDER_ID``).
+            auth: an API key, IAM or OAuth token string, or an ``AuthProvider``;
+                ``None`` looks in the environment (see the README for the order).
+            endpoint: ``host[:port]`` serving every service (e.g. an emulator).
+            service_map: per-service ``host[:port]`` by service id.
+            verify: ``True`` (system CAs), ``False`` (plaintext, loopback only
+                unless ``allow_insecure``), or the path of a CA bundle.
+            retry_policy: how to repeat a call that failed in transport.
+            transport: ``"grpc"`` (default) or ``"rest"``.
+            enable_server_data_logging: sends ``x-data-logging-enabled`` when set.
+            max_reads_per_second: the client-wide operation-read budget (None: none).
+            allow_insecure: allow ``verify=False`` towards non-loopback endpoints.
+            env: the environment to read instead of ``os.environ``.
+        """
         env = os.environ if env is None else env
         folder_id = folder_id if folder_id is not None else env.get("YC_FOLDER_ID")
         if not folder_id:
             raise ConfigurationError(
                 "no folder id: pass folder_id= or set the YC_FOLDER_ID environment variable"
             )
-        if not isinstance(verify, (bool, str)):
-            raise ConfigurationError("verify must be True, False or a path to a CA bundle")
-        if isinstance(verify, str) and not os.path.isfile(verify):
-            raise ConfigurationError(f"verify={verify!r}: no such CA bundle file")
+        _check_verify(verify)
         endpoints: dict[str, Endpoint] = {}
         for service_id, default in DEFAULT_SERVICE_MAP.items():
             endpoints[service_id] = parse_endpoint(endpoint or default)
@@ -79,9 +93,14 @@ class _BaseAIStudio:
             transport=transport,
             retry_policy=retry_policy,
             enable_server_data_logging=enable_server_data_logging,
-            user_agent=f"yandex-art-sdk/{_version()}",
+            user_agent=user_agent(_version()),
             max_reads_per_second=max_reads_per_second,
+            env=env,
         )
+        self._attach_models()
+
+    def _attach_models(self) -> None:
+        raise NotImplementedError
 
     @property
     def folder_id(self) -> str:
@@ -98,8 +117,9 @@ class AIStudio(_BaseAIStudio):
     connections and its background event-loop thread.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    models: _SyncModels
+
+    def _attach_models(self) -> None:
         self.models = _SyncModels(ImageGeneration(self._core))
 
     def close(self) -> None:
@@ -120,8 +140,9 @@ class AIStudio(_BaseAIStudio):
 class AsyncAIStudio(_BaseAIStudio):
     """Asyncio client. ``sdk.models.image_generation('yandex-art')`` makes a model."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    models: _AsyncModels
+
+    def _attach_models(self) -> None:
         self.models = _AsyncModels(AsyncImageGeneration(self._core))
 
     async def close(self) -> None:
@@ -137,6 +158,23 @@ class AsyncAIStudio(_BaseAIStudio):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _check_verify(verify: object) -> None:
+    """A CA bundle must be a readable PEM bundle now, not at the first call."""
+    if isinstance(verify, bool):
+        return
+    if not isinstance(verify, str | os.PathLike):
+        raise ConfigurationError("verify must be True, False or the path of a CA bundle")
+    path = os.fspath(verify)
+    if not os.path.isfile(path):
+        raise ConfigurationError(f"verify={path!r}: no such CA bundle file")
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ConfigurationError(f"verify={path!r} is not a usable CA bundle ({exc})") from None
 
 
 class _SyncModels:

@@ -11,14 +11,13 @@ from grpclib.client import Channel
 
 from yandex_art._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
     AspectRatio,
-    ImageGenerationAsyncServiceStub,
     ImageGenerationOptions,
     ImageGenerationRequest,
     Message,
 )
-from yandex_art._gen.proto.yandex.cloud.endpoint import ApiEndpointServiceStub
-from yandex_art._gen.proto.yandex.cloud.operation import OperationServiceStub
 from yandex_art.emulator import Emulator, EmulatorConfig
+
+from .stubs import endpoint_stub, generation_stub, operation_stub
 
 KEY = "test-key"
 AUTH = {"authorization": f"Api-Key {KEY}"}
@@ -58,9 +57,9 @@ class Grpc:
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self.generation = ImageGenerationAsyncServiceStub(channel, metadata=AUTH)
-        self.operations = OperationServiceStub(channel, metadata=AUTH)
-        self.endpoints = ApiEndpointServiceStub(channel)
+        self.generation = generation_stub(channel, AUTH)
+        self.operations = operation_stub(channel, AUTH)
+        self.endpoints = endpoint_stub(channel)
 
 
 @pytest.fixture

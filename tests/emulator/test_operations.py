@@ -15,7 +15,6 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from yandex_art._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
-    ImageGenerationAsyncServiceStub,
     ImageGenerationResponse,
 )
 from yandex_art._gen.proto.yandex.cloud.endpoint import (
@@ -25,12 +24,12 @@ from yandex_art._gen.proto.yandex.cloud.endpoint import (
 from yandex_art._gen.proto.yandex.cloud.operation import (
     CancelOperationRequest,
     GetOperationRequest,
-    OperationServiceStub,
 )
 from yandex_art._gen.rest import models as rest_models
 from yandex_art.emulator import Emulator
 
 from .conftest import AUTH, Grpc, body, request
+from .stubs import generation_stub, operation_stub
 
 GENERATE = "/foundationModels/v1/imageGenerationAsync"
 TYPE_URL = (
@@ -121,11 +120,11 @@ def test_rest_auth_by_default_takes_any_well_formed_credential(
 async def test_grpc_auth_rejection(emu: Emulator) -> None:
     channel = Channel("127.0.0.1", emu.grpc_port)
     try:
-        anonymous = OperationServiceStub(channel)
+        anonymous = operation_stub(channel)
         with pytest.raises(GRPCError) as caught:
             await anonymous.get(GetOperationRequest(operation_id="x"))
         assert caught.value.status is Status.UNAUTHENTICATED
-        malformed = ImageGenerationAsyncServiceStub(channel, metadata={"authorization": "Basic x"})
+        malformed = generation_stub(channel, {"authorization": "Basic x"})
         with pytest.raises(GRPCError) as caught:
             await malformed.generate(request())
         assert caught.value.status is Status.UNAUTHENTICATED

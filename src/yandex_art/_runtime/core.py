@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from . import logs
 from .auth import AuthProvider
 from .bridge import LoopThread
 from .errors import ConfigurationError, TransportError
@@ -26,11 +30,41 @@ from .scheduler import DurationModel, PollScheduler
 if TYPE_CHECKING:
     import ssl
 
+    import grpc
+
 __all__ = ["ClientCore", "Endpoint", "parse_endpoint"]
 
 T = TypeVar("T")
 
 TransportName = Literal["grpc", "rest"]
+Verify = bool | str | os.PathLike[str]
+
+_RPC_LOG = logs.get("rpc")
+_RETRY_LOG = logs.get("retry")
+_MIB = 1024 * 1024
+# Channel options: results of several megabytes both ways, and HTTP/2 pings
+# while a call is open so a connection lost during a long read is noticed.
+_CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.max_receive_message_length", 64 * _MIB),
+    ("grpc.max_send_message_length", 64 * _MIB),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+)
+# grpcio's words for a call that never reached a server (nothing was sent).
+_NOT_SENT_MARKS = (
+    "failed to connect to all addresses",
+    "connection refused",
+    "dns resolution failed",
+    "name resolution",
+    "no address",
+)
+
+
+def user_agent(version: str) -> str:
+    """``yandex-art-sdk/<version> python/<x.y.z>``: the SDK's user agent."""
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    return f"yandex-art-sdk/{version} python/{python}"
 
 
 @dataclass(frozen=True)
@@ -87,13 +121,16 @@ class _LoopResources:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.channels: dict[Endpoint, Any] = {}
+        self.channels: dict[Endpoint, grpc.aio.Channel] = {}
+        self.calls: dict[tuple[Endpoint, str], Any] = {}
         self.http: Any = None
 
     async def aclose(self) -> None:
-        for channel in self.channels.values():
-            channel.close()
+        channels = list(self.channels.values())
         self.channels.clear()
+        self.calls.clear()
+        for channel in channels:
+            await channel.close()
         if self.http is not None:
             await self.http.aclose()
             self.http = None
@@ -108,11 +145,12 @@ class ClientCore:
         folder_id: str | None,
         auth: AuthProvider,
         endpoints: Mapping[str, Endpoint],
-        verify: bool | str = True,
+        verify: Verify = True,
         transport: TransportName = "grpc",
         retry_policy: RetryPolicy | None = None,
         enable_server_data_logging: bool | None = None,
         user_agent: str = "yandex-art-sdk",
+        env: Mapping[str, str] | None = None,
         max_reads_per_second: float | None = 50.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -136,6 +174,7 @@ class ClientCore:
         self._resources: _LoopResources | None = None
         self._bridge: LoopThread | None = None
         self._closed = False
+        logs.configure_from_env(os.environ if env is None else env)
 
     def __repr__(self) -> str:
         services = ", ".join(f"{k}={v}" for k, v in sorted(self._endpoints.items()))
@@ -154,14 +193,16 @@ class ClientCore:
                 f"no endpoint for service {service_id!r}; add it to service_map="
             ) from None
 
+    def _cafile(self) -> str | None:
+        return None if isinstance(self._verify, bool) else os.fspath(self._verify)
+
     def _ssl_context(self) -> ssl.SSLContext | None:
         if self._verify is False:
             return None
         import ssl  # TLS only costs its import when it is used
 
         if self._ssl is None:
-            cafile = self._verify if isinstance(self._verify, str) else None
-            context = ssl.create_default_context(cafile=cafile)
+            context = ssl.create_default_context(cafile=self._cafile())
             context.set_alpn_protocols(["h2", "http/1.1"])
             self._ssl = context
         return self._ssl
@@ -175,16 +216,45 @@ class ClientCore:
             self._resources = _LoopResources(loop)
         return self._resources
 
-    def grpc_channel(self, service_id: str) -> Any:
-        from grpclib.client import Channel
+    def grpc_channel(self, service_id: str) -> grpc.aio.Channel:
+        """The grpcio channel to a service's endpoint, one per endpoint and event loop.
 
+        grpcio honours the proxy environment (``grpc_proxy``, ``https_proxy``,
+        ``http_proxy``, ``no_proxy``) by itself.
+        """
         endpoint = self.endpoint(service_id)
         resources = self._loop_resources()
         channel = resources.channels.get(endpoint)
         if channel is None:
-            channel = Channel(endpoint.host, endpoint.port, ssl=self._ssl_context())
+            import grpc
+
+            host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+            target = f"{host}:{endpoint.port}"
+            options = (*_CHANNEL_OPTIONS, ("grpc.primary_user_agent", self._user_agent))
+            if self._verify is False:
+                channel = grpc.aio.insecure_channel(target, options=options)
+            else:
+                cafile = self._cafile()
+                roots = None
+                if cafile is not None:
+                    with open(cafile, "rb") as bundle:
+                        roots = bundle.read()
+                credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+                channel = grpc.aio.secure_channel(target, credentials, options=options)
             resources.channels[endpoint] = channel
         return channel
+
+    def _unary(self, service_id: str, method: str, parse: Callable[[bytes], T]) -> Any:
+        endpoint = self.endpoint(service_id)
+        resources = self._loop_resources()
+        key = (endpoint, method)
+        call = resources.calls.get(key)
+        if call is None:
+            call = self.grpc_channel(service_id).unary_unary(
+                method, request_serializer=bytes, response_deserializer=parse
+            )
+            resources.calls[key] = call
+        return call
 
     def _http(self) -> Any:
         import httpx
@@ -209,14 +279,70 @@ class ClientCore:
 
     # -- calls ---------------------------------------------------------------
 
-    async def _headers(self, request_id: str) -> dict[str, str]:
+    async def _headers(self, request_id: str, idempotency_key: str) -> dict[str, str]:
         headers = {
             "authorization": await self._auth.authorization(),
             "x-client-request-id": request_id,
+            "idempotency-key": idempotency_key,
         }
         if self._data_logging is not None:
             headers["x-data-logging-enabled"] = "true" if self._data_logging else "false"
         return headers
+
+    async def _call(
+        self,
+        fail: _Failure,
+        deadline: float,
+        idempotent: bool,
+        send: Callable[[dict[str, str], float], Awaitable[T]],
+    ) -> T:
+        """One logical call: attempts with the same request id and idempotency key."""
+        idempotency_key = str(uuid.uuid4())
+        attempts = 0
+
+        async def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            headers = await self._headers(fail.request_id, idempotency_key)
+            started = self._clock()
+            try:
+                result = await send(headers, max(deadline - started, 0.001))
+            except TransportError as error:
+                self._log_rpc(fail, attempts, error.code, started)
+                raise
+            self._log_rpc(fail, attempts, "OK", started)
+            return result
+
+        def on_retry(attempt: int, error: TransportError, delay: float) -> None:
+            if _RETRY_LOG.isEnabledFor(logging.DEBUG):
+                _RETRY_LOG.debug(
+                    "%s: attempt %d failed with %s; retrying in %.3f s (request id %s)",
+                    fail.method,
+                    attempt,
+                    error.code,
+                    delay,
+                    fail.request_id,
+                )
+
+        return await call_with_retry(
+            attempt,
+            policy=self._retry,
+            idempotent=idempotent,
+            deadline=deadline,
+            on_retry=on_retry,
+        )
+
+    def _log_rpc(self, fail: _Failure, attempt: int, code: str, started: float) -> None:
+        if _RPC_LOG.isEnabledFor(logging.DEBUG):
+            _RPC_LOG.debug(
+                "%s at %s: %s in %.3f s (attempt %d, request id %s)",
+                fail.method,
+                fail.endpoint,
+                code,
+                self._clock() - started,
+                attempt,
+                fail.request_id,
+            )
 
     async def grpc_call(
         self,
@@ -225,32 +351,29 @@ class ClientCore:
         method: str,
         idempotent: bool,
         timeout: float,
-        invoke: Callable[[dict[str, str], float], Awaitable[T]],
+        request: Any,
+        parse: Callable[[bytes], T],
     ) -> T:
-        """Runs one logical gRPC call (with retries) and maps failures to TransportError."""
-        from grpclib.exceptions import GRPCError, StreamTerminatedError
+        """Runs one logical gRPC call (with retries) and maps failures to TransportError.
+
+        ``request`` is serialised with ``bytes()`` and the answer decoded with
+        ``parse`` (betterproto2 messages do both).
+        """
+        import grpc
 
         endpoint = str(self.endpoint(service_id))
-        request_id = str(uuid.uuid4())
         deadline = self._clock() + timeout
-        fail = _Failure(endpoint, method, request_id, timeout)
+        fail = _Failure(endpoint, method, str(uuid.uuid4()), timeout)
 
-        async def attempt() -> T:
-            metadata = await self._headers(request_id)
-            metadata["x-client-user-agent"] = self._user_agent
-            remaining = max(deadline - self._clock(), 0.001)
+        async def send(headers: dict[str, str], remaining: float) -> T:
+            call = self._unary(service_id, method, parse)
             try:
-                return await invoke(metadata, remaining)
-            except GRPCError as exc:
-                raise fail(exc.message or exc.status.name, exc.status.name) from None
-            except TimeoutError:
-                raise fail.timed_out() from None
-            except (OSError, StreamTerminatedError, ConnectionError) as exc:
-                raise fail.unreachable(exc) from None
+                result: T = await call(request, timeout=remaining, metadata=tuple(headers.items()))
+            except grpc.aio.AioRpcError as exc:
+                raise _grpc_error(fail, exc) from None
+            return result
 
-        return await call_with_retry(
-            attempt, policy=self._retry, idempotent=idempotent, deadline=deadline
-        )
+        return await self._call(fail, deadline, idempotent, send)
 
     async def rest_call(
         self,
@@ -268,13 +391,10 @@ class ClientCore:
 
         endpoint = self.rest_base(service_id)
         url = endpoint + path
-        request_id = str(uuid.uuid4())
         deadline = self._clock() + timeout
-        fail = _Failure(endpoint, f"{http_method} {path}", request_id, timeout)
+        fail = _Failure(endpoint, f"{http_method} {path}", str(uuid.uuid4()), timeout)
 
-        async def attempt() -> Any:
-            headers = await self._headers(request_id)
-            remaining = max(deadline - self._clock(), 0.001)
+        async def send(headers: dict[str, str], remaining: float) -> Any:
             try:
                 response = await self._http().request(
                     http_method, url, params=query, json=body, headers=headers, timeout=remaining
@@ -298,9 +418,7 @@ class ClientCore:
                     "the answer is not JSON", "INTERNAL", server_request_id=server_id
                 ) from None
 
-        return await call_with_retry(
-            attempt, policy=self._retry, idempotent=idempotent, deadline=deadline
-        )
+        return await self._call(fail, deadline, idempotent, send)
 
     # -- operations and the sync bridge -------------------------------------
 
@@ -405,6 +523,20 @@ class _Failure:
 
     def unreachable(self, exc: BaseException) -> TransportError:
         return self(f"cannot reach the server ({type(exc).__name__}: {exc})", "UNAVAILABLE")
+
+
+def _grpc_error(fail: _Failure, exc: grpc.aio.AioRpcError) -> TransportError:
+    code = exc.code().name
+    details = exc.details() or ""
+    server_id = None
+    for key, value in (*(exc.initial_metadata() or ()), *(exc.trailing_metadata() or ())):
+        if key == "x-request-id" and isinstance(value, str):
+            server_id = value
+    if code == "DEADLINE_EXCEEDED":
+        return fail.timed_out()
+    if code == "UNAVAILABLE" and any(mark in details.lower() for mark in _NOT_SENT_MARKS):
+        return fail(f"cannot reach the server ({details})", code, server_request_id=server_id)
+    return fail(details or code, code, server_request_id=server_id)
 
 
 def _error_message(response: Any) -> str:

@@ -1,4 +1,8 @@
-"""The gRPC face: the generated grpclib service bases over :class:`EmulatorService`.
+"""The gRPC face: grpclib handlers over :class:`EmulatorService`.
+
+The methods, their paths and message types come from the generated
+transports' ``GRPC_METHODS`` tables (ApiEndpointService, which the SDK does
+not call, is declared here).
 
 Authentication, call faults, latency and the read quota are applied in a
 ``RecvRequest`` event hook, before the request message is read.
@@ -8,10 +12,12 @@ from __future__ import annotations
 
 import socket
 import weakref
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
-from grpclib.const import Status
+from grpclib.const import Cardinality, Handler, Status
 from grpclib.events import RecvRequest, listen
 from grpclib.exceptions import GRPCError
 from grpclib.protocol import H2Protocol
@@ -20,13 +26,11 @@ from grpclib.server import Server
 from .._gen.proto.google.protobuf import Any as AnyMessage
 from .._gen.proto.google.rpc import Status as StatusMessage
 from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
-    ImageGenerationAsyncServiceBase,
     ImageGenerationRequest,
     ImageGenerationResponse,
 )
 from .._gen.proto.yandex.cloud.endpoint import (
     ApiEndpoint,
-    ApiEndpointServiceBase,
     GetApiEndpointRequest,
     ListApiEndpointsRequest,
     ListApiEndpointsResponse,
@@ -35,8 +39,8 @@ from .._gen.proto.yandex.cloud.operation import (
     CancelOperationRequest,
     GetOperationRequest,
     Operation,
-    OperationServiceBase,
 )
+from .._gen.transports import image_generation_async_service, operation_service
 from .core import EmulatorError, EmulatorService, OperationView
 
 __all__ = ["GrpcServer", "build_server", "to_proto"]
@@ -85,7 +89,36 @@ def _error(exc: EmulatorError) -> GRPCError:
     return GRPCError(exc.status, exc.message)
 
 
-class _Generation(ImageGenerationAsyncServiceBase):
+_ENDPOINTS = "/yandex.cloud.endpoint.ApiEndpointService/"
+_ENDPOINT_METHODS: dict[str, tuple[str, type[Any], type[Any]]] = {
+    _ENDPOINTS + "Get": ("get", GetApiEndpointRequest, ApiEndpoint),
+    _ENDPOINTS + "List": ("list", ListApiEndpointsRequest, ListApiEndpointsResponse),
+}
+
+
+class _Service:
+    """One service for grpclib: its ``__mapping__`` comes from a method table."""
+
+    methods: ClassVar[dict[str, tuple[str, type[Any], type[Any]]]] = {}
+
+    def __mapping__(self) -> dict[str, Handler]:
+        return {
+            path: Handler(self._handler(getattr(self, name)), Cardinality.UNARY_UNARY, req, resp)
+            for path, (name, req, resp) in self.methods.items()
+        }
+
+    @staticmethod
+    def _handler(method: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[None]]:
+        async def handle(stream: Any) -> None:
+            request = await stream.recv_message()
+            await stream.send_message(await method(request))
+
+        return handle
+
+
+class _Generation(_Service):
+    methods = image_generation_async_service.GRPC_METHODS
+
     def __init__(self, service: EmulatorService) -> None:
         self._service = service
 
@@ -98,7 +131,9 @@ class _Generation(ImageGenerationAsyncServiceBase):
         return to_proto(view)
 
 
-class _Operations(OperationServiceBase):
+class _Operations(_Service):
+    methods = operation_service.GRPC_METHODS
+
     def __init__(self, service: EmulatorService) -> None:
         self._service = service
 
@@ -115,7 +150,9 @@ class _Operations(OperationServiceBase):
             raise _error(exc) from None
 
 
-class _Endpoints(ApiEndpointServiceBase):
+class _Endpoints(_Service):
+    methods = _ENDPOINT_METHODS
+
     def __init__(self, service: EmulatorService, address: str) -> None:
         self._service = service
         self.address = address

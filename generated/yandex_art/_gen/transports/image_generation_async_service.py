@@ -4,27 +4,26 @@
 # source: specs/yandex/cloud/ai/foundation_models/v1/image_generation/image_generation_service.proto sha256=b60c5b240728a6a7c0370b3e30f31ed24069b86426e429b1ff118c5d440a274f
 # regenerate: nox -s codegen  (or: python -m codegen)
 
-"""Transports of ``yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService``: gRPC through the generated
-stub, REST through the ``google.api.http`` rules and the OpenAPI models.
+"""Transports of ``yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService``: gRPC through the client's
+grpcio channel (betterproto2 messages on the wire), REST through the
+``google.api.http`` rules and the OpenAPI models.
 
 Draws images from text prompts. Each call starts an operation that finishes
 with the image."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from yandex_art._runtime.core import ClientCore
 
 from ..proto.google.protobuf import Any as _Any
-from ..proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
-    ImageGenerationAsyncServiceStub,
-    ImageGenerationRequest,
-)
+from ..proto.yandex.cloud.ai.foundation_models.v1.image_generation import ImageGenerationRequest
 from ..proto.yandex.cloud.operation import Operation
 from ._rest import invalid_answer, invalid_request, pop_unknown_any, restore_any
 
 __all__ = [
+    "GRPC_METHODS",
     "ImageGenerationAsyncServiceGrpc",
     "ImageGenerationAsyncServiceRest",
     "ImageGenerationAsyncServiceTransport",
@@ -34,6 +33,15 @@ __all__ = [
 
 SERVICE_ID = "ai-foundation-models"
 """Key of this service in the client's ``service_map``."""
+
+GRPC_METHODS: dict[str, tuple[str, type[Any], type[Any]]] = {
+    "/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate": (
+        "generate",
+        ImageGenerationRequest,
+        Operation,
+    ),
+}
+"""gRPC path -> (method name, request type, response type), for servers (the emulator)."""
 
 
 class ImageGenerationAsyncServiceTransport(Protocol):
@@ -54,15 +62,13 @@ class ImageGenerationAsyncServiceGrpc:
     async def generate(self, request: ImageGenerationRequest, *, timeout: float) -> Operation:
         """``/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate``: Starts generating an image; the finished operation holds an
         ImageGenerationResponse."""
-        stub = ImageGenerationAsyncServiceStub(self._core.grpc_channel(SERVICE_ID))
         return await self._core.grpc_call(
             service_id=SERVICE_ID,
             method="/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate",
             idempotent=False,
             timeout=timeout,
-            invoke=lambda metadata, deadline: stub.generate(
-                request, timeout=deadline, metadata=metadata
-            ),
+            request=request,
+            parse=Operation.parse,
         )
 
 

@@ -4,29 +4,26 @@
 # source: specs/yandex/cloud/operation/operation_service.proto sha256=3845ce58290f9dcc6c18313dc743877ee9e8093e5351dabd29bda3bcf312f7e7
 # regenerate: nox -s codegen  (or: python -m codegen)
 
-"""Transports of ``yandex.cloud.operation.OperationService``: gRPC through the generated
-stub, REST through the ``google.api.http`` rules and the OpenAPI models.
+"""Transports of ``yandex.cloud.operation.OperationService``: gRPC through the client's
+grpcio channel (betterproto2 messages on the wire), REST through the
+``google.api.http`` rules and the OpenAPI models.
 
 Looks up operations by id. Served on operation.api.cloud.yandex.net and on
 the endpoints of the services that start operations."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from yandex_art._runtime.core import ClientCore
 
 from ..proto.google.protobuf import Any as _Any
-from ..proto.yandex.cloud.operation import (
-    CancelOperationRequest,
-    GetOperationRequest,
-    Operation,
-    OperationServiceStub,
-)
+from ..proto.yandex.cloud.operation import CancelOperationRequest, GetOperationRequest, Operation
 from ._rest import invalid_answer, pop_unknown_any, restore_any
 
 __all__ = [
+    "GRPC_METHODS",
     "OperationServiceGrpc",
     "OperationServiceRest",
     "OperationServiceTransport",
@@ -36,6 +33,16 @@ __all__ = [
 
 SERVICE_ID = "operation"
 """Key of this service in the client's ``service_map``."""
+
+GRPC_METHODS: dict[str, tuple[str, type[Any], type[Any]]] = {
+    "/yandex.cloud.operation.OperationService/Get": ("get", GetOperationRequest, Operation),
+    "/yandex.cloud.operation.OperationService/Cancel": (
+        "cancel",
+        CancelOperationRequest,
+        Operation,
+    ),
+}
+"""gRPC path -> (method name, request type, response type), for servers (the emulator)."""
 
 
 class OperationServiceTransport(Protocol):
@@ -58,28 +65,24 @@ class OperationServiceGrpc:
 
     async def get(self, request: GetOperationRequest, *, timeout: float) -> Operation:
         """``/yandex.cloud.operation.OperationService/Get``: Returns the current state of an operation."""
-        stub = OperationServiceStub(self._core.grpc_channel(SERVICE_ID))
         return await self._core.grpc_call(
             service_id=SERVICE_ID,
             method="/yandex.cloud.operation.OperationService/Get",
             idempotent=True,
             timeout=timeout,
-            invoke=lambda metadata, deadline: stub.get(
-                request, timeout=deadline, metadata=metadata
-            ),
+            request=request,
+            parse=Operation.parse,
         )
 
     async def cancel(self, request: CancelOperationRequest, *, timeout: float) -> Operation:
         """``/yandex.cloud.operation.OperationService/Cancel``: Asks the server to stop an operation and returns its state afterwards."""
-        stub = OperationServiceStub(self._core.grpc_channel(SERVICE_ID))
         return await self._core.grpc_call(
             service_id=SERVICE_ID,
             method="/yandex.cloud.operation.OperationService/Cancel",
             idempotent=True,
             timeout=timeout,
-            invoke=lambda metadata, deadline: stub.cancel(
-                request, timeout=deadline, metadata=metadata
-            ),
+            request=request,
+            parse=Operation.parse,
         )
 
 

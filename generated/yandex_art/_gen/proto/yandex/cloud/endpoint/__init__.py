@@ -11,26 +11,16 @@
 
 __all__ = (
     "ApiEndpoint",
-    "ApiEndpointServiceBase",
-    "ApiEndpointServiceStub",
     "GetApiEndpointRequest",
     "ListApiEndpointsRequest",
     "ListApiEndpointsResponse",
 )
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import betterproto2
-import grpclib
-from betterproto2 import grpclib as betterproto2_grpclib
 
 from ....message_pool import default_message_pool
-
-if TYPE_CHECKING:
-    import grpclib.server
-    from betterproto2.grpclib.grpclib_client import MetadataLike
-    from grpclib.metadata import Deadline
 
 _COMPILER_VERSION = "0.10.1"
 betterproto2.check_compiler_version(_COMPILER_VERSION)
@@ -119,106 +109,3 @@ class ListApiEndpointsResponse(betterproto2.Message):
 default_message_pool.register_message(
     "yandex.cloud.endpoint", "ListApiEndpointsResponse", ListApiEndpointsResponse
 )
-
-
-class ApiEndpointServiceStub(betterproto2_grpclib.ServiceStub):
-    """
-    Lists the addresses of the APIs.
-    """
-
-    async def get(
-        self,
-        message: "GetApiEndpointRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "ApiEndpoint":
-        """
-        Returns the address of one API.
-        """
-
-        return await self._unary_unary(
-            "/yandex.cloud.endpoint.ApiEndpointService/Get",
-            message,
-            ApiEndpoint,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def list(
-        self,
-        message: "ListApiEndpointsRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "ListApiEndpointsResponse":
-        """
-        Returns the addresses of all APIs.
-        """
-
-        return await self._unary_unary(
-            "/yandex.cloud.endpoint.ApiEndpointService/List",
-            message,
-            ListApiEndpointsResponse,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-
-class ApiEndpointServiceBase(betterproto2_grpclib.ServiceBase):
-    """
-    Lists the addresses of the APIs.
-    """
-
-    async def get(self, message: "GetApiEndpointRequest") -> "ApiEndpoint":
-        """
-        Returns the address of one API.
-        """
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def list(
-        self, message: "ListApiEndpointsRequest"
-    ) -> "ListApiEndpointsResponse":
-        """
-        Returns the addresses of all APIs.
-        """
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def __rpc_get(
-        self, stream: "grpclib.server.Stream[GetApiEndpointRequest, ApiEndpoint]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get(request)
-        await stream.send_message(response)
-
-    async def __rpc_list(
-        self,
-        stream: "grpclib.server.Stream[ListApiEndpointsRequest, ListApiEndpointsResponse]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.list(request)
-        await stream.send_message(response)
-
-    def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
-        return {
-            "/yandex.cloud.endpoint.ApiEndpointService/Get": grpclib.const.Handler(
-                self.__rpc_get,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                GetApiEndpointRequest,
-                ApiEndpoint,
-            ),
-            "/yandex.cloud.endpoint.ApiEndpointService/List": grpclib.const.Handler(
-                self.__rpc_list,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                ListApiEndpointsRequest,
-                ListApiEndpointsResponse,
-            ),
-        }

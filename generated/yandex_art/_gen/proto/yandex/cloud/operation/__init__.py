@@ -13,24 +13,14 @@ __all__ = (
     "CancelOperationRequest",
     "GetOperationRequest",
     "Operation",
-    "OperationServiceBase",
-    "OperationServiceStub",
 )
 
 import datetime
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import betterproto2
-import grpclib
-from betterproto2 import grpclib as betterproto2_grpclib
 
 from ....message_pool import default_message_pool
-
-if TYPE_CHECKING:
-    import grpclib.server
-    from betterproto2.grpclib.grpclib_client import MetadataLike
-    from grpclib.metadata import Deadline
 
 _COMPILER_VERSION = "0.10.1"
 betterproto2.check_compiler_version(_COMPILER_VERSION)
@@ -147,107 +137,5 @@ class Operation(betterproto2.Message):
 default_message_pool.register_message("yandex.cloud.operation", "Operation", Operation)
 
 
-class OperationServiceStub(betterproto2_grpclib.ServiceStub):
-    """
-    Looks up operations by id. Served on operation.api.cloud.yandex.net and on
-    the endpoints of the services that start operations.
-    """
-
-    async def get(
-        self,
-        message: "GetOperationRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "Operation":
-        """
-        Returns the current state of an operation.
-        """
-
-        return await self._unary_unary(
-            "/yandex.cloud.operation.OperationService/Get",
-            message,
-            Operation,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-    async def cancel(
-        self,
-        message: "CancelOperationRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "Operation":
-        """
-        Asks the server to stop an operation and returns its state afterwards.
-        """
-
-        return await self._unary_unary(
-            "/yandex.cloud.operation.OperationService/Cancel",
-            message,
-            Operation,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-
 from ....google import protobuf as ___google__protobuf__
 from ....google import rpc as ___google__rpc__
-
-
-class OperationServiceBase(betterproto2_grpclib.ServiceBase):
-    """
-    Looks up operations by id. Served on operation.api.cloud.yandex.net and on
-    the endpoints of the services that start operations.
-    """
-
-    async def get(self, message: "GetOperationRequest") -> "Operation":
-        """
-        Returns the current state of an operation.
-        """
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def cancel(self, message: "CancelOperationRequest") -> "Operation":
-        """
-        Asks the server to stop an operation and returns its state afterwards.
-        """
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def __rpc_get(
-        self, stream: "grpclib.server.Stream[GetOperationRequest, Operation]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.get(request)
-        await stream.send_message(response)
-
-    async def __rpc_cancel(
-        self, stream: "grpclib.server.Stream[CancelOperationRequest, Operation]"
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.cancel(request)
-        await stream.send_message(response)
-
-    def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
-        return {
-            "/yandex.cloud.operation.OperationService/Get": grpclib.const.Handler(
-                self.__rpc_get,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                GetOperationRequest,
-                Operation,
-            ),
-            "/yandex.cloud.operation.OperationService/Cancel": grpclib.const.Handler(
-                self.__rpc_cancel,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                CancelOperationRequest,
-                Operation,
-            ),
-        }

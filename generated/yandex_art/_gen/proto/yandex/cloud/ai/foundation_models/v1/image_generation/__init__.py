@@ -11,8 +11,6 @@
 
 __all__ = (
     "AspectRatio",
-    "ImageGenerationAsyncServiceBase",
-    "ImageGenerationAsyncServiceStub",
     "ImageGenerationOptions",
     "ImageGenerationRequest",
     "ImageGenerationResponse",
@@ -20,18 +18,10 @@ __all__ = (
 )
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import betterproto2
-import grpclib
-from betterproto2 import grpclib as betterproto2_grpclib
 
 from .......message_pool import default_message_pool
-
-if TYPE_CHECKING:
-    import grpclib.server
-    from betterproto2.grpclib.grpclib_client import MetadataLike
-    from grpclib.metadata import Deadline
 
 _COMPILER_VERSION = "0.10.1"
 betterproto2.check_compiler_version(_COMPILER_VERSION)
@@ -168,71 +158,3 @@ class Message(betterproto2.Message):
 default_message_pool.register_message(
     "yandex.cloud.ai.foundation_models.v1.image_generation", "Message", Message
 )
-
-
-class ImageGenerationAsyncServiceStub(betterproto2_grpclib.ServiceStub):
-    """
-    Draws images from text prompts. Each call starts an operation that finishes
-    with the image.
-    """
-
-    async def generate(
-        self,
-        message: "ImageGenerationRequest",
-        *,
-        timeout: "float | None" = None,
-        deadline: "Deadline | None" = None,
-        metadata: "MetadataLike | None" = None,
-    ) -> "____operation__.Operation":
-        """
-        Starts generating an image; the finished operation holds an
-        ImageGenerationResponse.
-        """
-
-        return await self._unary_unary(
-            "/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate",
-            message,
-            ____operation__.Operation,
-            timeout=timeout,
-            deadline=deadline,
-            metadata=metadata,
-        )
-
-
-from ..... import operation as ____operation__
-
-
-class ImageGenerationAsyncServiceBase(betterproto2_grpclib.ServiceBase):
-    """
-    Draws images from text prompts. Each call starts an operation that finishes
-    with the image.
-    """
-
-    async def generate(
-        self, message: "ImageGenerationRequest"
-    ) -> "____operation__.Operation":
-        """
-        Starts generating an image; the finished operation holds an
-        ImageGenerationResponse.
-        """
-
-        raise grpclib.GRPCError(grpclib.const.Status.UNIMPLEMENTED)
-
-    async def __rpc_generate(
-        self,
-        stream: "grpclib.server.Stream[ImageGenerationRequest, ____operation__.Operation]",
-    ) -> None:
-        request = await stream.recv_message()
-        assert request is not None
-        response = await self.generate(request)
-        await stream.send_message(response)
-
-    def __mapping__(self) -> "dict[str, grpclib.const.Handler]":
-        return {
-            "/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate": grpclib.const.Handler(
-                self.__rpc_generate,
-                grpclib.const.Cardinality.UNARY_UNARY,
-                ImageGenerationRequest,
-                ____operation__.Operation,
-            ),
-        }
