@@ -1,6 +1,9 @@
 """Credentials: providers of the ``Authorization`` header value.
 
 No provider ever shows its secret in ``repr``/``str`` or in an error message.
+With ``auth=None`` the sources are tried in the official SDK's order:
+``YC_API_KEY``, ``YC_IAM_TOKEN``, ``YC_OAUTH_TOKEN``, ``YC_TOKEN``, the cloud
+metadata service (probed only when nothing else is set), the ``yc`` CLI.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ if TYPE_CHECKING:
 __all__ = [
     "APIKeyAuth",
     "AuthProvider",
+    "EnvIAMTokenAuth",
     "IAMTokenAuth",
+    "MetadataAuth",
     "OAuthTokenAuth",
+    "YcCliAuth",
     "IAM_TOKEN_ENDPOINT",
     "auth_from_env",
     "coerce_auth",
@@ -31,7 +37,14 @@ IAM_TOKEN_ENDPOINT = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
 _DEFAULT_IAM_LIFETIME = 12 * 3600.0
 _EXCHANGE_TIMEOUT = 30.0
 _HIDDEN = "<hidden>"
-_NO_CREDENTIALS = "pass auth= or set YC_API_KEY, YC_IAM_TOKEN or YC_OAUTH_TOKEN"
+_ENV_SOURCES = ("YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN", "YC_TOKEN")
+_NO_CREDENTIALS = "pass auth= or set " + ", ".join(_ENV_SOURCES)
+# Where the VM / Cloud Function metadata service answers (YC_METADATA_ADDR overrides
+# it) and the CLI looked up on PATH; the test suite points both at nothing.
+METADATA_ADDR = "169.254.169.254"
+METADATA_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
+PROBE_TIMEOUT = 0.1
+YC_EXECUTABLE = "yc"
 
 
 @runtime_checkable
@@ -94,7 +107,57 @@ class IAMTokenAuth:
         return f"{type(self).__name__}(token={_HIDDEN})"
 
 
-class OAuthTokenAuth:
+class _RefreshingAuth:
+    """An IAM token fetched by ``_fetch``, cached and refreshed before it expires.
+
+    A new token is fetched when less than ``refresh_margin`` seconds (or a tenth
+    of the token's lifetime, whichever is smaller) remain. One fetch at a time.
+    """
+
+    def __init__(self, *, refresh_margin: float, clock: Callable[[], float]) -> None:
+        if refresh_margin < 0:
+            raise ValueError(f"refresh_margin must be >= 0, got {refresh_margin!r}")
+        self._refresh_margin = float(refresh_margin)
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._iam_token: str | None = None
+        self._obtained_at = 0.0
+        self._expires_at = 0.0
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the cached IAM token expires (``clock()`` seconds), or ``None``."""
+        return self._expires_at if self._iam_token is not None else None
+
+    async def authorization(self) -> str:
+        token = self._cached()
+        if token is None:
+            async with self._lock:
+                token = self._cached()
+                if token is None:
+                    requested_at = self._clock()
+                    token, expires_at = await self._fetch(requested_at)
+                    self._store(token, requested_at, expires_at)
+        return f"Bearer {token}"
+
+    async def _fetch(self, requested_at: float) -> tuple[str, float]:
+        """A new token and when it expires."""
+        raise NotImplementedError
+
+    def _store(self, token: str, obtained_at: float, expires_at: float) -> None:
+        self._iam_token, self._obtained_at, self._expires_at = token, obtained_at, expires_at
+
+    def _cached(self) -> str | None:
+        if self._iam_token is None:
+            return None
+        lifetime = self._expires_at - self._obtained_at
+        margin = min(self._refresh_margin, 0.1 * lifetime)
+        if self._expires_at - self._clock() < margin:
+            return None
+        return self._iam_token
+
+
+class OAuthTokenAuth(_RefreshingAuth):
     """A Yandex OAuth token, exchanged for IAM tokens that are cached and refreshed.
 
     A new IAM token is fetched when less than ``refresh_margin`` seconds (or a
@@ -113,17 +176,10 @@ class OAuthTokenAuth:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._oauth_token = _check_secret("OAuth token", oauth_token)
-        if refresh_margin < 0:
-            raise ValueError(f"refresh_margin must be >= 0, got {refresh_margin!r}")
+        super().__init__(refresh_margin=refresh_margin, clock=clock)
         self._endpoint = endpoint
         self._http = http
         self._owns_http = http is None
-        self._refresh_margin = float(refresh_margin)
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._iam_token: str | None = None
-        self._obtained_at = 0.0
-        self._expires_at = 0.0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(oauth_token={_HIDDEN}, endpoint={self._endpoint!r})"
@@ -131,34 +187,11 @@ class OAuthTokenAuth:
     def describe(self) -> str:
         return "OAuth token (exchanged for IAM tokens)"
 
-    @property
-    def expires_at(self) -> float | None:
-        """When the cached IAM token expires (``clock()`` seconds), or ``None``."""
-        return self._expires_at if self._iam_token is not None else None
-
-    async def authorization(self) -> str:
-        token = self._cached()
-        if token is None:
-            async with self._lock:
-                token = self._cached()
-                if token is None:
-                    token = await self._exchange()
-        return f"Bearer {token}"
-
     async def aclose(self) -> None:
         """Close the HTTP client if this provider created it."""
         if self._owns_http and self._http is not None:
             http, self._http = self._http, None
             await http.aclose()
-
-    def _cached(self) -> str | None:
-        if self._iam_token is None:
-            return None
-        lifetime = self._expires_at - self._obtained_at
-        margin = min(self._refresh_margin, 0.1 * lifetime)
-        if self._expires_at - self._clock() < margin:
-            return None
-        return self._iam_token
 
     def _fail(
         self, message: str, *, code: str, response: httpx.Response | None = None
@@ -181,12 +214,11 @@ class OAuthTokenAuth:
             retry_after=retry_after,
         )
 
-    async def _exchange(self) -> str:
+    async def _fetch(self, requested_at: float) -> tuple[str, float]:
         import httpx
 
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=_EXCHANGE_TIMEOUT)
-        requested_at = self._clock()
         try:
             response = await self._http.post(
                 self._endpoint, json={"yandexPassportOauthToken": self._oauth_token}
@@ -226,10 +258,7 @@ class OAuthTokenAuth:
                     response=response,
                 )
             expires_at = parsed
-        self._iam_token = token
-        self._obtained_at = requested_at
-        self._expires_at = expires_at
-        return token
+        return token, expires_at
 
 
 def _server_message(response: httpx.Response) -> str:
