@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -292,9 +293,9 @@ class EnvIAMTokenAuth:
 
     __slots__ = ("_env", "_name")
 
-    def __init__(self, env: Mapping[str, str], name: str = "YC_TOKEN") -> None:
-        self._env, self._name = env, name
-        _check_secret(f"IAM token in {name}", env.get(name, ""))
+    def __init__(self, env: Mapping[str, str] | None = None, name: str = "YC_TOKEN") -> None:
+        self._env, self._name = os.environ if env is None else env, name
+        _check_secret(f"IAM token in {name}", self._env.get(name, ""))
 
     async def authorization(self) -> str:
         return (
