@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from yandex_art._runtime import auth
+
 ROOT = Path(__file__).resolve().parent.parent
+
+# Nothing listens on port 1: a probe there is refused at once.
+CLOSED_METADATA_ADDR = "127.0.0.1:1"
 
 
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_cloud_credentials() -> Iterator[None]:
+    """No test may pick up the token of the cloud VM or the yc CLI it happens to run on."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "METADATA_ADDR", CLOSED_METADATA_ADDR)
+        patch.setattr(auth, "YC_EXECUTABLE", "yandex-art-tests-have-no-yc")
+        yield

@@ -36,6 +36,9 @@ _EXPORTS = {
     "APIKeyAuth": "._runtime.auth",
     "IAMTokenAuth": "._runtime.auth",
     "OAuthTokenAuth": "._runtime.auth",
+    "EnvIAMTokenAuth": "._runtime.auth",
+    "MetadataAuth": "._runtime.auth",
+    "YcCliAuth": "._runtime.auth",
     "AIStudioError": "._runtime.errors",
     "ConfigurationError": "._runtime.errors",
     "InvalidArgumentError": "._runtime.errors",
@@ -55,6 +58,7 @@ __all__ = [
     "AsyncImageGenerationModel",
     "AsyncOperation",
     "ConfigurationError",
+    "EnvIAMTokenAuth",
     "IAMTokenAuth",
     "ImageGenerationModel",
     "ImageGenerationModelConfig",
@@ -62,6 +66,7 @@ __all__ = [
     "ImageMessage",
     "ImageMessageDict",
     "InvalidArgumentError",
+    "MetadataAuth",
     "OAuthTokenAuth",
     "Operation",
     "OperationError",
@@ -74,6 +79,7 @@ __all__ = [
     "Undefined",
     "UndefinedOr",
     "UnexpectedOperationResultError",
+    "YcCliAuth",
     "is_defined",
 ]
 
@@ -102,7 +108,14 @@ if TYPE_CHECKING:
         ImageMessage,
         ImageMessageDict,
     )
-    from ._runtime.auth import APIKeyAuth, IAMTokenAuth, OAuthTokenAuth
+    from ._runtime.auth import (
+        APIKeyAuth,
+        EnvIAMTokenAuth,
+        IAMTokenAuth,
+        MetadataAuth,
+        OAuthTokenAuth,
+        YcCliAuth,
+    )
     from ._runtime.errors import (
         AIStudioError,
         ConfigurationError,

@@ -1,12 +1,16 @@
 """Credentials: providers of the ``Authorization`` header value.
 
 No provider ever shows its secret in ``repr``/``str`` or in an error message.
+With ``auth=None`` the sources are tried in the official SDK's order:
+``YC_API_KEY``, ``YC_IAM_TOKEN``, ``YC_OAUTH_TOKEN``, ``YC_TOKEN``, the cloud
+metadata service (probed only when nothing else is set), the ``yc`` CLI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -20,8 +24,11 @@ if TYPE_CHECKING:
 __all__ = [
     "APIKeyAuth",
     "AuthProvider",
+    "EnvIAMTokenAuth",
     "IAMTokenAuth",
+    "MetadataAuth",
     "OAuthTokenAuth",
+    "YcCliAuth",
     "IAM_TOKEN_ENDPOINT",
     "auth_from_env",
     "coerce_auth",
@@ -31,7 +38,14 @@ IAM_TOKEN_ENDPOINT = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
 _DEFAULT_IAM_LIFETIME = 12 * 3600.0
 _EXCHANGE_TIMEOUT = 30.0
 _HIDDEN = "<hidden>"
-_NO_CREDENTIALS = "pass auth= or set YC_API_KEY, YC_IAM_TOKEN or YC_OAUTH_TOKEN"
+_ENV_SOURCES = ("YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN", "YC_TOKEN")
+_NO_CREDENTIALS = "pass auth= or set " + ", ".join(_ENV_SOURCES)
+# Where the VM / Cloud Function metadata service answers (YC_METADATA_ADDR overrides
+# it) and the CLI looked up on PATH; the test suite points both at nothing.
+METADATA_ADDR = "169.254.169.254"
+METADATA_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
+PROBE_TIMEOUT = 0.1
+YC_EXECUTABLE = "yc"
 
 
 @runtime_checkable
@@ -94,7 +108,57 @@ class IAMTokenAuth:
         return f"{type(self).__name__}(token={_HIDDEN})"
 
 
-class OAuthTokenAuth:
+class _RefreshingAuth:
+    """An IAM token fetched by ``_fetch``, cached and refreshed before it expires.
+
+    A new token is fetched when less than ``refresh_margin`` seconds (or a tenth
+    of the token's lifetime, whichever is smaller) remain. One fetch at a time.
+    """
+
+    def __init__(self, *, refresh_margin: float, clock: Callable[[], float]) -> None:
+        if refresh_margin < 0:
+            raise ValueError(f"refresh_margin must be >= 0, got {refresh_margin!r}")
+        self._refresh_margin = float(refresh_margin)
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._iam_token: str | None = None
+        self._obtained_at = 0.0
+        self._expires_at = 0.0
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the cached IAM token expires (``clock()`` seconds), or ``None``."""
+        return self._expires_at if self._iam_token is not None else None
+
+    async def authorization(self) -> str:
+        token = self._cached()
+        if token is None:
+            async with self._lock:
+                token = self._cached()
+                if token is None:
+                    requested_at = self._clock()
+                    token, expires_at = await self._fetch(requested_at)
+                    self._store(token, requested_at, expires_at)
+        return f"Bearer {token}"
+
+    async def _fetch(self, requested_at: float) -> tuple[str, float]:
+        """A new token and when it expires."""
+        raise NotImplementedError
+
+    def _store(self, token: str, obtained_at: float, expires_at: float) -> None:
+        self._iam_token, self._obtained_at, self._expires_at = token, obtained_at, expires_at
+
+    def _cached(self) -> str | None:
+        if self._iam_token is None:
+            return None
+        lifetime = self._expires_at - self._obtained_at
+        margin = min(self._refresh_margin, 0.1 * lifetime)
+        if self._expires_at - self._clock() < margin:
+            return None
+        return self._iam_token
+
+
+class OAuthTokenAuth(_RefreshingAuth):
     """A Yandex OAuth token, exchanged for IAM tokens that are cached and refreshed.
 
     A new IAM token is fetched when less than ``refresh_margin`` seconds (or a
@@ -113,17 +177,10 @@ class OAuthTokenAuth:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._oauth_token = _check_secret("OAuth token", oauth_token)
-        if refresh_margin < 0:
-            raise ValueError(f"refresh_margin must be >= 0, got {refresh_margin!r}")
+        super().__init__(refresh_margin=refresh_margin, clock=clock)
         self._endpoint = endpoint
         self._http = http
         self._owns_http = http is None
-        self._refresh_margin = float(refresh_margin)
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._iam_token: str | None = None
-        self._obtained_at = 0.0
-        self._expires_at = 0.0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(oauth_token={_HIDDEN}, endpoint={self._endpoint!r})"
@@ -131,34 +188,11 @@ class OAuthTokenAuth:
     def describe(self) -> str:
         return "OAuth token (exchanged for IAM tokens)"
 
-    @property
-    def expires_at(self) -> float | None:
-        """When the cached IAM token expires (``clock()`` seconds), or ``None``."""
-        return self._expires_at if self._iam_token is not None else None
-
-    async def authorization(self) -> str:
-        token = self._cached()
-        if token is None:
-            async with self._lock:
-                token = self._cached()
-                if token is None:
-                    token = await self._exchange()
-        return f"Bearer {token}"
-
     async def aclose(self) -> None:
         """Close the HTTP client if this provider created it."""
         if self._owns_http and self._http is not None:
             http, self._http = self._http, None
             await http.aclose()
-
-    def _cached(self) -> str | None:
-        if self._iam_token is None:
-            return None
-        lifetime = self._expires_at - self._obtained_at
-        margin = min(self._refresh_margin, 0.1 * lifetime)
-        if self._expires_at - self._clock() < margin:
-            return None
-        return self._iam_token
 
     def _fail(
         self, message: str, *, code: str, response: httpx.Response | None = None
@@ -181,12 +215,11 @@ class OAuthTokenAuth:
             retry_after=retry_after,
         )
 
-    async def _exchange(self) -> str:
+    async def _fetch(self, requested_at: float) -> tuple[str, float]:
         import httpx
 
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=_EXCHANGE_TIMEOUT)
-        requested_at = self._clock()
         try:
             response = await self._http.post(
                 self._endpoint, json={"yandexPassportOauthToken": self._oauth_token}
@@ -226,10 +259,7 @@ class OAuthTokenAuth:
                     response=response,
                 )
             expires_at = parsed
-        self._iam_token = token
-        self._obtained_at = requested_at
-        self._expires_at = expires_at
-        return token
+        return token, expires_at
 
 
 def _server_message(response: httpx.Response) -> str:
@@ -255,33 +285,218 @@ def _parse_rfc3339(value: object) -> float | None:
     return moment.timestamp()
 
 
+class EnvIAMTokenAuth:
+    """An IAM token read from an environment variable at every call (DataSphere's ``YC_TOKEN``).
+
+    The environment that set it keeps it fresh; the provider only reads it.
+    """
+
+    __slots__ = ("_env", "_name")
+
+    def __init__(self, env: Mapping[str, str] | None = None, name: str = "YC_TOKEN") -> None:
+        self._env, self._name = os.environ if env is None else env, name
+        _check_secret(f"IAM token in {name}", self._env.get(name, ""))
+
+    async def authorization(self) -> str:
+        return (
+            f"Bearer {_check_secret(f'IAM token in {self._name}', self._env.get(self._name, ''))}"
+        )
+
+    def describe(self) -> str:
+        return f"IAM token from {self._name}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r})"
+
+
+class _Unavailable(Exception):
+    """A token source did not answer; the message says why, never with a secret."""
+
+
+def _metadata_token(addr: str, connect_timeout: float, read_timeout: float) -> tuple[str, float]:
+    """One blocking GET of the metadata service: ``(token, expires_in)``."""
+    import http.client
+
+    conn = http.client.HTTPConnection(addr, timeout=connect_timeout)
+    try:
+        try:
+            conn.connect()
+        except TimeoutError:
+            raise _Unavailable(f"no answer in {connect_timeout:g} s") from None
+        assert conn.sock is not None
+        conn.sock.settimeout(read_timeout)
+        conn.request("GET", METADATA_PATH, headers={"Metadata-Flavor": "Google"})
+        response = conn.getresponse()
+        body = response.read(1 << 16)
+    except (OSError, http.client.HTTPException) as exc:
+        raise _Unavailable(
+            f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise _Unavailable(f"HTTP {response.status}")
+    try:
+        data = json.loads(body)
+        token, expires_in = data["access_token"], float(data.get("expires_in", 3600))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        token = expires_in = None
+    if not isinstance(token, str) or not token or not expires_in or expires_in <= 0:
+        raise _Unavailable("answered without an access_token and expires_in")
+    return token, expires_in
+
+
+class MetadataAuth(_RefreshingAuth):
+    """IAM tokens of a VM's or Cloud Function's service account, from the metadata service.
+
+    ``addr`` is ``host[:port]`` (``YC_METADATA_ADDR``); tokens are cached and
+    refreshed before they expire, like :class:`OAuthTokenAuth`'s.
+    """
+
+    def __init__(
+        self,
+        addr: str = METADATA_ADDR,
+        *,
+        timeout: float = 2.0,
+        refresh_margin: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(refresh_margin=refresh_margin, clock=clock)
+        self._addr, self._timeout = addr, timeout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(addr={self._addr!r})"
+
+    def describe(self) -> str:
+        return f"IAM token from the metadata service at {self._addr}"
+
+    async def _fetch(self, requested_at: float) -> tuple[str, float]:
+        try:
+            token, expires_in = await asyncio.to_thread(
+                _metadata_token, self._addr, self._timeout, self._timeout
+            )
+        except _Unavailable as exc:
+            raise TransportError(
+                f"no IAM token from the metadata service: {exc}",
+                code="UNAVAILABLE",
+                endpoint=f"http://{self._addr}",
+                method="GET",
+            ) from None
+        return token, requested_at + expires_in
+
+
+class YcCliAuth(_RefreshingAuth):
+    """IAM tokens from ``yc iam create-token`` (``--profile`` when given).
+
+    A token is reused for ``refresh_after`` seconds (IAM tokens live up to 12 h).
+    """
+
+    def __init__(
+        self,
+        profile: str | None = None,
+        *,
+        executable: str = YC_EXECUTABLE,
+        refresh_after: float = 3600.0,
+        timeout: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(refresh_margin=0.0, clock=clock)
+        self._profile, self._executable = profile, executable
+        self._refresh_after, self._timeout = refresh_after, timeout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(profile={self._profile!r}, executable={self._executable!r})"
+
+    def describe(self) -> str:
+        return "IAM token from the yc CLI" + (
+            f" (profile {self._profile})" if self._profile else ""
+        )
+
+    async def _fetch(self, requested_at: float) -> tuple[str, float]:
+        import subprocess
+
+        argv = [self._executable, "iam", "create-token", "--no-user-output"]
+        argv += ["--profile", self._profile] if self._profile else []
+        command = " ".join(argv[:3] + argv[4:])
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), self._timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise ConfigurationError(f"`{command}` gave no token in {self._timeout:g} s") from None
+        lines = out.decode(errors="replace").split()
+        if proc.returncode or not lines:
+            why = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise ConfigurationError(f"`{command}` failed (exit {proc.returncode}): {why[0][:200]}")
+        return lines[-1], requested_at + self._refresh_after
+
+
 def auth_from_env(env: Mapping[str, str]) -> AuthProvider | None:
-    """A provider from ``YC_API_KEY``, ``YC_IAM_TOKEN`` or ``YC_OAUTH_TOKEN``, first set wins."""
+    """A provider from ``YC_API_KEY``, ``YC_IAM_TOKEN``, ``YC_OAUTH_TOKEN`` or ``YC_TOKEN``.
+
+    The first one set wins; nothing is probed.
+    """
     if api_key := env.get("YC_API_KEY", "").strip():
         return APIKeyAuth(api_key)
     if iam_token := env.get("YC_IAM_TOKEN", "").strip():
         return IAMTokenAuth(iam_token)
     if oauth_token := env.get("YC_OAUTH_TOKEN", "").strip():
         return OAuthTokenAuth(oauth_token)
+    if env.get("YC_TOKEN", "").strip():
+        return EnvIAMTokenAuth(env)
     return None
+
+
+def _discover(env: Mapping[str, str], clock: Callable[[], float]) -> AuthProvider:
+    """The environment, then the metadata service, then the yc CLI; the error lists them all."""
+    if (provider := auth_from_env(env)) is not None:
+        return provider
+    tried = ["auth=", *_ENV_SOURCES]
+    addr = env.get("YC_METADATA_ADDR", "").strip()
+    # An explicit address is almost surely meant to answer: give it longer.
+    connect_timeout = 1.0 if addr else PROBE_TIMEOUT
+    addr = addr or METADATA_ADDR
+    requested_at = clock()
+    try:
+        token, expires_in = _metadata_token(addr, connect_timeout, 2.0)
+    except _Unavailable as exc:
+        tried.append(f"metadata service at {addr} ({exc})")
+    else:
+        metadata = MetadataAuth(addr, clock=clock)
+        metadata._store(token, requested_at, requested_at + expires_in)
+        return metadata
+    import shutil
+
+    if executable := shutil.which(YC_EXECUTABLE, path=env.get("PATH")):
+        return YcCliAuth(
+            env.get("YC_PROFILE", "").strip() or None, executable=executable, clock=clock
+        )
+    tried.append("yc CLI (not on PATH)")
+    raise ConfigurationError(f"no credentials: tried {', '.join(tried)}")
 
 
 def _has_prefix(value: str, prefix: str) -> bool:
     return value[: len(prefix)].lower() == prefix.lower()
 
 
-def coerce_auth(auth: str | AuthProvider | None, env: Mapping[str, str]) -> AuthProvider:
+def coerce_auth(
+    auth: str | AuthProvider | None,
+    env: Mapping[str, str],
+    *,
+    clock: Callable[[], float] = time.time,
+) -> AuthProvider:
     """Turn what the user passed as ``auth=`` into a provider.
 
     Strings are recognised by shape: ``"Api-Key ..."``/``"Bearer ..."`` header
     values, ``t1.`` IAM tokens, ``y0_``/``AQAA`` OAuth tokens; any other string
-    is taken as an API key. ``None`` falls back to the environment.
+    is taken as an API key. ``None`` looks in ``env``, then at the metadata
+    service, then for the ``yc`` CLI (see the module docstring).
     """
     if auth is None:
-        provider = auth_from_env(env)
-        if provider is None:
-            raise ConfigurationError(f"no credentials: {_NO_CREDENTIALS}")
-        return provider
+        return _discover(env, clock)
     if isinstance(auth, str):
         value = auth.strip()
         if not value:
