@@ -56,22 +56,14 @@ _USAGE_CODES = frozenset(
         "UNAUTHENTICATED",
         "PERMISSION_DENIED",
         "NOT_FOUND",
-        "HTTP 400",
-        "HTTP 401",
-        "HTTP 403",
-        "HTTP 404",
     }
 )
 _HINTS = {
     "UNAUTHENTICATED": "check the credential in YC_API_KEY, YC_IAM_TOKEN or YC_OAUTH_TOKEN",
-    "HTTP 401": "check the credential in YC_API_KEY, YC_IAM_TOKEN or YC_OAUTH_TOKEN",
     "PERMISSION_DENIED": "check the folder id and that the account may use YandexART in it",
-    "HTTP 403": "check the folder id and that the account may use YandexART in it",
     "NOT_FOUND": "check the operation id; results are kept for 3 days",
-    "HTTP 404": "check the operation id; results are kept for 3 days",
     "UNAVAILABLE": "check --endpoint and the network, then retry",
     "RESOURCE_EXHAUSTED": "a quota was exceeded; wait a little and retry",
-    "HTTP 429": "a quota was exceeded; wait a little and retry",
 }
 _NO_CREDENTIALS = """\
 no credentials found. Set one of these environment variables:

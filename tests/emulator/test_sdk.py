@@ -62,7 +62,7 @@ def test_sdk_sees_unauthenticated(start_emulator: Any, transport: Any) -> None:
     strict = start_emulator(api_keys=["right"])
     with strict.sdk(transport, auth="wrong") as sdk, pytest.raises(TransportError) as caught:
         sdk.models.image_generation("yandex-art").run_deferred("a cat")
-    assert caught.value.code in ("UNAUTHENTICATED", "HTTP 401")
+    assert caught.value.code == "UNAUTHENTICATED"
     assert "not valid" in caught.value.detail
 
 
@@ -129,4 +129,4 @@ def test_stopping_the_emulator_drops_connections(transport: Any) -> None:
         emulator.close()
         with pytest.raises(TransportError) as caught:
             model.run_deferred("cat", timeout=5)  # refused at once, not after the timeout
-        assert caught.value.code in ("UNAVAILABLE", "HTTP 503")
+        assert caught.value.code == "UNAVAILABLE"

@@ -171,7 +171,7 @@ async def test_failed_exchange_raises_transport_error_without_token() -> None:
     with pytest.raises(TransportError) as info:
         await auth.authorization()
     error = info.value
-    assert error.code == "HTTP 401"
+    assert error.code == "UNAUTHENTICATED" and error.http_status == 401
     assert error.endpoint == IAM_TOKEN_ENDPOINT
     assert error.server_request_id == "srv-1"
     assert error.retry_after == 3.0

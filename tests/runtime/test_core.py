@@ -81,7 +81,7 @@ async def test_http_error_carries_code_message_and_ids() -> None:
     with pytest.raises(TransportError) as info:
         await _get(_core(handler))
     err = info.value
-    assert err.code == "HTTP 400" and err.detail == "messages[0].text: too long"
+    assert err.code == "INVALID_ARGUMENT" and err.http_status == 400 and err.detail == "messages[0].text: too long"
     assert err.server_request_id == "srv-1" and err.method == "GET /operations/x"
     assert "secret-key" not in str(err) + repr(err)
 
@@ -94,7 +94,7 @@ async def test_non_idempotent_call_is_not_retried_on_503() -> None:
         calls += 1
         return httpx.Response(503, text="down")
 
-    with pytest.raises(TransportError, match="HTTP 503"):
+    with pytest.raises(TransportError, match=r"UNAVAILABLE \(HTTP 503\)"):
         await _get(_core(handler), idempotent=False)
     assert calls == 1
 

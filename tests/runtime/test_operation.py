@@ -264,7 +264,7 @@ def test_quota_refusal_delays_the_next_read_by_retry_after(sim: Sim) -> None:
 
 def test_quota_refusal_lowers_the_client_budget(sim: Sim) -> None:
     ops = [sim.operation(2.0) for _ in range(100)]
-    sim.server.fail_next.append(TransportError("quota", code="HTTP 429", endpoint="operation"))
+    sim.server.fail_next.append(TransportError("quota", code="RESOURCE_EXHAUSTED", endpoint="operation"))
 
     async def main() -> list[str]:
         return await asyncio.gather(*(op.wait() for op in ops))

@@ -45,8 +45,8 @@ NO_JITTER = RetryPolicy(jitter=0.0)
 async def test_default_policy() -> None:
     p = RetryPolicy()
     assert p.max_attempts == 5
-    assert "HTTP 503" in p.retryable_codes
-    assert p.non_idempotent_codes == frozenset({"RESOURCE_EXHAUSTED", "HTTP 429"})
+    assert p.retryable_codes == frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
+    assert p.non_idempotent_codes == frozenset({"RESOURCE_EXHAUSTED"})
     assert RetryPolicy.none().max_attempts == 1
 
 
@@ -110,7 +110,7 @@ async def test_success_first_try() -> None:
 async def test_retries_idempotent_then_succeeds() -> None:
     t = FakeTime()
     seen: list[tuple[int, str, float]] = []
-    fn, calls = failing(err("UNAVAILABLE"), err("HTTP 503"))
+    fn, calls = failing(err("UNAVAILABLE"), err("UNAVAILABLE"))
     result = await call_with_retry(
         fn,
         policy=NO_JITTER,
@@ -122,7 +122,7 @@ async def test_retries_idempotent_then_succeeds() -> None:
     assert result == "ok"
     assert calls == [3]
     assert t.sleeps == [0.1, 0.2]
-    assert seen == [(1, "UNAVAILABLE", 0.1), (2, "HTTP 503", 0.2)]
+    assert seen == [(1, "UNAVAILABLE", 0.1), (2, "UNAVAILABLE", 0.2)]
 
 
 async def test_gives_up_after_max_attempts_with_last_error() -> None:
@@ -160,7 +160,7 @@ async def test_non_idempotent_only_retries_refusals() -> None:
         await call_with_retry(fn, policy=NO_JITTER, idempotent=False, clock=t.clock, sleep=t.sleep)
     assert calls == [1]
 
-    fn, calls = failing(err("RESOURCE_EXHAUSTED"), err("HTTP 429"))
+    fn, calls = failing(err("RESOURCE_EXHAUSTED"), err("RESOURCE_EXHAUSTED"))
     assert (
         await call_with_retry(fn, policy=NO_JITTER, idempotent=False, clock=t.clock, sleep=t.sleep)
         == "ok"
@@ -179,7 +179,7 @@ async def test_non_idempotent_needs_code_in_retryable_codes_too() -> None:
 
 async def test_retry_after_honoured_when_larger() -> None:
     t = FakeTime()
-    fn, _ = failing(err("HTTP 429", retry_after=2.5), err("HTTP 429", retry_after=0.01))
+    fn, _ = failing(err("RESOURCE_EXHAUSTED", retry_after=2.5), err("RESOURCE_EXHAUSTED", retry_after=0.01))
     await call_with_retry(fn, policy=NO_JITTER, idempotent=True, clock=t.clock, sleep=t.sleep)
     assert t.sleeps == [2.5, 0.2]
 
@@ -206,7 +206,7 @@ async def test_deadline_stops_before_oversleeping() -> None:
 
 async def test_deadline_with_retry_after() -> None:
     t = FakeTime()
-    fn, calls = failing(err("HTTP 503", retry_after=10))
+    fn, calls = failing(err("UNAVAILABLE", retry_after=10))
     with pytest.raises(TransportError):
         await call_with_retry(
             fn, policy=NO_JITTER, idempotent=True, deadline=t.now + 5, clock=t.clock, sleep=t.sleep

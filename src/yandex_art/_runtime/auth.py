@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .errors import ConfigurationError, TransportError
+from .errors import ConfigurationError, TransportError, code_name
 
 if TYPE_CHECKING:
     import httpx
@@ -200,6 +200,7 @@ class OAuthTokenAuth(_RefreshingAuth):
         message = message.replace(self._oauth_token, _HIDDEN)
         retry_after: float | None = None
         server_request_id: str | None = None
+        http_status = None if response is None else response.status_code
         if response is not None:
             server_request_id = response.headers.get("x-request-id")
             try:
@@ -213,6 +214,7 @@ class OAuthTokenAuth(_RefreshingAuth):
             method="POST",
             server_request_id=server_request_id,
             retry_after=retry_after,
+            http_status=http_status,
         )
 
     async def _fetch(self, requested_at: float) -> tuple[str, float]:
@@ -236,7 +238,7 @@ class OAuthTokenAuth(_RefreshingAuth):
         if not response.is_success:
             raise self._fail(
                 f"IAM token exchange was refused{_server_message(response)}",
-                code=f"HTTP {response.status_code}",
+                code=code_name(response.status_code),
                 response=response,
             )
         try:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from . import logs
 from .auth import AuthProvider
 from .bridge import LoopThread
-from .errors import ConfigurationError, TransportError
+from .errors import ConfigurationError, TransportError, code_name
 from .operation import AsyncOperation, Operation
 from .protocol import OperationReader, OperationSnapshot
 from .retry import RetryPolicy, call_with_retry
@@ -405,9 +405,11 @@ class ClientCore:
                 raise fail.unreachable(exc) from None
             server_id = response.headers.get("x-request-id")
             if response.status_code >= 400:
+                message, rpc_code = _error_body(response)
                 raise fail(
-                    _error_message(response),
-                    f"HTTP {response.status_code}",
+                    message,
+                    code_name(response.status_code, rpc_code),
+                    http_status=response.status_code,
                     server_request_id=server_id,
                     retry_after=_retry_after(response.headers.get("retry-after")),
                 )
@@ -539,14 +541,15 @@ def _grpc_error(fail: _Failure, exc: grpc.aio.AioRpcError) -> TransportError:
     return fail(details or code, code, server_request_id=server_id)
 
 
-def _error_message(response: Any) -> str:
+def _error_body(response: Any) -> tuple[str, object]:
+    """The message and the gRPC code (when given) of an HTTP error answer."""
     try:
         data = response.json()
     except ValueError:
-        return response.reason_phrase or "error"
+        return response.reason_phrase or "error", None
     if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return str(data["message"])
-    return json.dumps(data)[:200]
+        return str(data["message"]), data.get("code")
+    return json.dumps(data)[:200], None
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 __all__ = [
     "AIStudioError",
+    "ClientClosedError",
     "ConfigurationError",
     "InvalidArgumentError",
     "OperationError",
@@ -15,6 +16,38 @@ __all__ = [
     "TransportError",
     "UnexpectedOperationResultError",
 ]
+
+
+# google.rpc.Code by number, and the HTTP statuses the REST gateways answer
+# them with (code.proto's mapping; 502 is a gateway failing like 503).
+_RPC_CODES = (
+    "OK CANCELLED UNKNOWN INVALID_ARGUMENT DEADLINE_EXCEEDED NOT_FOUND ALREADY_EXISTS "
+    "PERMISSION_DENIED RESOURCE_EXHAUSTED FAILED_PRECONDITION ABORTED OUT_OF_RANGE "
+    "UNIMPLEMENTED INTERNAL UNAVAILABLE DATA_LOSS UNAUTHENTICATED"
+).split()
+_HTTP_CODES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def code_name(http_status: int, rpc_code: object = None) -> str:
+    """The canonical status name of an HTTP error (the body's gRPC code wins when valid)."""
+    if isinstance(rpc_code, int) and not isinstance(rpc_code, bool) and 0 < rpc_code < 17:
+        return _RPC_CODES[rpc_code]
+    if http_status in _HTTP_CODES:
+        return _HTTP_CODES[http_status]
+    return "FAILED_PRECONDITION" if 400 <= http_status < 500 else "UNKNOWN"
 
 
 class AIStudioError(Exception):
@@ -29,6 +62,18 @@ class AIStudioError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors cannot be re-called with ``args``: rebuild
+        # from the attributes instead, so errors cross process boundaries.
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore(cls: type[AIStudioError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigurationError(AIStudioError, ValueError):
@@ -51,7 +96,11 @@ class InvalidArgumentError(AIStudioError, ValueError):
 class TransportError(AIStudioError):
     """A call failed on its way to or from the server.
 
-    ``code`` is the gRPC status name (``"UNAVAILABLE"``) or, for REST, ``"HTTP 503"``.
+    ``code`` is the canonical gRPC status name (``"UNAVAILABLE"``) in both
+    transports; over REST, ``http_status`` keeps the HTTP status (503).
+    ``sent`` is False when the request provably never left (connection
+    refused, name resolution failed). ``operation_id`` names the operation a
+    failed read or cancel was about.
     """
 
     def __init__(
@@ -64,6 +113,9 @@ class TransportError(AIStudioError):
         request_id: str | None = None,
         server_request_id: str | None = None,
         retry_after: float | None = None,
+        http_status: int | None = None,
+        sent: bool = True,
+        operation_id: str | None = None,
     ) -> None:
         self.code = code
         self.endpoint = endpoint
@@ -71,23 +123,47 @@ class TransportError(AIStudioError):
         self.request_id = request_id
         self.server_request_id = server_request_id
         self.retry_after = retry_after
-        parts = [f"{code}: {message}"]
-        where = f"{method} at {endpoint}" if method else endpoint
-        parts.append(f"[{where}")
-        if request_id:
-            parts[-1] += f", x-client-request-id={request_id}"
-        if server_request_id:
-            parts[-1] += f", x-request-id={server_request_id}"
-        parts[-1] += "]"
-        super().__init__(" ".join(parts))
+        self.http_status = http_status
+        self.sent = sent
+        self.operation_id = operation_id
         self.detail = message
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        status = f"{self.code} (HTTP {self.http_status})" if self.http_status else self.code
+        where = f"{self.method} at {self.endpoint}" if self.method else self.endpoint
+        if self.operation_id:
+            where = f"operation {self.operation_id}, {where}"
+        if self.request_id:
+            where += f", x-client-request-id={self.request_id}"
+        if self.server_request_id:
+            where += f", x-request-id={self.server_request_id}"
+        return f"{status}: {self.detail} [{where}]"
+
+    def for_operation(self, operation_id: str) -> TransportError:
+        """This error, naming the operation it concerns."""
+        if self.operation_id != operation_id:
+            self.operation_id = operation_id
+            self.message = self._text()
+            self.args = (self.message,)
+        return self
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(code={self.code!r}, message={self.detail!r}, "
             f"endpoint={self.endpoint!r}, method={self.method!r}, "
-            f"request_id={self.request_id!r})"
+            f"request_id={self.request_id!r}, operation_id={self.operation_id!r})"
         )
+
+
+class ClientClosedError(AIStudioError):
+    """The client was closed while this call or wait was still going on."""
+
+    def __init__(self, message: str = "the client is closed", *, operation_id: str | None = None):
+        self.operation_id = operation_id
+        if operation_id:
+            message = f"{message} (operation {operation_id}; it keeps running on the server)"
+        super().__init__(message)
 
 
 class OperationError(AIStudioError):

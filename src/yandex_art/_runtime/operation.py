@@ -10,6 +10,7 @@ timing comes from a :class:`~.scheduler.PollPolicy` fed by the client's
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import time
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+from . import logs
 from .errors import (
     OperationError,
     OperationFailedError,
@@ -37,11 +39,12 @@ OperationState = Literal["running", "succeeded", "failed", "cancelled"]
 
 _CANCELLED = 1  # google.rpc.Code.CANCELLED
 _UNKNOWN = 2  # google.rpc.Code.UNKNOWN
-_QUOTA_CODES = frozenset({"RESOURCE_EXHAUSTED", "HTTP 429"})
+_QUOTA_CODES = frozenset({"RESOURCE_EXHAUSTED"})
 # Jitter source shared by operations not given their own: seeding a new
 # Random per operation cost ~1 % of the client CPU of an instant operation.
 _SHARED_RNG = random.Random()
 _DEFAULT_POLICY = PollPolicy()
+_LOG = logs.get("operation")
 
 
 def _non_negative(name: str, value: float) -> None:
@@ -183,6 +186,11 @@ class AsyncOperation(Generic[T]):
             self._last_read_at = self._started_at
             if not initial.done:
                 self._last_running_at = self._started_at
+            _LOG.info("operation %s started", operation_id)
+            if initial.done:
+                self._log_finished(initial)
+        else:
+            _LOG.debug("operation %s attached", operation_id)
 
     @property
     def id(self) -> str:
@@ -267,6 +275,13 @@ class AsyncOperation(Generic[T]):
         snapshot = self._last
         while snapshot is None or not snapshot.done:
             due = max(self._next_due(poll_interval), hold_until)
+            if _LOG.isEnabledFor(logging.DEBUG):
+                _LOG.debug(
+                    "operation %s: next read in %.3f s (%s)",
+                    self._id,
+                    max(due - self._clock(), 0.0),
+                    self._why(poll_interval, hold_until, due),
+                )
             try:
                 snapshot = await self._read(timeout=timeout, due=due)
             except TransportError as error:
@@ -292,6 +307,17 @@ class AsyncOperation(Generic[T]):
         if work.cancelled():
             raise OperationTimeoutError(operation_id=self._id, timeout=seconds)
         return work.result()
+
+    def _why(self, poll_interval: float | None, hold_until: float, due: float) -> str:
+        if due == hold_until:
+            return "the server refused a read for quota"
+        if self._last_read_at is None:
+            return "no read yet"
+        if poll_interval is not None:
+            return f"poll_interval={poll_interval:g} s"
+        known = len(self._durations.history(self._key)) if self._age_known else 0
+        age = self._clock() - self._started_at
+        return f"adaptive plan at age {age:.3f} s from {known} learned duration(s)"
 
     def _next_due(self, poll_interval: float | None) -> float:
         now = self._clock()
@@ -337,11 +363,14 @@ class AsyncOperation(Generic[T]):
         return snapshot
 
     def _take(self, snapshot: OperationSnapshot[T], issued: float, *, learn: bool) -> None:
+        seen_done = self._last is not None and self._last.done
         self._last = snapshot
         self._last_read_at = issued
         if not snapshot.done:
             self._last_running_at = issued
             return
+        if not seen_done:
+            self._log_finished(snapshot)
         status = OperationStatus.from_snapshot(snapshot)
         if (
             learn
@@ -371,6 +400,12 @@ class AsyncOperation(Generic[T]):
                     last_running_at=self._last_running_at,
                     done_at=issued,
                 )
+
+    def _log_finished(self, snapshot: OperationSnapshot[T]) -> None:
+        if _LOG.isEnabledFor(logging.INFO):
+            state = OperationStatus.from_snapshot(snapshot).state
+            took = f"{self._clock() - self._started_at:.3f} s" if self._age_known else "?"
+            _LOG.info("operation %s %s after %s and %d read(s)", self._id, state, took, self._reads)
 
     def _outcome(self, snapshot: OperationSnapshot[T]) -> T:
         if not snapshot.done:

@@ -21,10 +21,8 @@ __all__ = ["RetryPolicy", "call_with_retry", "retry_gate"]
 
 T = TypeVar("T")
 
-_DEFAULT_RETRYABLE = frozenset(
-    {"UNAVAILABLE", "RESOURCE_EXHAUSTED", "HTTP 429", "HTTP 502", "HTTP 503", "HTTP 504"}
-)
-_DEFAULT_NON_IDEMPOTENT = frozenset({"RESOURCE_EXHAUSTED", "HTTP 429"})
+_DEFAULT_RETRYABLE = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
+_DEFAULT_NON_IDEMPOTENT = frozenset({"RESOURCE_EXHAUSTED"})
 _RNG = random.Random()
 
 # Awaited (with the error that caused it) before each retry of the calls made

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import math
 import random
 import time
@@ -26,6 +27,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import logs
+
 __all__ = ["DurationModel", "Grant", "PollPolicy", "PollScheduler", "quantile"]
 
 Clock = Callable[[], float]
@@ -33,6 +36,7 @@ Sleep = Callable[[float], Awaitable[object]]
 
 # Slack for float rounding when comparing a wake-up time with the clock.
 _EPSILON = 1e-9
+_LOG = logs.get("quota")
 # Ages are differences of clock readings: (start + age) - start != age.
 _EPSILON_AGE = 1e-6
 
@@ -252,6 +256,14 @@ class PollScheduler:
         if self._cap is not None:
             self._grants.append(grant)
         waited = max(0.0, at - max(due, asked_at))
+        if waited > _EPSILON and _LOG.isEnabledFor(logging.DEBUG):
+            _LOG.debug(
+                "a read was held %.3f s by the read budget (%s reads per %g s, %d waiting)",
+                waited,
+                self._cap,
+                self._window,
+                len(self._heap),
+            )
         self._granted += 1
         self._total_wait += waited
         self._max_wait = max(self._max_wait, waited)
