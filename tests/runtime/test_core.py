@@ -115,3 +115,41 @@ def test_endpoint_parsing() -> None:
         with pytest.raises(ConfigurationError):
             parse_endpoint(bad)
     assert json.dumps(str(parse_endpoint("localhost:1"))) == '"localhost:1"'
+
+
+@pytest.mark.parametrize(
+    ("env", "host", "expected"),
+    [
+        ({}, "llm.api.cloud.yandex.net", ()),
+        (
+            {"HTTPS_PROXY": "http://p:3128"},
+            "llm.api.cloud.yandex.net",
+            (("grpc.http_proxy", "http://p:3128"),),
+        ),
+        (
+            {"grpc_proxy": "http://g:1", "https_proxy": "http://h:2"},
+            "llm.api.cloud.yandex.net",
+            (("grpc.http_proxy", "http://g:1"),),
+        ),
+        (
+            {"https_proxy": "http://h:2", "no_proxy": ".yandex.net"},
+            "llm.api.cloud.yandex.net",
+            (("grpc.enable_http_proxy", 0),),
+        ),
+        (
+            {"https_proxy": "http://h:2", "NO_PROXY": "10.0.0.0/8, localhost"},
+            "10.1.2.3",
+            (("grpc.enable_http_proxy", 0),),
+        ),
+        (
+            {"https_proxy": "http://h:2", "no_proxy": "example.com"},
+            "llm.api.cloud.yandex.net",
+            (("grpc.http_proxy", "http://h:2"),),
+        ),
+        ({"http_proxy": "http://x:1", "no_grpc_proxy": "*"}, "a.b", (("grpc.enable_http_proxy", 0),)),
+    ],
+)
+def test_proxy_environment_for_grpc(env: dict[str, str], host: str, expected: object) -> None:
+    from yandex_art._runtime.core import Endpoint, _proxy_options
+
+    assert _proxy_options(Endpoint(host, 443), env) == expected

@@ -174,7 +174,8 @@ class ClientCore:
         self._resources: _LoopResources | None = None
         self._bridge: LoopThread | None = None
         self._closed = False
-        logs.configure_from_env(os.environ if env is None else env)
+        self._env = os.environ if env is None else env
+        logs.configure_from_env(self._env)
 
     def __repr__(self) -> str:
         services = ", ".join(f"{k}={v}" for k, v in sorted(self._endpoints.items()))
@@ -230,7 +231,11 @@ class ClientCore:
 
             host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
             target = f"{host}:{endpoint.port}"
-            options = (*_CHANNEL_OPTIONS, ("grpc.primary_user_agent", self._user_agent))
+            options = (
+                *_CHANNEL_OPTIONS,
+                ("grpc.primary_user_agent", self._user_agent),
+                *_proxy_options(endpoint, self._env),
+            )
             if self._verify is False:
                 channel = grpc.aio.insecure_channel(target, options=options)
             else:
@@ -525,6 +530,44 @@ class _Failure:
 
     def unreachable(self, exc: BaseException) -> TransportError:
         return self(f"cannot reach the server ({type(exc).__name__}: {exc})", "UNAVAILABLE")
+
+
+_PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
+_NO_PROXY_VARIABLES = ("no_grpc_proxy", "no_proxy", "NO_PROXY")
+
+
+def _proxy_options(endpoint: Endpoint, env: Mapping[str, str]) -> tuple[tuple[str, Any], ...]:
+    """The proxy of the environment for one endpoint, upper-case names included.
+
+    grpcio itself reads only the lower-case variables; this passes the same
+    choice explicitly (``grpc_proxy`` first, then ``https_proxy``, then
+    ``http_proxy``), and turns grpcio's own lookup off for hosts that
+    ``no_grpc_proxy``/``no_proxy`` exclude.
+    """
+    proxy = next((env[name] for name in _PROXY_VARIABLES if env.get(name, "").strip()), None)
+    if proxy is None:
+        return ()
+    excluded = next((env[name] for name in _NO_PROXY_VARIABLES if name in env), "")
+    if _excluded(endpoint.host, excluded):
+        return (("grpc.enable_http_proxy", 0),)
+    return (("grpc.http_proxy", proxy.strip()),)
+
+
+def _excluded(host: str, no_proxy: str) -> bool:
+    import ipaddress
+
+    host = host.lower().strip("[]")
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*" or host == entry.lstrip(".") or host.endswith("." + entry.lstrip(".")):
+            return True
+        try:
+            if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def _grpc_error(fail: _Failure, exc: grpc.aio.AioRpcError) -> TransportError:

@@ -1,0 +1,178 @@
+"""The gRPC transport as users meet it: user agent, proxies, idempotency keys, typed constructors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import yandex_art
+from tests.contract.official_server import OfficialServer, Plan, RunningServer
+from yandex_art import AIStudio, AsyncAIStudio
+
+
+@pytest.fixture
+def server() -> Iterator[OfficialServer]:
+    with RunningServer() as state:
+        yield state
+
+
+def _client(server: OfficialServer) -> AIStudio:
+    return AIStudio(folder_id="b1gtest", auth="test-key", endpoint=server.address, verify=False)
+
+
+def test_user_agent_names_the_sdk_and_its_version(server: OfficialServer) -> None:
+    with _client(server) as sdk:
+        sdk.models.image_generation("yandex-art").run_deferred("a cat").wait()
+    agents = {call.metadata.get("user-agent", "") for call in server.calls}
+    assert agents and all(
+        a.startswith(f"yandex-art-sdk/{yandex_art.__version__} python/") for a in agents
+    )
+    assert all("grpc-python" in a for a in agents)  # grpcio appends its own part
+
+
+def test_idempotency_key_is_stable_across_retries_and_new_per_call(
+    server: OfficialServer,
+) -> None:
+    server.plan = Plan(seconds=0.3)
+    server.fail_next["Get"] = 2
+    with _client(server) as sdk:
+        sdk.models.image_generation("yandex-art").run_deferred("a cat").wait()
+    gets = [c for c in server.calls if c.method == "Get"]
+    assert len(gets) >= 3
+    first_three = gets[:3]
+    assert len({c.metadata["idempotency-key"] for c in first_three}) == 1
+    assert len({c.metadata["x-client-request-id"] for c in first_three}) == 1
+    keys = {c.metadata["idempotency-key"] for c in server.calls}
+    assert len(keys) == len(server.calls) - 2  # one per logical call
+
+
+class _ConnectProxy:
+    """A minimal HTTP CONNECT proxy on loopback that records what it tunnelled."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = client.recv(4096)
+            if not chunk:
+                client.close()
+                return
+            head += chunk
+        request_line = head.split(b"\r\n", 1)[0].decode()
+        method, target, _ = request_line.split(" ", 2)
+        self.targets.append(f"{method} {target}")
+        host, port = target.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.mark.parametrize("variable", ["https_proxy", "HTTPS_PROXY", "grpc_proxy"])
+def test_grpc_goes_through_the_proxy_in_the_environment(
+    server: OfficialServer, variable: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = _ConnectProxy()
+    for name in ("no_proxy", "NO_PROXY", "no_grpc_proxy", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.port}")
+    try:
+        with _client(server) as sdk:
+            result = sdk.models.image_generation("yandex-art").run_deferred("a cat").wait()
+        assert result.image_bytes
+        assert proxy.targets == [f"CONNECT {server.address}"]
+        # no_proxy is honoured as grpcio does
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        proxy.targets.clear()
+        with _client(server) as sdk:
+            sdk.models.image_generation("yandex-art").run_deferred("a cat").wait()
+        assert proxy.targets == []
+    finally:
+        proxy.close()
+
+
+def test_async_client_works_across_event_loops(server: OfficialServer) -> None:
+    sdk = AsyncAIStudio(folder_id="b1gtest", auth="k", endpoint=server.address, verify=False)
+
+    async def one() -> bytes:
+        op = await sdk.models.image_generation("yandex-art").run_deferred("a cat")
+        return (await op.wait()).image_bytes
+
+    assert asyncio.run(one()) and asyncio.run(one())
+    asyncio.run(sdk.close())
+
+
+def test_constructor_parameters_are_visible_to_introspection() -> None:
+    import inspect
+
+    for cls in (AIStudio, AsyncAIStudio):
+        params = inspect.signature(cls).parameters
+        assert {"folder_id", "auth", "endpoint", "verify", "transport"} <= set(params)
+        assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+
+
+def test_a_misspelt_or_mistyped_argument_fails_mypy_strict(tmp_path: Path) -> None:
+    script = tmp_path / "user_script.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from yandex_art import AIStudio, AsyncAIStudio
+
+            AIStudio(foldr_id="b1g")
+            AsyncAIStudio(folder_id=5)
+            AIStudio(folder_id="b1g", verify="yes", transport="grcp")
+            """
+        )
+    )
+    src = Path(__file__).resolve().parents[2] / "src"
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(script)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MYPYPATH": str(src)},
+        cwd=tmp_path,
+    )
+    out = result.stdout
+    assert result.returncode == 1, out
+    assert 'Unexpected keyword argument "foldr_id"' in out
+    assert 'Argument "folder_id" to "AsyncAIStudio" has incompatible type "int"' in out
+    assert '"transport" to "AIStudio" has incompatible type' in out
