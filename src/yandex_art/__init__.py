@@ -40,6 +40,7 @@ _EXPORTS = {
     "MetadataAuth": "._runtime.auth",
     "YcCliAuth": "._runtime.auth",
     "AIStudioError": "._runtime.errors",
+    "ClientClosedError": "._runtime.errors",
     "ConfigurationError": "._runtime.errors",
     "InvalidArgumentError": "._runtime.errors",
     "TransportError": "._runtime.errors",
@@ -57,6 +58,7 @@ __all__ = [
     "AsyncAIStudio",
     "AsyncImageGenerationModel",
     "AsyncOperation",
+    "ClientClosedError",
     "ConfigurationError",
     "EnvIAMTokenAuth",
     "IAMTokenAuth",
@@ -118,6 +120,7 @@ if TYPE_CHECKING:
     )
     from ._runtime.errors import (
         AIStudioError,
+        ClientClosedError,
         ConfigurationError,
         InvalidArgumentError,
         OperationError,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
@@ -63,14 +64,16 @@ class _BaseAIStudio:
         """
         env = os.environ if env is None else env
         folder_id = folder_id if folder_id is not None else env.get("YC_FOLDER_ID")
-        if not folder_id:
+        if folder_id is not None and not isinstance(folder_id, str):
+            raise ConfigurationError(f"folder_id must be a str, not {type(folder_id).__name__}")
+        if not folder_id or not folder_id.strip():
             raise ConfigurationError(
                 "no folder id: pass folder_id= or set the YC_FOLDER_ID environment variable"
             )
         _check_verify(verify)
         endpoints: dict[str, Endpoint] = {}
         for service_id, default in DEFAULT_SERVICE_MAP.items():
-            endpoints[service_id] = parse_endpoint(endpoint or default)
+            endpoints[service_id] = parse_endpoint(default if endpoint is None else endpoint)
         for service_id, address in (service_map or {}).items():
             if service_id not in DEFAULT_SERVICE_MAP:
                 known = ", ".join(sorted(DEFAULT_SERVICE_MAP))
@@ -97,6 +100,9 @@ class _BaseAIStudio:
             max_reads_per_second=max_reads_per_second,
             env=env,
         )
+        # A client never closed releases its connections quietly when it is
+        # collected or the interpreter exits.
+        weakref.finalize(self, self._core.release_quietly)
         self._attach_models()
 
     def _attach_models(self) -> None:

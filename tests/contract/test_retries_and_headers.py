@@ -35,16 +35,31 @@ def test_reads_are_retried_with_the_same_request_id(server: OfficialServer) -> N
     assert op.id == "missing"
 
 
-def test_generate_is_not_blindly_retried(server: OfficialServer) -> None:
+def test_generate_refused_once_is_retried_with_the_same_keys(server: OfficialServer) -> None:
     server.fail_next["Generate"] = 1
     with AIStudio(folder_id="f", auth="k", endpoint=server.address, verify=False) as sdk:
+        result = sdk.models.image_generation("yandex-art").run_deferred("cat").wait()
+    assert result.image_bytes == JPEG
+    generates = [c for c in server.calls if c.method == "Generate"]
+    assert len(generates) == 2
+    assert len({c.metadata["idempotency-key"] for c in generates}) == 1
+    assert len({c.metadata["x-client-request-id"] for c in generates}) == 1
+    assert len(server.ops) == 1  # nothing generated twice
+
+
+def test_generate_gives_up_with_a_clear_error(server: OfficialServer) -> None:
+    server.fail_next["Generate"] = 10
+    policy = RetryPolicy(max_attempts=2, initial_backoff=0.01)
+    with AIStudio(
+        folder_id="f", auth="k", endpoint=server.address, verify=False, retry_policy=policy
+    ) as sdk:
         with pytest.raises(TransportError) as info:
             sdk.models.image_generation("yandex-art").run_deferred("cat")
     err = info.value
     assert err.code == "UNAVAILABLE"
     assert err.endpoint == server.address and "Generate" in err.method
     assert err.request_id and err.request_id in str(err)
-    assert [c.method for c in server.calls] == ["Generate"]
+    assert [c.method for c in server.calls] == ["Generate", "Generate"]
 
 
 def test_unknown_operation_is_not_found(server: OfficialServer) -> None:
@@ -77,7 +92,7 @@ def test_secrets_never_show(server: OfficialServer) -> None:
         folder_id="f", auth="super-secret-key", endpoint=server.address, verify=False
     ) as sdk:
         assert "super-secret-key" not in repr(sdk)
-        server.fail_next["Generate"] = 1
+        server.fail_next["Generate"] = 10
         with pytest.raises(TransportError) as info:
             sdk.models.image_generation("yandex-art").run_deferred("cat")
         assert "super-secret-key" not in str(info.value) + repr(info.value)

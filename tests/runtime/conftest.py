@@ -212,13 +212,15 @@ class RealWorld:
     def operation(self, duration: float, outcome: str = "ok") -> Operation[str]:
         initial = self.server.create(duration, outcome)
         return Operation(
-            initial.id,
+            AsyncOperation(
+                initial.id,
+                reader=self.server,
+                scheduler=self.scheduler,
+                durations=self.durations,
+                duration_key="art://folder/yandex-art/latest",
+                initial=initial,
+            ),
             run=self.bridge.run,
-            reader=self.server,
-            scheduler=self.scheduler,
-            durations=self.durations,
-            duration_key="art://folder/yandex-art/latest",
-            initial=initial,
         )
 
     def other_tasks(self) -> int:

@@ -81,22 +81,38 @@ async def test_http_error_carries_code_message_and_ids() -> None:
     with pytest.raises(TransportError) as info:
         await _get(_core(handler))
     err = info.value
-    assert err.code == "INVALID_ARGUMENT" and err.http_status == 400 and err.detail == "messages[0].text: too long"
+    assert (
+        err.code == "INVALID_ARGUMENT"
+        and err.http_status == 400
+        and err.detail == "messages[0].text: too long"
+    )
     assert err.server_request_id == "srv-1" and err.method == "GET /operations/x"
     assert "secret-key" not in str(err) + repr(err)
 
 
-async def test_non_idempotent_call_is_not_retried_on_503() -> None:
+async def test_non_idempotent_call_is_retried_on_503_with_the_same_keys() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.headers["idempotency-key"], request.headers["x-client-request-id"]))
+        return httpx.Response(503, text="down")
+
+    with pytest.raises(TransportError, match=r"UNAVAILABLE \(HTTP 503\)"):
+        await _get(_core(handler), idempotent=False)
+    assert len(seen) == 5 and len(set(seen)) == 1
+
+
+async def test_non_idempotent_call_is_not_retried_on_500() -> None:
     calls = 0
 
     def handler(request: httpx.Request) -> httpx.Response:
         nonlocal calls
         calls += 1
-        return httpx.Response(503, text="down")
+        return httpx.Response(500, json={"code": 13, "message": "boom"})
 
-    with pytest.raises(TransportError, match=r"UNAVAILABLE \(HTTP 503\)"):
+    with pytest.raises(TransportError, match="INTERNAL") as caught:
         await _get(_core(handler), idempotent=False)
-    assert calls == 1
+    assert calls == 1 and caught.value.http_status == 500
 
 
 async def test_non_json_answer() -> None:
@@ -146,7 +162,11 @@ def test_endpoint_parsing() -> None:
             "llm.api.cloud.yandex.net",
             (("grpc.http_proxy", "http://h:2"),),
         ),
-        ({"http_proxy": "http://x:1", "no_grpc_proxy": "*"}, "a.b", (("grpc.enable_http_proxy", 0),)),
+        (
+            {"http_proxy": "http://x:1", "no_grpc_proxy": "*"},
+            "a.b",
+            (("grpc.enable_http_proxy", 0),),
+        ),
     ],
 )
 def test_proxy_environment_for_grpc(env: dict[str, str], host: str, expected: object) -> None:

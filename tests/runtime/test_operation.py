@@ -246,11 +246,36 @@ def test_negative_times_are_rejected(sim: Sim, kwargs: dict[str, float], name: s
     assert op.reads == 0
 
 
-def test_transport_errors_propagate(sim: Sim) -> None:
+def test_other_transport_errors_propagate_naming_the_operation(sim: Sim) -> None:
     op = sim.operation(3.0)
-    sim.server.fail_next.append(TransportError("down", code="UNAVAILABLE", endpoint="operation"))
-    with pytest.raises(TransportError, match="UNAVAILABLE"):
+    sim.server.fail_next.append(
+        TransportError("no", code="PERMISSION_DENIED", endpoint="operation")
+    )
+    with pytest.raises(TransportError, match="PERMISSION_DENIED") as caught:
         sim.run(op.wait())
+    assert caught.value.operation_id == op.id and op.id in str(caught.value)
+
+
+@pytest.mark.parametrize("code", ["UNAVAILABLE", "DEADLINE_EXCEEDED"])
+def test_a_wait_rides_out_an_outage_with_capped_backoff(sim: Sim, code: str) -> None:
+    op = sim.operation(1.0)
+    for _ in range(20):
+        sim.server.fail_next.append(TransportError("down", code=code, endpoint="operation"))
+    assert sim.run(op.wait(poll_timeout=3600)) == f"image of {op.id}"
+    reads = sim.server.reads_by_op[op.id]
+    gaps = [b - a for a, b in itertools.pairwise(reads)]
+    assert len(reads) == 21
+    assert max(gaps) <= 5.0 * 1.2 + 1e-9  # capped
+    assert gaps[1] > gaps[0]  # growing
+
+
+def test_an_outage_longer_than_poll_timeout_ends_with_the_operation_id(sim: Sim) -> None:
+    op = sim.operation(1.0)
+    for _ in range(1000):
+        sim.server.fail_next.append(TransportError("down", code="UNAVAILABLE", endpoint="x"))
+    with pytest.raises(OperationTimeoutError) as caught:
+        sim.run(op.wait(poll_timeout=60))
+    assert caught.value.operation_id == op.id
 
 
 def test_quota_refusal_delays_the_next_read_by_retry_after(sim: Sim) -> None:
@@ -264,7 +289,9 @@ def test_quota_refusal_delays_the_next_read_by_retry_after(sim: Sim) -> None:
 
 def test_quota_refusal_lowers_the_client_budget(sim: Sim) -> None:
     ops = [sim.operation(2.0) for _ in range(100)]
-    sim.server.fail_next.append(TransportError("quota", code="RESOURCE_EXHAUSTED", endpoint="operation"))
+    sim.server.fail_next.append(
+        TransportError("quota", code="RESOURCE_EXHAUSTED", endpoint="operation")
+    )
 
     async def main() -> list[str]:
         return await asyncio.gather(*(op.wait() for op in ops))
@@ -393,14 +420,16 @@ def test_learned_plan_beats_a_fixed_ten_second_interval(sim: Sim) -> None:
 def test_sync_operation_delegates_to_the_async_one(sim: Sim) -> None:
     initial = sim.server.create(1.0)
     op = Operation(
-        initial.id,
+        AsyncOperation(
+            initial.id,
+            reader=sim.server,
+            scheduler=sim.scheduler,
+            durations=sim.durations,
+            duration_key="k",
+            initial=initial,
+            clock=sim.clock,
+        ),
         run=sim.run,
-        reader=sim.server,
-        scheduler=sim.scheduler,
-        durations=sim.durations,
-        duration_key="k",
-        initial=initial,
-        clock=sim.clock,
     )
     assert op.id == initial.id
     assert repr(op) == f"Operation<id='{op.id}', state=running, reads=0>"
@@ -458,12 +487,14 @@ def test_sync_wrapper_passes_arguments_through() -> None:
     from yandex_art._runtime.scheduler import DurationModel, PollScheduler
 
     op: Operation[str] = Operation(
-        "abc",
+        AsyncOperation(
+            "abc",
+            reader=Reader(),
+            scheduler=PollScheduler(),
+            durations=DurationModel(),
+            duration_key="k",
+        ),
         run=asyncio.run,
-        reader=Reader(),
-        scheduler=PollScheduler(),
-        durations=DurationModel(),
-        duration_key="k",
     )
     assert op.get_status(timeout=7).is_succeeded
     assert op.cancel(timeout=8).is_cancelled
@@ -480,13 +511,15 @@ def test_sync_wait_on_a_known_outcome_needs_no_event_loop() -> None:
 
     def make(initial: OperationSnapshot[str]) -> Operation[str]:
         return Operation(
-            initial.id,
+            AsyncOperation(
+                initial.id,
+                reader=None,  # type: ignore[arg-type]  # never read
+                scheduler=PollScheduler(),
+                durations=DurationModel(),
+                duration_key="k",
+                initial=initial,
+            ),
             run=no_loop,
-            reader=None,  # type: ignore[arg-type]  # never read
-            scheduler=PollScheduler(),
-            durations=DurationModel(),
-            duration_key="k",
-            initial=initial,
         )
 
     done = make(OperationSnapshot("a", True, response="image"))

@@ -46,7 +46,7 @@ async def test_default_policy() -> None:
     p = RetryPolicy()
     assert p.max_attempts == 5
     assert p.retryable_codes == frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
-    assert p.non_idempotent_codes == frozenset({"RESOURCE_EXHAUSTED"})
+    assert p.non_idempotent_codes == frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
     assert RetryPolicy.none().max_attempts == 1
 
 
@@ -153,12 +153,35 @@ async def test_other_exceptions_are_not_retried() -> None:
     assert calls == [1]
 
 
-async def test_non_idempotent_only_retries_refusals() -> None:
+async def test_non_idempotent_retries_only_the_safe_codes() -> None:
     t = FakeTime()
-    fn, calls = failing(err("UNAVAILABLE"))
+    fn, calls = failing(err("INTERNAL"))
     with pytest.raises(TransportError):
         await call_with_retry(fn, policy=NO_JITTER, idempotent=False, clock=t.clock, sleep=t.sleep)
     assert calls == [1]
+    fn, calls = failing(err("DEADLINE_EXCEEDED"))  # it may have been created: not repeated
+    with pytest.raises(TransportError):
+        await call_with_retry(fn, policy=NO_JITTER, idempotent=False, clock=t.clock, sleep=t.sleep)
+    assert calls == [1]
+
+    fn, calls = failing(err("UNAVAILABLE"))
+    assert (
+        await call_with_retry(fn, policy=NO_JITTER, idempotent=False, clock=t.clock, sleep=t.sleep)
+        == "ok"
+    )
+    assert calls == [2]
+
+
+async def test_a_request_that_never_left_is_always_retried() -> None:
+    t = FakeTime()
+    unsent = TransportError("refused", code="UNAVAILABLE", endpoint="e", sent=False)
+    policy = RetryPolicy(retryable_codes=frozenset(), non_idempotent_codes=frozenset(), jitter=0)
+    fn, calls = failing(unsent)
+    assert (
+        await call_with_retry(fn, policy=policy, idempotent=False, clock=t.clock, sleep=t.sleep)
+        == "ok"
+    )
+    assert calls == [2]
 
     fn, calls = failing(err("RESOURCE_EXHAUSTED"), err("RESOURCE_EXHAUSTED"))
     assert (
@@ -179,7 +202,9 @@ async def test_non_idempotent_needs_code_in_retryable_codes_too() -> None:
 
 async def test_retry_after_honoured_when_larger() -> None:
     t = FakeTime()
-    fn, _ = failing(err("RESOURCE_EXHAUSTED", retry_after=2.5), err("RESOURCE_EXHAUSTED", retry_after=0.01))
+    fn, _ = failing(
+        err("RESOURCE_EXHAUSTED", retry_after=2.5), err("RESOURCE_EXHAUSTED", retry_after=0.01)
+    )
     await call_with_retry(fn, policy=NO_JITTER, idempotent=True, clock=t.clock, sleep=t.sleep)
     assert t.sleeps == [2.5, 0.2]
 

@@ -10,6 +10,7 @@ from yandex_art import (
     UNDEFINED,
     AIStudio,
     AsyncAIStudio,
+    ClientClosedError,
     ConfigurationError,
     ImageGenerationModelResult,
     InvalidArgumentError,
@@ -185,5 +186,5 @@ async def test_async_client_context_manager_closes() -> None:
     async with AsyncAIStudio(folder_id="f", auth="k", env={}) as sdk:
         model = sdk.models.image_generation("yandex-art")
         assert model.uri == "art://f/yandex-art/latest"
-    with pytest.raises(ConfigurationError, match="closed"):
+    with pytest.raises(ClientClosedError, match="closed"):
         await (await sdk.models.image_generation("yandex-art").run_deferred("cat"))

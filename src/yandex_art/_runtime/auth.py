@@ -130,6 +130,10 @@ class _RefreshingAuth:
         """When the cached IAM token expires (``clock()`` seconds), or ``None``."""
         return self._expires_at if self._iam_token is not None else None
 
+    def forget_loop_state(self) -> None:
+        """After fork (or on a new loop): the lock belonged to the parent's loop."""
+        self._lock = asyncio.Lock()
+
     async def authorization(self) -> str:
         token = self._cached()
         if token is None:
@@ -187,6 +191,11 @@ class OAuthTokenAuth(_RefreshingAuth):
 
     def describe(self) -> str:
         return "OAuth token (exchanged for IAM tokens)"
+
+    def forget_loop_state(self) -> None:
+        super().forget_loop_state()
+        if self._owns_http:
+            self._http = None  # the parent's connections stay with the parent
 
     async def aclose(self) -> None:
         """Close the HTTP client if this provider created it."""

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import uuid
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -21,11 +22,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from . import logs
 from .auth import AuthProvider
 from .bridge import LoopThread
-from .errors import ConfigurationError, TransportError, code_name
+from .errors import ClientClosedError, ConfigurationError, TransportError, code_name
 from .operation import AsyncOperation, Operation
 from .protocol import OperationReader, OperationSnapshot
 from .retry import RetryPolicy, call_with_retry
 from .scheduler import DurationModel, PollScheduler
+from .validation import check_timeout
 
 if TYPE_CHECKING:
     import ssl
@@ -124,16 +126,45 @@ class _LoopResources:
         self.channels: dict[Endpoint, grpc.aio.Channel] = {}
         self.calls: dict[tuple[Endpoint, str], Any] = {}
         self.http: Any = None
+        self.closing: asyncio.Future[None] = loop.create_future()
 
     async def aclose(self) -> None:
+        """Wake the waiters (the client is closing), then close the connections."""
+        if not self.closing.done():
+            self.closing.set_result(None)
         channels = list(self.channels.values())
         self.channels.clear()
         self.calls.clear()
+        http, self.http = self.http, None
         for channel in channels:
             await channel.close()
-        if self.http is not None:
-            await self.http.aclose()
+        if http is not None:
+            await http.aclose()
+
+    def retire(self) -> None:
+        """Release what a loop other than the running one holds, without awaiting there."""
+        loop = self.loop
+        if loop.is_closed() or not loop.is_running():
+            # A dead loop's sockets went with it: only drop the references.
+            self.channels.clear()
+            self.calls.clear()
             self.http = None
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.aclose(), loop)
+        except RuntimeError:
+            pass
+
+
+_LIVE_CORES: weakref.WeakSet[ClientCore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for core in list(_LIVE_CORES):
+        core._forget_parent()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class ClientCore:
@@ -175,6 +206,7 @@ class ClientCore:
         self._bridge: LoopThread | None = None
         self._closed = False
         self._env = os.environ if env is None else env
+        _LIVE_CORES.add(self)
         logs.configure_from_env(self._env)
 
     def __repr__(self) -> str:
@@ -210,12 +242,32 @@ class ClientCore:
 
     def _loop_resources(self) -> _LoopResources:
         if self._closed:
-            raise ConfigurationError("the client is closed")
+            raise ClientClosedError()
         loop = asyncio.get_running_loop()
-        if self._resources is None or self._resources.loop is not loop:
-            # a new event loop (e.g. a second asyncio.run): start afresh
-            self._resources = _LoopResources(loop)
-        return self._resources
+        resources = self._resources
+        if resources is None or resources.loop is not loop:
+            # A new event loop (a second asyncio.run, a forked child): what the
+            # old one held is released there, or dropped with a dead loop.
+            if resources is not None:
+                resources.retire()
+            resources = self._resources = _LoopResources(loop)
+        return resources
+
+    def closing(self) -> asyncio.Future[None] | None:
+        """A future of the running loop that is set when the client closes."""
+        try:
+            return self._loop_resources().closing
+        except (ClientClosedError, RuntimeError):
+            return None
+
+    def _forget_parent(self) -> None:
+        """In a forked child: the loop thread and the connections stayed in the parent."""
+        self._bridge = None
+        self._resources = None
+        self.scheduler = self.scheduler.fresh()
+        forget = getattr(self._auth, "forget_loop_state", None)
+        if forget is not None:
+            forget()
 
     def grpc_channel(self, service_id: str) -> grpc.aio.Channel:
         """The grpcio channel to a service's endpoint, one per endpoint and event loop.
@@ -366,6 +418,7 @@ class ClientCore:
         """
         import grpc
 
+        timeout = check_timeout("timeout", timeout)
         endpoint = str(self.endpoint(service_id))
         deadline = self._clock() + timeout
         fail = _Failure(endpoint, method, str(uuid.uuid4()), timeout)
@@ -394,6 +447,7 @@ class ClientCore:
         """Runs one logical REST call (with retries); returns the parsed JSON answer."""
         import httpx
 
+        timeout = check_timeout("timeout", timeout)
         endpoint = self.rest_base(service_id)
         url = endpoint + path
         deadline = self._clock() + timeout
@@ -406,6 +460,8 @@ class ClientCore:
                 )
             except httpx.TimeoutException:
                 raise fail.timed_out() from None
+            except httpx.ConnectError as exc:  # refused or unresolved: nothing was sent
+                raise fail.unreachable(exc, sent=False) from None
             except httpx.TransportError as exc:
                 raise fail.unreachable(exc) from None
             server_id = response.headers.get("x-request-id")
@@ -447,6 +503,7 @@ class ClientCore:
             initial=initial,
             started_at=self._creation_estimate(sent_at),
             clock=self._clock,
+            closing=self.closing,
         )
 
     def sync_operation(
@@ -458,17 +515,14 @@ class ClientCore:
         initial: OperationSnapshot[T] | None,
         sent_at: float | None = None,
     ) -> Operation[T]:
-        return Operation(
+        operation = self.async_operation(
             operation_id,
-            run=self.run_sync,
             reader=reader,
-            scheduler=self.scheduler,
-            durations=self.durations,
             duration_key=duration_key,
             initial=initial,
-            started_at=self._creation_estimate(sent_at),
-            clock=self._clock,
+            sent_at=sent_at,
         )
+        return Operation(operation, run=self.run_sync)
 
     def now(self) -> float:
         """A reading of the client's clock (the one operations and the scheduler use)."""
@@ -482,28 +536,67 @@ class ClientCore:
         return (sent_at + self._clock()) / 2
 
     def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        import concurrent.futures
+
+        if self._closed:
+            coro.close()
+            raise ClientClosedError()
         if self._bridge is None:
             self._bridge = LoopThread()
-        return self._bridge.run(coro)
+        try:
+            return self._bridge.run(coro)
+        except (concurrent.futures.CancelledError, asyncio.CancelledError, RuntimeError):
+            if self._closed:  # closed from another thread while this one waited
+                raise ClientClosedError() from None
+            raise
 
     async def aclose(self) -> None:
-        if self._resources is not None:
-            await self._resources.aclose()
-            self._resources = None
+        """Closes connections and wakes every waiter with ClientClosedError.
+
+        Works from any event loop: what another (or a dead) loop holds is
+        released there or dropped.
+        """
+        self._closed = True
+        resources, self._resources = self._resources, None
+        if resources is not None:
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if resources.loop is running:
+                await resources.aclose()
+            else:
+                resources.retire()
         aclose = getattr(self._auth, "aclose", None)
         if aclose is not None:
-            await aclose()
-        self._closed = True
+            try:
+                await aclose()
+            except RuntimeError:
+                pass  # bound to a loop that is gone
 
     def close(self) -> None:
-        """Closes channels and stops the sync bridge's thread (sync clients)."""
+        """Closes channels and stops the sync bridge's thread; waiters get ClientClosedError."""
         if self._closed:
             return
-        if self._bridge is not None:
-            self._bridge.run(self.aclose())
-            self._bridge.close()
-            self._bridge = None
-        self._closed = True
+        bridge, self._bridge = self._bridge, None
+        if bridge is None:
+            self._closed = True
+            if self._resources is not None:
+                self._resources.retire()
+                self._resources = None
+            return
+        try:
+            bridge.run(self.aclose())
+        finally:
+            self._closed = True
+            bridge.close()
+
+    def release_quietly(self) -> None:
+        """At garbage collection or interpreter exit: close without raising or printing."""
+        try:
+            self.close()
+        except Exception:
+            pass
 
 
 @dataclass(frozen=True)
@@ -528,8 +621,9 @@ class _Failure:
     def timed_out(self) -> TransportError:
         return self(f"no answer within {self.timeout:g} s", "DEADLINE_EXCEEDED")
 
-    def unreachable(self, exc: BaseException) -> TransportError:
-        return self(f"cannot reach the server ({type(exc).__name__}: {exc})", "UNAVAILABLE")
+    def unreachable(self, exc: BaseException, *, sent: bool = True) -> TransportError:
+        text = f"cannot reach the server ({type(exc).__name__}: {exc})"
+        return self(text, "UNAVAILABLE", sent=sent)
 
 
 _PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
@@ -580,7 +674,7 @@ def _grpc_error(fail: _Failure, exc: grpc.aio.AioRpcError) -> TransportError:
     if code == "DEADLINE_EXCEEDED":
         return fail.timed_out()
     if code == "UNAVAILABLE" and any(mark in details.lower() for mark in _NOT_SENT_MARKS):
-        return fail(f"cannot reach the server ({details})", code, server_request_id=server_id)
+        return fail(f"cannot reach the server ({details})", code, sent=False)
     return fail(details or code, code, server_request_id=server_id)
 
 

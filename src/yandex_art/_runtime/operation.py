@@ -20,6 +20,8 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from . import logs
 from .errors import (
+    AIStudioError,
+    ClientClosedError,
     OperationError,
     OperationFailedError,
     OperationTimeoutError,
@@ -27,7 +29,7 @@ from .errors import (
     UnexpectedOperationResultError,
 )
 from .protocol import OperationReader, OperationSnapshot, RpcStatus
-from .retry import retry_gate
+from .retry import RetryPolicy, retry_gate
 from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler
 
 __all__ = ["AsyncOperation", "Operation", "OperationState", "OperationStatus", "Runner"]
@@ -40,6 +42,11 @@ OperationState = Literal["running", "succeeded", "failed", "cancelled"]
 _CANCELLED = 1  # google.rpc.Code.CANCELLED
 _UNKNOWN = 2  # google.rpc.Code.UNKNOWN
 _QUOTA_CODES = frozenset({"RESOURCE_EXHAUSTED"})
+# A read that failed with these is repeated (after the transport's own
+# retries) until the wait's poll_timeout: the service may be restarting.
+_OUTAGE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
+OUTAGE_BACKOFF = RetryPolicy(initial_backoff=0.25, multiplier=2.0, max_backoff=5.0, jitter=0.2)
+"""How the wait paces reads while the operation service is unreachable."""
 # Jitter source shared by operations not given their own: seeding a new
 # Random per operation cost ~1 % of the client CPU of an instant operation.
 _SHARED_RNG = random.Random()
@@ -165,8 +172,10 @@ class AsyncOperation(Generic[T]):
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         default_poll_policy: PollPolicy = _DEFAULT_POLICY,
         rng: random.Random | None = None,
+        closing: Callable[[], asyncio.Future[None] | None] | None = None,
     ) -> None:
         self._id = operation_id
+        self._closing = closing
         self._reader = reader
         self._scheduler = scheduler
         self._durations = durations
@@ -236,7 +245,10 @@ class AsyncOperation(Generic[T]):
         """Ask the server to cancel the operation; returns the status it answered with."""
         _non_negative("timeout", timeout)
         issued = self._clock()
-        snapshot = await self._reader.cancel(self._id, timeout=timeout)
+        try:
+            snapshot = await self._reader.cancel(self._id, timeout=timeout)
+        except (TransportError, ClientClosedError) as error:
+            raise self._named(error) from None
         self._take(snapshot, issued, learn=False)
         return OperationStatus.from_snapshot(snapshot)
 
@@ -258,20 +270,38 @@ class AsyncOperation(Generic[T]):
         finished = self._finished()
         if finished is not None:
             return self._outcome(finished)
-        polling = self._poll(timeout, poll_interval)
-        if poll_timeout is None:
-            return await polling
-        return await self._within(polling, poll_timeout)
+        if poll_timeout is not None and poll_timeout == math.inf:
+            poll_timeout = None
+        return await self._within(self._poll(timeout, poll_interval), poll_timeout)
 
     # Internals.
+
+    @property
+    def finished(self) -> bool:
+        """Whether a read (or the start) already saw the operation end."""
+        return self._finished() is not None
+
+    def known_result(self) -> T:
+        """The outcome the last read saw, without reading: the result or its error."""
+        last = self._last
+        if last is None:
+            raise OperationError("the operation has not been read yet", operation_id=self._id)
+        return self._outcome(last)
 
     def _finished(self) -> OperationSnapshot[T] | None:
         """The last snapshot if it saw the end: no read (nor event loop) is needed."""
         last = self._last
         return last if last is not None and last.done else None
 
+    def _named(self, error: TransportError | ClientClosedError) -> AIStudioError:
+        """The error, naming this operation (whose id must never be lost)."""
+        if isinstance(error, ClientClosedError):
+            return ClientClosedError(operation_id=self._id)
+        return error.for_operation(self._id)
+
     async def _poll(self, timeout: float, poll_interval: float | None) -> T:
         hold_until = -math.inf
+        outage = 0
         snapshot = self._last
         while snapshot is None or not snapshot.done:
             due = max(self._next_due(poll_interval), hold_until)
@@ -284,29 +314,62 @@ class AsyncOperation(Generic[T]):
                 )
             try:
                 snapshot = await self._read(timeout=timeout, due=due)
+                outage = 0
             except TransportError as error:
-                if error.code not in _QUOTA_CODES:
+                if error.code in _QUOTA_CODES:
+                    delay = error.retry_after
+                    if delay is None or not delay >= 0:
+                        delay = self._policy.exhausted_delay
+                elif error.code in _OUTAGE_CODES and (self._last is not None or error.sent):
+                    # Ridden out once the operation is known to exist: a dead
+                    # endpoint never reached still fails fast.
+                    outage += 1
+                    delay = OUTAGE_BACKOFF.backoff(min(outage, 32), self._rng)
+                    if error.retry_after is not None and error.retry_after > delay:
+                        delay = error.retry_after
+                    _LOG.debug(
+                        "operation %s: read failed with %s (%d in a row); next try in %.3f s",
+                        self._id,
+                        error.code,
+                        outage,
+                        delay,
+                    )
+                else:
                     raise
-                delay = error.retry_after
-                if delay is None or not delay >= 0:
-                    delay = self._policy.exhausted_delay
                 hold_until = self._clock() + delay
         return self._outcome(snapshot)
 
-    async def _within(self, polling: Coroutine[Any, Any, T], seconds: float) -> T:
-        """Run ``polling`` for at most ``seconds`` of the injected clock/sleep."""
+    async def _within(self, polling: Coroutine[Any, Any, T], seconds: float | None) -> T:
+        """Run ``polling`` for at most ``seconds`` of the injected clock/sleep (None: no bound).
+
+        Closing the client ends the wait at once with :class:`ClientClosedError`.
+        """
         work = asyncio.ensure_future(polling)
-        timer = asyncio.ensure_future(self._sleep(seconds))
+        waits: list[asyncio.Future[Any]] = [work]
+        timer = None if seconds is None else asyncio.ensure_future(self._sleep(seconds))
+        if timer is not None:
+            waits.append(timer)
+        closing = self._closing() if self._closing is not None else None
+        if closing is not None:
+            waits.append(closing)
         try:
-            await asyncio.wait((work, timer), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
             # Also on cancellation (Ctrl-C in sync code): leave no read behind.
             for task in (work, timer):
-                task.cancel()
-            await asyncio.gather(work, timer, return_exceptions=True)
+                if task is not None:
+                    task.cancel()
+            await asyncio.gather(
+                *(t for t in (work, timer) if t is not None), return_exceptions=True
+            )
         if work.cancelled():
-            raise OperationTimeoutError(operation_id=self._id, timeout=seconds)
-        return work.result()
+            if closing is not None and closing.done():
+                raise ClientClosedError(operation_id=self._id)
+            raise OperationTimeoutError(operation_id=self._id, timeout=seconds or 0.0)
+        try:
+            return work.result()
+        except (TransportError, ClientClosedError) as error:
+            raise self._named(error) from None
 
     def _why(self, poll_interval: float | None, hold_until: float, due: float) -> str:
         if due == hold_until:
@@ -354,7 +417,9 @@ class AsyncOperation(Generic[T]):
         except TransportError as error:
             if error.code in _QUOTA_CODES:
                 scheduler.note_exhausted(error.retry_after)
-            raise
+            raise error.for_operation(self._id) from None
+        except ClientClosedError:
+            raise ClientClosedError(operation_id=self._id) from None
         finally:
             retry_gate.reset(token)
             for grant in grants:
@@ -434,42 +499,16 @@ class Runner(Protocol):
 
 
 class Operation(Generic[T]):
-    """The synchronous face of :class:`AsyncOperation`: same arguments plus ``run``.
+    """The synchronous face of an :class:`AsyncOperation`, through its public methods.
 
-    Each method runs the async one through ``run``; interrupting ``wait()``
-    (Ctrl-C) cancels the polling, so no read is left pending.
+    Each method runs the async one through ``run`` (the client's loop
+    thread); interrupting ``wait()`` (Ctrl-C) cancels the polling, so no read
+    is left pending. An outcome already seen needs no trip through the loop.
     """
 
-    def __init__(
-        self,
-        operation_id: str,
-        *,
-        run: Runner,
-        reader: OperationReader[T],
-        scheduler: PollScheduler,
-        durations: DurationModel,
-        duration_key: str,
-        initial: OperationSnapshot[T] | None = None,
-        started_at: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-        default_poll_policy: PollPolicy = _DEFAULT_POLICY,
-        rng: random.Random | None = None,
-    ) -> None:
+    def __init__(self, operation: AsyncOperation[T], *, run: Runner) -> None:
+        self._async = operation
         self._run = run
-        self._async = AsyncOperation(
-            operation_id,
-            reader=reader,
-            scheduler=scheduler,
-            durations=durations,
-            duration_key=duration_key,
-            initial=initial,
-            started_at=started_at,
-            clock=clock,
-            sleep=sleep,
-            default_poll_policy=default_poll_policy,
-            rng=rng,
-        )
 
     @property
     def id(self) -> str:
@@ -483,21 +522,25 @@ class Operation(Generic[T]):
     def last_status(self) -> OperationStatus | None:
         return self._async.last_status
 
+    @property
+    def aio(self) -> AsyncOperation[T]:
+        """The asynchronous operation underneath."""
+        return self._async
+
     def __repr__(self) -> str:
         return type(self).__name__ + repr(self._async).removeprefix(type(self._async).__name__)
 
     def get_status(self, *, timeout: float = 60) -> OperationStatus:
-        return self._run(self._async.get_status(timeout=timeout))
+        return self._call(self._async.get_status(timeout=timeout))
 
     def get_result(self, *, timeout: float = 60) -> T:
         _non_negative("timeout", timeout)
-        finished = self._async._finished()
-        if finished is not None:
-            return self._async._outcome(finished)
-        return self._run(self._async.get_result(timeout=timeout))
+        if self._async.finished:
+            return self._async.known_result()
+        return self._call(self._async.get_result(timeout=timeout))
 
     def cancel(self, *, timeout: float = 60) -> OperationStatus:
-        return self._run(self._async.cancel(timeout=timeout))
+        return self._call(self._async.cancel(timeout=timeout))
 
     def wait(
         self,
@@ -506,13 +549,17 @@ class Operation(Generic[T]):
         poll_timeout: float | None = 3600,
         poll_interval: float | None = None,
     ) -> T:
-        # An operation already seen done (e.g. Generate answered done) needs
-        # neither a read nor a trip through the event-loop thread.
         _check_wait(timeout, poll_timeout, poll_interval)
-        finished = self._async._finished()
-        if finished is not None:
-            return self._async._outcome(finished)
-        waiting = self._async.wait(
-            timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval
+        if self._async.finished:
+            return self._async.known_result()
+        return self._call(
+            self._async.wait(
+                timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval
+            )
         )
-        return self._run(waiting)
+
+    def _call(self, coro: Coroutine[Any, Any, R]) -> R:
+        try:
+            return self._run(coro)
+        except ClientClosedError:
+            raise ClientClosedError(operation_id=self.id) from None

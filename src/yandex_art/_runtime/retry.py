@@ -22,7 +22,9 @@ __all__ = ["RetryPolicy", "call_with_retry", "retry_gate"]
 T = TypeVar("T")
 
 _DEFAULT_RETRYABLE = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
-_DEFAULT_NON_IDEMPOTENT = frozenset({"RESOURCE_EXHAUSTED"})
+# Generate carries an idempotency-key, kept across its retries, so the service
+# can tell a repeat from a new request.
+_DEFAULT_NON_IDEMPOTENT = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
 _RNG = random.Random()
 
 # Awaited (with the error that caused it) before each retry of the calls made
@@ -53,9 +55,10 @@ class RetryPolicy:
     ``max_attempts`` counts the first try. The n-th retry waits
     ``initial_backoff * multiplier**(n-1)`` seconds, capped at ``max_backoff``
     and spread by ``±jitter`` (a fraction). Idempotent calls retry on
-    ``retryable_codes``; other calls only on codes that are in both
-    ``retryable_codes`` and ``non_idempotent_codes`` (the server refused them
-    before doing any work).
+    ``retryable_codes``; other calls (Generate) only on codes that are in both
+    ``retryable_codes`` and ``non_idempotent_codes``, with the same
+    ``idempotency-key``. A request that provably never left (connection
+    refused, name not resolved) is always retried.
     """
 
     max_attempts: int = 5
@@ -89,6 +92,8 @@ class RetryPolicy:
 
     def should_retry(self, error: TransportError, *, idempotent: bool) -> bool:
         """Whether ``error`` is worth another attempt (attempt count aside)."""
+        if not error.sent:
+            return True  # the request never left: repeating it is always safe
         if error.code not in self.retryable_codes:
             return False
         return idempotent or error.code in self.non_idempotent_codes

@@ -122,6 +122,7 @@ class PollScheduler:
     ) -> None:
         _check("window", window, strict=True)
         _check("guard", guard)
+        self._settings = (max_reads_per_second, clock, sleep, window, guard)
         if max_reads_per_second is None or max_reads_per_second == math.inf:
             self._cap: int | None = None
         else:
@@ -147,6 +148,13 @@ class PollScheduler:
         return (
             f"{type(self).__name__}({limit}, granted={self._granted}, "
             f"waiting={self.waiting}, total_wait={self._total_wait:.3f}s)"
+        )
+
+    def fresh(self) -> PollScheduler:
+        """The same budget with nothing granted or waiting (a forked child starts here)."""
+        rate, clock, sleep, window, guard = self._settings
+        return PollScheduler(
+            max_reads_per_second=rate, clock=clock, sleep=sleep, window=window, guard=guard
         )
 
     # Counters, for tests and benchmarks.

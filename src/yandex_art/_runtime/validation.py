@@ -25,7 +25,9 @@ __all__ = [
     "check_bool",
     "check_float",
     "check_int",
+    "check_path_segment",
     "check_str",
+    "check_timeout",
     "int_bounds",
     "parse_bound_expr",
 ]
@@ -81,7 +83,10 @@ def check_float(
     """Return ``value`` as a finite ``float`` (ints are accepted) within inclusive bounds."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _type_error(name, "a float or an int", value)
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidArgumentError(name, "must be a finite number, got an int too large") from None
     if not math.isfinite(number):
         raise InvalidArgumentError(name, f"must be a finite number, got {number!r}")
     if minimum is not None and number < minimum:
@@ -101,6 +106,7 @@ def check_str(
     """Return ``value`` after checking it is a ``str`` whose length (in characters) fits."""
     if not isinstance(value, str):
         raise _type_error(name, "a str", value)
+    _check_unicode(name, value)
     length = len(value)
     if min_length is not None and length < min_length:
         if length == 0:
@@ -113,6 +119,40 @@ def check_str(
             name, f"must be at most {_characters(max_length)} long, got {length}"
         )
     return str(value)
+
+
+def _check_unicode(name: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(
+            name, f"is not valid Unicode (a lone surrogate at position {exc.start})"
+        ) from None
+
+
+def check_path_segment(name: str, value: object) -> str:
+    """A value that becomes one segment of a URL path (an operation id): never '.' or '..'."""
+    text = check_str(name, value, min_length=1)
+    if not text.strip():
+        raise InvalidArgumentError(name, "must not be blank")
+    if text in (".", ".."):
+        raise InvalidArgumentError(name, f"must not be {text!r}")
+    return text
+
+
+def check_timeout(name: str, value: object) -> float:
+    """Seconds for a request: a positive, finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _type_error(name, "a number of seconds", value)
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise InvalidArgumentError(
+            name, f"must be a positive, finite number of seconds, got {value!r}"
+        )
+    return seconds
 
 
 def _characters(count: int) -> str:

@@ -17,6 +17,7 @@ from yandex_art._runtime.operation import AsyncOperation, Operation
 from yandex_art._runtime.protocol import OperationSnapshot
 from yandex_art._runtime.undefined import UNDEFINED, UndefinedOr
 from yandex_art._runtime.uri import ModelUri, parse_model_uri
+from yandex_art._runtime.validation import check_path_segment
 
 from ..operations import OperationReader, snapshot
 from ..proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
@@ -134,9 +135,9 @@ class _BaseImageGenerationModel:
         ), sent_at
 
     def _check_id(self, operation_id: str) -> str:
-        if not isinstance(operation_id, str) or not operation_id.strip():
+        if not isinstance(operation_id, str):
             raise InvalidArgumentError("operation_id", "must be a non-empty string")
-        return operation_id
+        return check_path_segment("operation_id", operation_id)
 
     def _async_operation(
         self,

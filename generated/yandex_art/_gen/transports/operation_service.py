@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from yandex_art._runtime.core import ClientCore
+from yandex_art._runtime.validation import check_path_segment
 
 from ..proto.google.protobuf import Any as _Any
 from ..proto.yandex.cloud.operation import CancelOperationRequest, GetOperationRequest, Operation
@@ -94,8 +95,9 @@ class OperationServiceRest:
 
     async def get(self, request: GetOperationRequest, *, timeout: float) -> Operation:
         """``GET /operations/{operation_id}``: Returns the current state of an operation."""
-        if not request.operation_id:
-            raise ValueError("operation_id must not be empty")
+        check_path_segment(
+            "operation_id", request.operation_id
+        )  # never '.', '..' or empty: the path stays put
         from pydantic import ValidationError
 
         from ..rest import models as rest  # pydantic is paid for only when REST is used
@@ -136,8 +138,9 @@ class OperationServiceRest:
 
     async def cancel(self, request: CancelOperationRequest, *, timeout: float) -> Operation:
         """``GET /operations/{operation_id}:cancel``: Asks the server to stop an operation and returns its state afterwards."""
-        if not request.operation_id:
-            raise ValueError("operation_id must not be empty")
+        check_path_segment(
+            "operation_id", request.operation_id
+        )  # never '.', '..' or empty: the path stays put
         from pydantic import ValidationError
 
         from ..rest import models as rest  # pydantic is paid for only when REST is used
