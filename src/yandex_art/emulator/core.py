@@ -22,6 +22,7 @@ from typing import Any
 
 from grpclib.const import Status
 
+from .._gen import image_generation_rules as RULES
 from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
     ImageGenerationRequest,
 )
@@ -42,15 +43,11 @@ __all__ = [
     "ResultView",
 ]
 
-RESPONSE_TYPE_URL = (
-    "type.googleapis.com/yandex.cloud.ai.foundation_models.v1.image_generation."
-    "ImageGenerationResponse"
-)
+RESPONSE_TYPE_URL = RULES.RESULT_TYPE_URL
 DESCRIPTION = "Async image generation"
-MAX_TEXT = 500
+DEFAULT_MIME_TYPE = "image/jpeg"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-_URI = re.compile(r"art://([^/\s]+)/([^/\s]+)/([^/\s]+)")
 _PURGE_EVERY = 1.0
 
 HTTP_STATUS: dict[Status, int] = {
@@ -72,15 +69,6 @@ HTTP_STATUS: dict[Status, int] = {
     Status.UNAUTHENTICATED: 401,
 }
 """HTTP status of each gRPC status, as the REST gateway answers it."""
-
-_JSON_NAMES = {
-    "model_uri": "modelUri",
-    "generation_options": "generationOptions",
-    "mime_type": "mimeType",
-    "aspect_ratio": "aspectRatio",
-    "width_ratio": "widthRatio",
-    "height_ratio": "heightRatio",
-}
 
 
 class EmulatorError(Exception):
@@ -119,6 +107,8 @@ class GenerationParams:
     folder_id: str
     model: str
     version: str
+    options: tuple[tuple[str, Any], ...] = ()
+    """Every option of the rules table, after defaults (new spec fields included)."""
 
 
 @dataclass(frozen=True)
@@ -196,79 +186,126 @@ class EmulatorStats:
         return data
 
 
+def _zero(rule: Any) -> Any:
+    return {"str": "", "int": 0, "float": 0.0, "bool": False}.get(rule.py_type)
+
+
+def _read(message: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` (proto names), or None when a message on the way is not set."""
+    value = message
+    for part in path:
+        if value is None:
+            return None
+        value = getattr(value, part)
+    return value
+
+
+def check_value(rule: Any, value: Any, where: str) -> None:
+    """Check one field value against its rule from the specs (zero values mean "not set")."""
+    if rule.py_type == "str":
+        if not value:
+            if rule.required:
+                raise _invalid(where, "must not be empty")
+            return
+        if rule.max_length is not None and len(value) > rule.max_length:
+            raise _invalid(
+                where,
+                f"is {len(value)} characters long; at most {rule.max_length} are allowed",
+            )
+        if rule.min_length is not None and len(value) < rule.min_length:
+            raise _invalid(where, f"must be at least {rule.min_length} characters long")
+    elif rule.py_type == "int":
+        if value == 0:
+            if rule.required:
+                raise _invalid(where, "is required")
+            return
+        if rule.minimum is not None and value < rule.minimum:
+            raise _invalid(where, f"must be at least {rule.minimum}, got {value}")
+        if rule.maximum is not None and value > rule.maximum:
+            raise _invalid(where, f"must be at most {rule.maximum}, got {value}")
+    elif rule.py_type == "bool" and rule.required and not value:
+        raise _invalid(where, "is required")
+
+
 def validate_request(
-    request: ImageGenerationRequest, *, json_names: bool = False, folder_id: str | None = None
+    request: Any,
+    *,
+    json_names: bool = False,
+    folder_id: str | None = None,
+    rules: Any = RULES,
 ) -> GenerationParams:
-    """Check a request as the service does; errors name the field (proto or JSON names)."""
+    """Check a request as the service does, by the rules table codegen derives from the specs.
 
-    def name(path: str) -> str:
-        if not json_names:
-            return path
-        return ".".join(_JSON_NAMES.get(part, part) for part in path.split("."))
+    Only what the service documents is refused (the 500-character prompt, a
+    model URI it can route); a field at its zero value takes its documented
+    default (0 or a missing side of the aspect ratio means 1). Errors name the
+    field, with proto or JSON names. ``rules`` is the generated table
+    (``yandex_art._gen.image_generation_rules``); tests pass one made from
+    modified specs.
+    """
 
-    uri = request.model_uri
-    match = _URI.fullmatch(uri)
+    def name(proto: str, json: str) -> str:
+        return json if json_names else proto
+
+    uri_name = name(*rules.MODEL_URI)
+    uri = _read(request, (rules.MODEL_URI[0],))
     if not uri:
-        raise _invalid(name("model_uri"), "is required, e.g. art://<folder_id>/yandex-art/latest")
+        raise _invalid(
+            uri_name, f"is required, e.g. {rules.URI_SCHEME}://<folder_id>/yandex-art/latest"
+        )
+    match = re.fullmatch(rf"{re.escape(rules.URI_SCHEME)}://([^/\s]+)/([^/\s]+)/([^/\s]+)", uri)
     if match is None:
         raise _invalid(
-            name("model_uri"),
-            f"must look like art://<folder_id>/<model>/<version>, got {_short(uri)}",
+            uri_name,
+            f"must look like {rules.URI_SCHEME}://<folder_id>/<model>/<version>, got {_short(uri)}",
         )
     folder, model, version = match.groups()
     if folder_id is not None and folder != folder_id:
         raise _invalid(
-            name("model_uri"),
-            f"folder {_short(folder)} is not served here; use folder {folder_id!r}",
+            uri_name, f"folder {_short(folder)} is not served here; use folder {folder_id!r}"
         )
-    if not request.messages:
-        raise _invalid(name("messages"), "at least one message is required")
+    messages_name = name(*rules.MESSAGES)
+    messages = _read(request, (rules.MESSAGES[0],)) or []
+    if not messages:
+        raise _invalid(messages_name, "at least one message is required")
+    text_rule = next(r for r in rules.MESSAGE_RULES if r.required and r.py_type == "str")
     texts = []
-    for index, message in enumerate(request.messages):
-        where = f"messages[{index}]"
-        if not message.text:
-            raise _invalid(f"{where}.text", "must not be empty")
-        if len(message.text) > MAX_TEXT:
-            raise _invalid(
-                f"{where}.text",
-                f"is {len(message.text)} characters long; at most {MAX_TEXT} are allowed",
+    for index, message in enumerate(messages):
+        for rule in rules.MESSAGE_RULES:
+            where = (
+                f"{messages_name}[{index}].{'.'.join(rule.json_path if json_names else rule.path)}"
             )
-        if not math.isfinite(message.weight):
-            raise _invalid(f"{where}.weight", f"must be a finite number, got {message.weight!r}")
-        texts.append(message.text)
-    options = request.generation_options
-    mime_type, seed, width_ratio, height_ratio = "image/jpeg", 0, 1, 1
-    if options is not None:
-        if options.mime_type:
-            if options.mime_type not in SUPPORTED_MIME_TYPES:
-                raise _invalid(
-                    name("generation_options.mime_type"),
-                    f"unsupported MIME type {_short(options.mime_type)}; "
-                    f"use {' or '.join(SUPPORTED_MIME_TYPES)}",
-                )
-            mime_type = options.mime_type
-        if not INT64_MIN <= options.seed <= INT64_MAX:
-            raise _invalid(name("generation_options.seed"), "is out of the int64 range")
-        seed = options.seed
-        ratio = options.aspect_ratio
-        if ratio is not None:
-            for field_name in ("width_ratio", "height_ratio"):
-                value = getattr(ratio, field_name)
-                if value <= 0 or value > INT64_MAX:
-                    raise _invalid(
-                        name(f"generation_options.aspect_ratio.{field_name}"),
-                        f"must be a positive integer, got {value}",
-                    )
-            width_ratio, height_ratio = ratio.width_ratio, ratio.height_ratio
+            check_value(rule, _read(message, rule.path), where)
+        texts.append(_read(message, text_rule.path))
+    options_name = name(*rules.OPTIONS)
+    options = _read(request, (rules.OPTIONS[0],))
+    values: dict[str, Any] = {}
+    for rule in rules.OPTION_RULES:
+        value = _read(options, rule.path)
+        value = _zero(rule) if value is None else value
+        path = ".".join(rule.json_path if json_names else rule.path)
+        check_value(rule, value, f"{options_name}.{path}")
+        if value == _zero(rule) and rule.default is not None:
+            value = rule.default
+        values[rule.name] = value
+    mime_type = values.get("mime_type") or DEFAULT_MIME_TYPE
+    if mime_type not in SUPPORTED_MIME_TYPES:
+        rule = next(r for r in rules.OPTION_RULES if r.name == "mime_type")
+        path = ".".join(rule.json_path if json_names else rule.path)
+        raise _invalid(
+            f"{options_name}.{path}",
+            f"the emulator draws only {' or '.join(SUPPORTED_MIME_TYPES)}, not {_short(mime_type)}",
+        )
     return GenerationParams(
         texts=tuple(texts),
-        seed=seed,
-        width_ratio=width_ratio,
-        height_ratio=height_ratio,
+        seed=int(values.get("seed") or 0),
+        width_ratio=int(values.get("width_ratio") or 1),
+        height_ratio=int(values.get("height_ratio") or 1),
         mime_type=mime_type,
         folder_id=folder,
         model=model,
         version=version,
+        options=tuple(sorted(values.items())),
     )
 
 
