@@ -623,20 +623,23 @@ async def _serve(args: argparse.Namespace, out: _Output) -> None:
         except (NotImplementedError, RuntimeError):  # no signal handlers (Windows, threads)
             pass
     async with Emulator(config) as emulator:
+        # Keys given with --api-key are credentials: never echoed. Without them any
+        # key is accepted and the printed one is a placeholder.
+        key = emulator.api_key if not args.api_key and not args.iam_token else None
         print(
             json.dumps(
                 {
                     "grpc": emulator.grpc_address,
                     "rest": emulator.rest_url,
                     "folder_id": emulator.folder_id,
-                    "api_key": emulator.api_key,
+                    "api_key": key,
                     "pid": os.getpid(),
                 }
             ),
             file=out.stdout,
             flush=True,
         )
-        key = emulator.api_key or "<API key>"
+        key = key or "<API key>"
         out.info(
             f"YandexART emulator: gRPC {emulator.grpc_address}, REST {emulator.rest_url}; "
             "stop with Ctrl-C.\n"

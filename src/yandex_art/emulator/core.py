@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
 )
 from .config import EmulatorConfig
 from .faults import METHODS, Faults, GenerationFault
-from .images import SUPPORTED_MIME_TYPES, image_size, render_image
+from .images import SUPPORTED_MIME_TYPES, image_size, prompt_digest, render_prompt
 from .state import Outcome, Record
 
 __all__ = [
@@ -330,7 +330,9 @@ class EmulatorService:
         self._api_keys = None if config.api_keys is None else frozenset(config.api_keys)
         self._iam_tokens = None if config.iam_tokens is None else frozenset(config.iam_tokens)
         self._strict_auth = self._api_keys is not None or self._iam_tokens is not None
-        self._dirty = False
+        self._version = 0
+        self.commit: Callable[[int], Awaitable[None]] | None = None
+        """Set by the server with a state file: awaited before a generation is acknowledged."""
         self._last_purge = -math.inf
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reset_counters()
@@ -361,20 +363,25 @@ class EmulatorService:
                 if not record.done:
                     self._schedule(record)
 
-    def take_changes(self) -> list[dict[str, Any]] | None:
-        """The records to persist if anything changed since the last call, else None."""
+    @property
+    def version(self) -> int:
+        """A counter bumped by every change worth persisting."""
         with self._lock:
-            if not self._dirty:
+            return self._version
+
+    def changes(self, since: int) -> tuple[int, list[dict[str, Any]]] | None:
+        """``(version, records)`` to persist when anything changed after ``since``, else None."""
+        with self._lock:
+            if self._version == since:
                 return None
-            self._dirty = False
-            return [r.to_json() for r in self._records.values()]
+            return self._version, [r.to_json() for r in self._records.values()]
 
     def reset(self) -> None:
         """Forget all operations and counters and disarm faults (configuration stays)."""
         with self._lock:
             self._records.clear()
             self._reset_counters()
-            self._dirty = True
+            self._version += 1
         self.faults.clear()
 
     # -- per-call checks ------------------------------------------------------
@@ -452,13 +459,14 @@ class EmulatorService:
             seed = params.seed or self._rng.randrange(1, INT64_MAX)
             duration = self._duration()
         fault = self.faults.take_generation_fault()
+        digest = prompt_digest(params.texts)
         width, height = image_size(
             params.width_ratio, params.height_ratio, self.config.image_long_side
         )
         image = None
         if fault is None:
             image = await loop.run_in_executor(
-                None, render_image, params.texts, seed, width, height, params.mime_type
+                None, render_prompt, digest, seed, width, height, params.mime_type
             )
         now, now_mono = self._wall(), self._clock()
         with self._lock:
@@ -467,7 +475,7 @@ class EmulatorService:
                 created_at=now,
                 modified_at=now,
                 created_by=_subject(authorization),
-                texts=params.texts,
+                prompt_sha256=digest,
                 seed=seed,
                 width=width,
                 height=height,
@@ -483,14 +491,17 @@ class EmulatorService:
                 image=image,
             )
             self._records[record.id] = record
-            self._dirty = True
+            self._version += 1
             if duration <= 0:
                 self._finish(record)
             else:
                 self._loop = loop
                 self._schedule(record)
             self._purge()
-            return self._view(record)
+            view, version = self._view(record), self._version
+        if self.commit is not None:
+            await self.commit(version)  # on disk before it is acknowledged
+        return view
 
     async def get(self, operation_id: str) -> OperationView:
         """The operation's current state (a read already counted by :meth:`enter`)."""
@@ -501,8 +512,8 @@ class EmulatorService:
                 return self._view(record)
         image = await asyncio.get_running_loop().run_in_executor(
             None,
-            render_image,
-            record.texts,
+            render_prompt,
+            record.prompt_sha256,
             record.seed,
             record.width,
             record.height,
@@ -584,7 +595,7 @@ class EmulatorService:
         record.done_at = now
         record.modified_at = now
         record.done_monotonic = self._clock()
-        self._dirty = True
+        self._version += 1
 
     def _sweep_due(self) -> None:
         now = self._clock()
@@ -599,7 +610,7 @@ class EmulatorService:
         record = self._records.get(operation_id)
         if record is not None and self._expired(record):
             del self._records[operation_id]
-            self._dirty = True
+            self._version += 1
             record = None
         if record is None:
             raise EmulatorError(
@@ -620,7 +631,7 @@ class EmulatorService:
         for operation_id in expired:
             del self._records[operation_id]
         if expired:
-            self._dirty = True
+            self._version += 1
 
     def _expired(self, record: Record) -> bool:
         limit = self._wall() - self.config.retention_seconds
