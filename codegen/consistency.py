@@ -7,12 +7,14 @@ the proto fields, in lowerCamelCase, with the same types and numbers.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from . import schema
+from .tools import CodegenError
 
 # JSON types a proto scalar may take in the proto3 JSON mapping.
 _JSON_TYPES = {
@@ -28,7 +30,7 @@ _JSON_TYPES = {
 }
 
 
-class SpecMismatch(ValueError):
+class SpecMismatch(CodegenError, ValueError):
     """The two specs disagree."""
 
 
@@ -169,3 +171,57 @@ def check(api: schema.Api, openapi: Path) -> None:
                 errors.append(f"OpenAPI {method.upper()} {path} has no rpc in the protos")
     if errors:
         raise SpecMismatch("specs disagree:\n  " + "\n  ".join(errors))
+
+
+def _default_value(kind: str, value: Any, where: str) -> Any:
+    """An OpenAPI ``default`` as the Python value of a proto scalar."""
+    if kind in schema.INT_RANGES:
+        if isinstance(value, str) and value.lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecMismatch(f"{where}: default {value!r} is not an integer")
+        lo, hi = schema.INT_RANGES[kind]
+        if not lo <= value <= hi:
+            raise SpecMismatch(f"{where}: default {value!r} is out of the {kind} range")
+        return value
+    if kind in ("double", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SpecMismatch(f"{where}: default {value!r} is not a number")
+        return float(value)
+    if kind == "string" and isinstance(value, str):
+        return value
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    raise SpecMismatch(f"{where}: a default of {value!r} does not fit a {kind} field")
+
+
+def with_defaults(api: schema.Api, openapi: Path) -> schema.Api:
+    """The API with each field's documented default, read from the OpenAPI ``default`` keyword.
+
+    The protos have no standard place for a default (proto3 fields default to
+    zero); the OpenAPI schema does, so a default the service documents (1 for
+    each side of the aspect ratio) is stated there, next to its source.
+    """
+    doc = yaml.safe_load(openapi.read_text())
+    found: dict[tuple[str, str], Any] = {}
+    for name, node in doc.get("components", {}).get("schemas", {}).items():
+        message = node.get("x-proto-message")
+        for prop, spec in (node.get("properties") or {}).items():
+            if message and isinstance(spec, dict) and "default" in spec:
+                found[(message, prop)] = (spec["default"], f"OpenAPI {name}.{prop}")
+    messages = dict(api.messages)
+    for (full_name, prop), (value, where) in sorted(found.items()):
+        if full_name not in messages:
+            raise SpecMismatch(f"{where}: {full_name} is not a message of the protos")
+        message = messages[full_name]
+        fields = []
+        matched = False
+        for f in message.fields:
+            if f.json_name == prop:
+                matched = True
+                f = dataclasses.replace(f, default=_default_value(f.kind, value, where))
+            fields.append(f)
+        if not matched:
+            raise SpecMismatch(f"{where}: {full_name} has no field {prop!r}")
+        messages[full_name] = dataclasses.replace(message, fields=tuple(fields))
+    return dataclasses.replace(api, messages=messages)

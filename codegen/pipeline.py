@@ -9,6 +9,7 @@ from __future__ import annotations
 import filecmp
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -98,15 +99,17 @@ def load_api(specs: Path) -> schema.Api:
             *protos,
         ]
         tools.finish(tools.run(cmd, cwd=Path(tmp_name)), "protoc --descriptor_set_out")
-        return schema.load(descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()), protos)
+        api = schema.load(descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()), protos)
+        openapi = sorted((specs / "openapi").glob("*.yaml"))
+        return consistency.with_defaults(api, openapi[0]) if openapi else api
 
 
-def generate(specs: Path, out: Path, *, strict: bool = False) -> list[str]:
+def generate(specs: Path, out: Path, *, strict: bool = True) -> list[str]:
     """Regenerates ``out`` (the generated/ folder) from ``specs``; returns changed paths.
 
-    With ``strict``, a disagreement between the protos and the OpenAPI
-    document is an error; otherwise it is printed as a warning (so a new
-    proto field can be tried before the OpenAPI document has it).
+    With ``strict`` (the default), a disagreement between the protos and the
+    OpenAPI document is an error; otherwise it is printed as a warning (so a
+    new proto field can be tried before the OpenAPI document has it).
     """
     specs = specs.resolve()
     with tempfile.TemporaryDirectory(prefix="yandex-art-codegen-") as tmp_name:
@@ -120,7 +123,9 @@ def generate(specs: Path, out: Path, *, strict: bool = False) -> list[str]:
             p.relative_to(specs).as_posix() for p in (specs / "openapi").glob("*.yaml")
         )
         if len(openapi) != 1:
-            raise RuntimeError(f"expected one OpenAPI document in specs/openapi, found {openapi}")
+            raise tools.CodegenError(
+                f"expected one OpenAPI document in specs/openapi, found {openapi}"
+            )
         includes = [f"-I{r}" for r in roots]
         protoc = [tools.bin_dir() / "python", "-m", "grpc_tools.protoc"]
         protoc_cmd = [str(protoc[0]), *map(str, protoc[1:]), *includes]
@@ -136,48 +141,56 @@ def generate(specs: Path, out: Path, *, strict: bool = False) -> list[str]:
             ],
             cwd=tmp,
         )
-        # 3. the descriptor set that drives the templates
-        fds_path = tmp / "api.binpb"
-        ds = tools.run(
-            [
-                *protoc_cmd,
-                f"--descriptor_set_out={fds_path}",
-                "--include_imports",
-                "--include_source_info",
-                *protos,
-            ],
-            cwd=tmp,
-        )
-        tools.finish(ds, "protoc --descriptor_set_out")
-        fds = descriptor_pb2.FileDescriptorSet.FromString(fds_path.read_bytes())
-        # 2. typed messages, from the same descriptors
-        bp = tools.run_with_input(
-            [tools.tool("protoc-gen-python_betterproto2")],
-            cwd=tmp,
-            data=runtime_request(fds, PLUGIN_PARAMETER).SerializeToString(),
-        )
-        api = schema.load(fds, protos)
-        versions = tools.versions()
-        header = Header(specs, roots, versions)
-        rendered = render.render(
-            api, lambda sources, template: header(sources, f"codegen/templates/{template}")
-        )
-        for rel, text in rendered.items():
-            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-            (stage / rel).write_text(text)
+        started: dict[str, subprocess.Popen[bytes]] = {"dmcg": dmcg}
         try:
-            consistency.check(api, specs / openapi[0])
-        except consistency.SpecMismatch as exc:
-            if strict:
-                raise
-            print(f"warning: {exc}", file=sys.stderr)
-        _write_plugin_output(
-            tools.finish_with_output(bp, "the betterproto2 plugin"), stage / "proto"
-        )
-        for path in sorted((stage / "proto").rglob("*.py")):
-            defer_imports(path)
-            _prepend_proto_header(path, header, versions)
-        tools.finish(dmcg, "datamodel-codegen")
+            # 3. the descriptor set that drives the templates
+            fds_path = tmp / "api.binpb"
+            ds = started["ds"] = tools.run(
+                [
+                    *protoc_cmd,
+                    f"--descriptor_set_out={fds_path}",
+                    "--include_imports",
+                    "--include_source_info",
+                    *protos,
+                ],
+                cwd=tmp,
+            )
+            tools.finish(ds, "protoc --descriptor_set_out")
+            fds = descriptor_pb2.FileDescriptorSet.FromString(fds_path.read_bytes())
+            # 2. typed messages, from the same descriptors
+            bp = started["bp"] = tools.run_with_input(
+                [tools.tool("protoc-gen-python_betterproto2")],
+                cwd=tmp,
+                data=runtime_request(fds, PLUGIN_PARAMETER).SerializeToString(),
+            )
+            api = consistency.with_defaults(schema.load(fds, protos), specs / openapi[0])
+            versions = tools.versions()
+            header = Header(specs, roots, versions)
+            rendered = render.render(
+                api, lambda sources, template: header(sources, f"codegen/templates/{template}")
+            )
+            for rel, text in rendered.items():
+                (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+                (stage / rel).write_text(text)
+            try:
+                consistency.check(api, specs / openapi[0])
+            except consistency.SpecMismatch as exc:
+                if strict:
+                    raise
+                print(f"warning: {exc}", file=sys.stderr)
+            _write_plugin_output(
+                tools.finish_with_output(bp, "the betterproto2 plugin"), stage / "proto"
+            )
+            for path in sorted((stage / "proto").rglob("*.py")):
+                defer_imports(path)
+                _prepend_proto_header(path, header, versions)
+            tools.finish(dmcg, "datamodel-codegen")
+        except BaseException:
+            for proc in started.values():  # no tool outlives a failed generation
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            raise
         rest_models = stage / "rest" / "models.py"
         rest_models.write_text(
             header([openapi[0]], f"datamodel-code-generator {versions['datamodel-code-generator']}")
@@ -287,7 +300,7 @@ def _write_plugin_output(data: bytes, out: Path) -> None:
 
     response = plugin_pb2.CodeGeneratorResponse.FromString(data)
     if response.error:
-        raise RuntimeError(f"the betterproto2 plugin failed: {response.error}")
+        raise tools.CodegenError(f"the betterproto2 plugin failed: {response.error}")
     for file in response.file:
         target = out / file.name
         target.parent.mkdir(parents=True, exist_ok=True)

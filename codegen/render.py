@@ -38,6 +38,7 @@ def environment() -> jinja2.Environment:
     env.filters["pydoc"] = _pydoc
     env.filters["snake"] = surface.snake
     env.filters["rest_path"] = _rest_path
+    env.filters["pyrepr"] = repr
     return env
 
 
@@ -61,6 +62,7 @@ def outputs(api: schema.Api) -> list[tuple[str, str, dict[str, Any], list[str]]]
         out.append(
             (f"image_generation/{name}.py", f"image_generation/{name}.py.j2", common, ig_sources)
         )
+    out.append(("image_generation_rules.py", "image_generation_rules.py.j2", common, ig_sources))
     services = surface.services(api, [view.service.full_name, surface.OPERATION_SERVICE])
     for sv in services:
         out.append(

@@ -75,6 +75,8 @@ class Field:
     comment: str
     options: dict[str, Any]
     oneof: str | None
+    default: Any = None
+    """The documented default of a field left at its zero value (from the OpenAPI ``default``)."""
 
     @property
     def py_type(self) -> str:

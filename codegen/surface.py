@@ -65,11 +65,13 @@ class Value:
     kind: str
     path: tuple[str, ...]  # field names from the owning message down to the scalar
     doc: str
+    json_path: tuple[str, ...] = ()  # the same path in lowerCamelCase JSON names
     minimum: int | None = None
     maximum: int | None = None
     min_length: int | None = None
     max_length: int | None = None
     required: bool = False
+    default: Any = None  # the documented default of a zero value, if any
 
     @property
     def check(self) -> str:
@@ -89,7 +91,7 @@ class Value:
         raise ValueError(f"no validator for {self.py_type}")
 
 
-def _value(f: schema.Field, path: tuple[str, ...]) -> Value:
+def _value(f: schema.Field, path: tuple[str, ...], json_path: tuple[str, ...]) -> Value:
     if f.repeated or f.kind in ("message", "enum", "bytes"):
         raise ValueError(f"field {f.name} cannot be a configurable value")
     lo, hi = schema.INT_RANGES.get(f.kind, (None, None))
@@ -110,6 +112,8 @@ def _value(f: schema.Field, path: tuple[str, ...]) -> Value:
         min_length=min_len,
         max_length=max_len,
         required=required,
+        json_path=json_path,
+        default=f.default,
     )
 
 
@@ -197,17 +201,19 @@ def image_generation(api: schema.Api) -> ImageGenerationView:
     for f in options_message.fields:
         if f.is_message and not f.repeated:
             sub = api.message(f.type_name)
-            values = tuple(_value(sf, (f.name, sf.name)) for sf in sub.fields)
+            values = tuple(
+                _value(sf, (f.name, sf.name), (f.json_name, sf.json_name)) for sf in sub.fields
+            )
             view.groups.append(Group(field=f.name, message=sub.name, values=values))
             view.config.extend(values)
         else:
-            v = _value(f, (f.name,))
+            v = _value(f, (f.name,), (f.json_name,))
             view.direct.append(v)
             view.config.append(v)
     names = [v.name for v in view.config]
     if len(set(names)) != len(names):
         raise ValueError(f"flattening {options_message.full_name} gives duplicate names: {names}")
-    view.message_values = [_value(f, (f.name,)) for f in view.message.fields]
+    view.message_values = [_value(f, (f.name,), (f.json_name,)) for f in view.message.fields]
     texts = [v for v in view.message_values if v.py_type == "str" and v.required]
     if len(texts) != 1:
         raise ValueError(f"{view.message.full_name}: expected exactly one required string field")

@@ -10,6 +10,11 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+
+class CodegenError(RuntimeError):
+    """A failure to report as a message (bad spec, missing tool, tool error), not a traceback."""
+
+
 PINNED = ("grpcio-tools", "betterproto2-compiler", "datamodel-code-generator", "ruff")
 
 
@@ -27,7 +32,7 @@ def tool(name: str) -> str:
         return str(found)
     which = shutil.which(name)
     if which is None:
-        raise RuntimeError(
+        raise CodegenError(
             f"{name} not found; install the codegen extra: pip install -e '.[codegen]'"
         )
     return which
@@ -43,7 +48,7 @@ def include_roots(specs: Path) -> list[Path]:
             roots.append(Path(entry))
             break
     else:
-        raise RuntimeError(
+        raise CodegenError(
             "googleapis-common-protos is not installed (google/api/annotations.proto)"
         )
     roots.append(Path(grpc_tools.__file__).parent / "_proto")
@@ -102,11 +107,11 @@ def finish_with_output(proc: subprocess.Popen[bytes], what: str) -> bytes:
     thread, out, err = proc._pump  # type: ignore[attr-defined]
     thread.join()
     if proc.returncode != 0:
-        raise RuntimeError(f"{what} failed ({proc.returncode}):\n{err[0].decode()}")
+        raise CodegenError(f"{what} failed ({proc.returncode}):\n{err[0].decode()}")
     return bytes(out[0])
 
 
 def finish(proc: subprocess.Popen[bytes], what: str) -> None:
     out, err = proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"{what} failed ({proc.returncode}):\n{err.decode()}{out.decode()}")
+        raise CodegenError(f"{what} failed ({proc.returncode}):\n{err.decode()}{out.decode()}")

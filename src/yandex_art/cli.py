@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -35,7 +36,9 @@ __all__ = [
     "EXIT_TIMEOUT",
     "EXIT_TRANSPORT",
     "EXIT_USAGE",
+    "add_generation_flags",
     "build_parser",
+    "generation_options",
     "main",
 ]
 
@@ -92,22 +95,113 @@ class CliError(Exception):
 # -- argument parsing -------------------------------------------------------------------
 
 
-def _ratio(text: str) -> tuple[int, int]:
-    width, sep, height = text.partition(":")
-    try:
-        if not sep:
-            raise ValueError
-        pair = int(width), int(height)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not W:H (e.g. 16:9)") from None
-    if pair[0] <= 0 or pair[1] <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: both parts must be positive")
-    return pair
+# -- generation flags, derived from the specs' rules table --------------------------------
+
+# What the table cannot say: short value forms users type, and the one-flag form of
+# a sub-message (``--ratio 16:9`` for ``aspect_ratio``). Every option field of the
+# specs gets its own flag (``--seed``, ``--width-ratio``, ``--mime-type``, ...) with
+# no edit here.
+_VALUE_ALIASES: dict[str, dict[str, str]] = {
+    "mime_type": {"jpeg": "image/jpeg", "jpg": "image/jpeg", "png": "image/png"},
+}
+_GROUP_ALIASES: dict[str, str] = {"aspect_ratio": "--ratio"}
 
 
-def _mime(text: str) -> str:
-    aliases = {"jpeg": "image/jpeg", "jpg": "image/jpeg", "png": "image/png"}
-    return aliases.get(text.lower(), text)
+def generation_rules() -> Any:
+    """The generated table of request fields (``yandex_art._gen.image_generation_rules``)."""
+    from ._gen import image_generation_rules
+
+    return image_generation_rules
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _value_type(rule: Any) -> Any:
+    aliases = _VALUE_ALIASES.get(rule.name, {})
+
+    def parse(text: str) -> Any:
+        if rule.py_type == "int":
+            try:
+                return int(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if rule.py_type == "float":
+            try:
+                return float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        return aliases.get(text.lower(), text)
+
+    parse.__name__ = rule.name  # argparse names the type in its errors
+    return parse
+
+
+def _group_type(field: str, names: tuple[str, ...]) -> Any:
+    example = {2: "16:9"}.get(len(names), ":".join("1" * len(names)))
+
+    def parse(text: str) -> tuple[int, ...]:
+        parts = text.split(":")
+        try:
+            if len(parts) != len(names):
+                raise ValueError
+            return tuple(int(part) for part in parts)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {':'.join(n[0].upper() for n in names)} (e.g. {example})"
+            ) from None
+
+    parse.__name__ = field
+    return parse
+
+
+def _first_line(doc: str) -> str:
+    """The first sentence of a field's comment, as flag help."""
+    sentence = re.split(r"(?<=\.)\s", doc.strip(), maxsplit=1)[0]
+    return sentence.replace("\n", " ").replace("%", "%%")
+
+
+def add_generation_flags(parser: argparse.ArgumentParser, rules: Any = None) -> None:
+    """One flag per generation option of the specs, plus the one-flag form of each sub-message."""
+    rules = rules if rules is not None else generation_rules()
+    group = parser.add_argument_group("generation options (from the specs)")
+    by_name = {rule.name: rule for rule in rules.OPTION_RULES}
+    for field, names in rules.OPTION_GROUPS.items():
+        flags = [_flag(field)]
+        if field in _GROUP_ALIASES:
+            flags.insert(0, _GROUP_ALIASES[field])
+        parts = ", ".join(f"{n}" for n in names)
+        group.add_argument(
+            *flags,
+            dest=f"group__{field}",
+            type=_group_type(field, names),
+            metavar=":".join(n[0].upper() for n in names),
+            help=f"{field} as one value ({parts}), e.g. 16:9",
+        )
+    for rule in by_name.values():
+        kwargs: dict[str, Any] = {"dest": f"option__{rule.name}", "help": _first_line(rule.doc)}
+        if rule.py_type == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = _value_type(rule)
+            kwargs["metavar"] = rule.py_type.upper()
+        group.add_argument(_flag(rule.name), **kwargs)
+
+
+def generation_options(args: argparse.Namespace, rules: Any = None) -> dict[str, Any]:
+    """The ``configure()`` keyword arguments the generation flags ask for."""
+    rules = rules if rules is not None else generation_rules()
+    options: dict[str, Any] = {}
+    for field, names in rules.OPTION_GROUPS.items():
+        values = getattr(args, f"group__{field}", None)
+        if values is not None:
+            options.update(zip(names, values, strict=True))
+    for rule in rules.OPTION_RULES:
+        value = getattr(args, f"option__{rule.name}", None)
+        if value is not None:
+            options[rule.name] = value
+    return options
 
 
 def _non_negative(text: str) -> float:
@@ -175,11 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start a generation, print its operation id, wait and save the image.",
     )
     generate.add_argument("prompt", nargs="+", metavar="PROMPT", help="prompt words (joined)")
-    generate.add_argument("--seed", type=int, help="random seed (same seed+prompt, same image)")
-    generate.add_argument("--ratio", type=_ratio, metavar="W:H", help="aspect ratio, e.g. 16:9")
-    generate.add_argument(
-        "--mime-type", type=_mime, metavar="TYPE", help="image/jpeg (default) or image/png"
-    )
+    add_generation_flags(generate)
     generate.add_argument(
         "-o",
         "--output",
@@ -444,13 +534,7 @@ async def _generate_with(
     sdk: AsyncAIStudio, args: argparse.Namespace, out: _Output, run: _Run
 ) -> None:
     model = sdk.models.image_generation(args.model)
-    options: dict[str, Any] = {}
-    if args.seed is not None:
-        options["seed"] = args.seed
-    if args.ratio is not None:
-        options["width_ratio"], options["height_ratio"] = args.ratio
-    if args.mime_type is not None:
-        options["mime_type"] = args.mime_type
+    options = generation_options(args)
     if options:
         model = model.configure(**options)
     operation = await model.run_deferred(" ".join(args.prompt))
@@ -615,20 +699,23 @@ async def _serve(args: argparse.Namespace, out: _Output) -> None:
         except (NotImplementedError, RuntimeError):  # no signal handlers (Windows, threads)
             pass
     async with Emulator(config) as emulator:
+        # Keys given with --api-key are credentials: never echoed. Without them any
+        # key is accepted and the printed one is a placeholder.
+        key = emulator.api_key if not args.api_key and not args.iam_token else None
         print(
             json.dumps(
                 {
                     "grpc": emulator.grpc_address,
                     "rest": emulator.rest_url,
                     "folder_id": emulator.folder_id,
-                    "api_key": emulator.api_key,
+                    "api_key": key,
                     "pid": os.getpid(),
                 }
             ),
             file=out.stdout,
             flush=True,
         )
-        key = emulator.api_key or "<API key>"
+        key = key or "<API key>"
         out.info(
             f"YandexART emulator: gRPC {emulator.grpc_address}, REST {emulator.rest_url}; "
             "stop with Ctrl-C.\n"

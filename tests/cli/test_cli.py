@@ -205,7 +205,8 @@ def test_rejected_request_exits_2(emulator: Emulator, env: dict[str, str]) -> No
     "argv",
     [
         ["generate", "--ratio", "16x9", "cat"],
-        ["generate", "--ratio", "0:1", "cat"],
+        ["generate", "--ratio", "1:2:3", "cat"],
+        ["generate", "--seed", "fifty", "cat"],
         ["generate"],
         ["emulator", "--grpc-port", "70000"],
         ["nonsense"],

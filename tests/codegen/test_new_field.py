@@ -94,12 +94,80 @@ def test_new_option_reaches_config_configure_and_request(tmp_path: Path) -> None
     )
 
 
+def test_new_option_reaches_the_emulator_and_the_cli(tmp_path: Path) -> None:
+    """The emulator's validation and the CLI flags come from the generated rules table."""
+    import argparse
+
+    from yandex_art import cli
+    from yandex_art.emulator.core import EmulatorError, validate_request
+    from yandex_art.emulator.rest import parse_generation_request
+
+    specs = _copy_specs(tmp_path, openapi=True)
+    pipeline.generate(specs, tmp_path / "out")
+    package = import_generated(tmp_path / "out")
+    rules = submodule(package, "image_generation_rules")
+    proto = submodule(package, "proto.yandex.cloud.ai.foundation_models.v1.image_generation")
+    model_mod = submodule(package, "image_generation.model")
+
+    # the table has the field, its bounds from the (value) option and its JSON name
+    (rule,) = [r for r in rules.OPTION_RULES if r.name == "guidance"]
+    assert (rule.kind, rule.minimum, rule.maximum, rule.json_path) == (
+        "int64",
+        1,
+        20,
+        ("guidance",),
+    )
+
+    # the emulator validates it, by the table, over both wire forms
+    def request(guidance: int) -> object:
+        return proto.ImageGenerationRequest(
+            model_uri="art://b1gfolder/yandex-art/latest",
+            messages=[proto.Message(text="a red cat")],
+            generation_options=proto.ImageGenerationOptions(guidance=guidance),
+        )
+
+    params = validate_request(request(7), rules=rules)
+    assert dict(params.options)["guidance"] == 7
+    with pytest.raises(EmulatorError, match=r"^generation_options\.guidance: must be at most 20"):
+        validate_request(request(21), rules=rules)
+    body = {
+        "modelUri": "art://b1gfolder/yandex-art/latest",
+        "messages": [{"text": "a red cat", "weight": "1"}],
+        "generationOptions": {"guidance": "7"},
+    }
+    parsed = parse_generation_request(body, rules=rules, request_type=proto.ImageGenerationRequest)
+    assert parsed.generation_options.guidance == 7
+    body["generationOptions"] = {"guidance": "seven"}
+    with pytest.raises(EmulatorError, match=r"^generationOptions\.guidance: must be an int64"):
+        parse_generation_request(body, rules=rules, request_type=proto.ImageGenerationRequest)
+    body["generationOptions"] = {"guidance": 0.5e2}
+    parsed = parse_generation_request(body, rules=rules, request_type=proto.ImageGenerationRequest)
+    with pytest.raises(EmulatorError, match="guidance"):
+        validate_request(parsed, json_names=True, rules=rules)
+
+    # the CLI has a --guidance flag, and what it parses is what configure() takes
+    parser = argparse.ArgumentParser()
+    cli.add_generation_flags(parser, rules)
+    args = parser.parse_args(["--guidance", "7", "--ratio", "1:2", "--mime-type", "png"])
+    options = cli.generation_options(args, rules)
+    assert options == {
+        "guidance": 7,
+        "width_ratio": 1,
+        "height_ratio": 2,
+        "mime_type": "image/png",
+    }
+    model = model_mod.ImageGenerationModel(uri="art://b1gfolder/yandex-art/latest", core=_core())
+    built = model.configure(**options)._build_request("a red cat")
+    assert built.generation_options.guidance == 7
+    assert "--guidance" in parser.format_help()
+
+
 def test_consistency_check_catches_a_field_missing_from_openapi(tmp_path: Path) -> None:
     specs = _copy_specs(tmp_path, openapi=False)
     with pytest.raises(consistency.SpecMismatch, match="guidance"):
         pipeline.generate(specs, tmp_path / "strict", strict=True)
-    # without --strict the generation still goes through (with a warning)
-    pipeline.generate(specs, tmp_path / "lenient")
+    # with --no-strict the generation still goes through (with a warning)
+    pipeline.generate(specs, tmp_path / "lenient", strict=False)
     package = import_generated(tmp_path / "lenient")
     model_mod = submodule(package, "image_generation.model")
     assert "guidance" in inspect.signature(model_mod.ImageGenerationModel.configure).parameters

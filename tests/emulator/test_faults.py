@@ -109,10 +109,12 @@ def test_sdk_retries_through_unavailable_reads(emu: Emulator) -> None:
 
 
 def test_sdk_sees_unavailable_generate(emu: Emulator) -> None:
-    emu.faults.unavailable("generate", times=1)
-    with emu.sdk() as sdk, pytest.raises(TransportError) as caught:
+    emu.faults.unavailable("generate", times=10)
+    policy = RetryPolicy(max_attempts=3, initial_backoff=0.01)
+    with emu.sdk(retry_policy=policy) as sdk, pytest.raises(TransportError) as caught:
         sdk.models.image_generation("yandex-art").run_deferred("a cat")
     assert caught.value.code == "UNAVAILABLE"
+    assert emu.stats().injected_faults == 3  # retried with its idempotency key, then reported
 
 
 def test_faults_over_http(rest: httpx.Client, emu: Emulator) -> None:

@@ -112,10 +112,9 @@ def test_configure_is_immutable_and_tells_unset_from_none_from_zero() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
-        ({"width_ratio": 0}, "width_ratio"),
-        ({"height_ratio": -1}, "height_ratio"),
+        ({"width_ratio": 2**63}, "width_ratio"),
+        ({"height_ratio": -(2**63) - 1}, "height_ratio"),
         ({"seed": 2**63}, "seed"),
-        ({"mime_type": ""}, "mime_type"),
     ],
 )
 def test_configure_rejects_bad_values_naming_the_parameter(
@@ -124,6 +123,17 @@ def test_configure_rejects_bad_values_naming_the_parameter(
     sdk = _sdk()
     with pytest.raises(InvalidArgumentError, match=name):
         sdk.models.image_generation("yandex-art").configure(**kwargs)  # type: ignore[arg-type]
+    sdk.close()
+
+
+def test_configure_accepts_what_the_service_accepts() -> None:
+    """No invented bounds: 0 means the documented default (1) and is sent as is."""
+    sdk = _sdk()
+    model = sdk.models.image_generation("yandex-art").configure(width_ratio=2, height_ratio=0)
+    options = model._build_request("cat").generation_options
+    assert options is not None and options.aspect_ratio is not None
+    assert (options.aspect_ratio.width_ratio, options.aspect_ratio.height_ratio) == (2, 0)
+    assert model.configure(mime_type="").config.mime_type == ""
     sdk.close()
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .images import DEFAULT_LONG_SIDE
+from .images import DEFAULT_LONG_SIDE, MAX_SIDE
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -143,8 +143,10 @@ class EmulatorConfig:
         ):
             raise EmulatorConfigError(f"read_quota must be a positive int or None, got {quota!r}")
         side = self.image_long_side
-        if isinstance(side, bool) or not isinstance(side, int) or not 1 <= side <= 8192:
-            raise EmulatorConfigError(f"image_long_side must be an int in 1..8192, got {side!r}")
+        if isinstance(side, bool) or not isinstance(side, int) or not 1 <= side <= MAX_SIDE:
+            raise EmulatorConfigError(
+                f"image_long_side must be an int in 1..{MAX_SIDE}, got {side!r}"
+            )
         if self.folder_id is not None and (not self.folder_id or "/" in self.folder_id):
             raise EmulatorConfigError(f"folder_id {self.folder_id!r} is not a folder id")
         object.__setattr__(self, "api_keys", _keys(self.api_keys, "api_keys"))

@@ -16,18 +16,19 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from grpclib.const import Status
 
+from .._gen import image_generation_rules as RULES
 from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
     ImageGenerationRequest,
 )
 from .config import EmulatorConfig
 from .faults import METHODS, Faults, GenerationFault
-from .images import SUPPORTED_MIME_TYPES, image_size, render_image
+from .images import SUPPORTED_MIME_TYPES, image_size, prompt_digest, render_prompt
 from .state import Outcome, Record
 
 __all__ = [
@@ -42,15 +43,11 @@ __all__ = [
     "ResultView",
 ]
 
-RESPONSE_TYPE_URL = (
-    "type.googleapis.com/yandex.cloud.ai.foundation_models.v1.image_generation."
-    "ImageGenerationResponse"
-)
+RESPONSE_TYPE_URL = RULES.RESULT_TYPE_URL
 DESCRIPTION = "Async image generation"
-MAX_TEXT = 500
+DEFAULT_MIME_TYPE = "image/jpeg"
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-_URI = re.compile(r"art://([^/\s]+)/([^/\s]+)/([^/\s]+)")
 _PURGE_EVERY = 1.0
 
 HTTP_STATUS: dict[Status, int] = {
@@ -72,15 +69,6 @@ HTTP_STATUS: dict[Status, int] = {
     Status.UNAUTHENTICATED: 401,
 }
 """HTTP status of each gRPC status, as the REST gateway answers it."""
-
-_JSON_NAMES = {
-    "model_uri": "modelUri",
-    "generation_options": "generationOptions",
-    "mime_type": "mimeType",
-    "aspect_ratio": "aspectRatio",
-    "width_ratio": "widthRatio",
-    "height_ratio": "heightRatio",
-}
 
 
 class EmulatorError(Exception):
@@ -119,6 +107,8 @@ class GenerationParams:
     folder_id: str
     model: str
     version: str
+    options: tuple[tuple[str, Any], ...] = ()
+    """Every option of the rules table, after defaults (new spec fields included)."""
 
 
 @dataclass(frozen=True)
@@ -196,79 +186,126 @@ class EmulatorStats:
         return data
 
 
+def _zero(rule: Any) -> Any:
+    return {"str": "", "int": 0, "float": 0.0, "bool": False}.get(rule.py_type)
+
+
+def _read(message: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` (proto names), or None when a message on the way is not set."""
+    value = message
+    for part in path:
+        if value is None:
+            return None
+        value = getattr(value, part)
+    return value
+
+
+def check_value(rule: Any, value: Any, where: str) -> None:
+    """Check one field value against its rule from the specs (zero values mean "not set")."""
+    if rule.py_type == "str":
+        if not value:
+            if rule.required:
+                raise _invalid(where, "must not be empty")
+            return
+        if rule.max_length is not None and len(value) > rule.max_length:
+            raise _invalid(
+                where,
+                f"is {len(value)} characters long; at most {rule.max_length} are allowed",
+            )
+        if rule.min_length is not None and len(value) < rule.min_length:
+            raise _invalid(where, f"must be at least {rule.min_length} characters long")
+    elif rule.py_type == "int":
+        if value == 0:
+            if rule.required:
+                raise _invalid(where, "is required")
+            return
+        if rule.minimum is not None and value < rule.minimum:
+            raise _invalid(where, f"must be at least {rule.minimum}, got {value}")
+        if rule.maximum is not None and value > rule.maximum:
+            raise _invalid(where, f"must be at most {rule.maximum}, got {value}")
+    elif rule.py_type == "bool" and rule.required and not value:
+        raise _invalid(where, "is required")
+
+
 def validate_request(
-    request: ImageGenerationRequest, *, json_names: bool = False, folder_id: str | None = None
+    request: Any,
+    *,
+    json_names: bool = False,
+    folder_id: str | None = None,
+    rules: Any = RULES,
 ) -> GenerationParams:
-    """Check a request as the service does; errors name the field (proto or JSON names)."""
+    """Check a request as the service does, by the rules table codegen derives from the specs.
 
-    def name(path: str) -> str:
-        if not json_names:
-            return path
-        return ".".join(_JSON_NAMES.get(part, part) for part in path.split("."))
+    Only what the service documents is refused (the 500-character prompt, a
+    model URI it can route); a field at its zero value takes its documented
+    default (0 or a missing side of the aspect ratio means 1). Errors name the
+    field, with proto or JSON names. ``rules`` is the generated table
+    (``yandex_art._gen.image_generation_rules``); tests pass one made from
+    modified specs.
+    """
 
-    uri = request.model_uri
-    match = _URI.fullmatch(uri)
+    def name(proto: str, json: str) -> str:
+        return json if json_names else proto
+
+    uri_name = name(*rules.MODEL_URI)
+    uri = _read(request, (rules.MODEL_URI[0],))
     if not uri:
-        raise _invalid(name("model_uri"), "is required, e.g. art://<folder_id>/yandex-art/latest")
+        raise _invalid(
+            uri_name, f"is required, e.g. {rules.URI_SCHEME}://<folder_id>/yandex-art/latest"
+        )
+    match = re.fullmatch(rf"{re.escape(rules.URI_SCHEME)}://([^/\s]+)/([^/\s]+)/([^/\s]+)", uri)
     if match is None:
         raise _invalid(
-            name("model_uri"),
-            f"must look like art://<folder_id>/<model>/<version>, got {_short(uri)}",
+            uri_name,
+            f"must look like {rules.URI_SCHEME}://<folder_id>/<model>/<version>, got {_short(uri)}",
         )
     folder, model, version = match.groups()
     if folder_id is not None and folder != folder_id:
         raise _invalid(
-            name("model_uri"),
-            f"folder {_short(folder)} is not served here; use folder {folder_id!r}",
+            uri_name, f"folder {_short(folder)} is not served here; use folder {folder_id!r}"
         )
-    if not request.messages:
-        raise _invalid(name("messages"), "at least one message is required")
+    messages_name = name(*rules.MESSAGES)
+    messages = _read(request, (rules.MESSAGES[0],)) or []
+    if not messages:
+        raise _invalid(messages_name, "at least one message is required")
+    text_rule = next(r for r in rules.MESSAGE_RULES if r.required and r.py_type == "str")
     texts = []
-    for index, message in enumerate(request.messages):
-        where = f"messages[{index}]"
-        if not message.text:
-            raise _invalid(f"{where}.text", "must not be empty")
-        if len(message.text) > MAX_TEXT:
-            raise _invalid(
-                f"{where}.text",
-                f"is {len(message.text)} characters long; at most {MAX_TEXT} are allowed",
+    for index, message in enumerate(messages):
+        for rule in rules.MESSAGE_RULES:
+            where = (
+                f"{messages_name}[{index}].{'.'.join(rule.json_path if json_names else rule.path)}"
             )
-        if not math.isfinite(message.weight):
-            raise _invalid(f"{where}.weight", f"must be a finite number, got {message.weight!r}")
-        texts.append(message.text)
-    options = request.generation_options
-    mime_type, seed, width_ratio, height_ratio = "image/jpeg", 0, 1, 1
-    if options is not None:
-        if options.mime_type:
-            if options.mime_type not in SUPPORTED_MIME_TYPES:
-                raise _invalid(
-                    name("generation_options.mime_type"),
-                    f"unsupported MIME type {_short(options.mime_type)}; "
-                    f"use {' or '.join(SUPPORTED_MIME_TYPES)}",
-                )
-            mime_type = options.mime_type
-        if not INT64_MIN <= options.seed <= INT64_MAX:
-            raise _invalid(name("generation_options.seed"), "is out of the int64 range")
-        seed = options.seed
-        ratio = options.aspect_ratio
-        if ratio is not None:
-            for field_name in ("width_ratio", "height_ratio"):
-                value = getattr(ratio, field_name)
-                if value <= 0 or value > INT64_MAX:
-                    raise _invalid(
-                        name(f"generation_options.aspect_ratio.{field_name}"),
-                        f"must be a positive integer, got {value}",
-                    )
-            width_ratio, height_ratio = ratio.width_ratio, ratio.height_ratio
+            check_value(rule, _read(message, rule.path), where)
+        texts.append(_read(message, text_rule.path))
+    options_name = name(*rules.OPTIONS)
+    options = _read(request, (rules.OPTIONS[0],))
+    values: dict[str, Any] = {}
+    for rule in rules.OPTION_RULES:
+        value = _read(options, rule.path)
+        value = _zero(rule) if value is None else value
+        path = ".".join(rule.json_path if json_names else rule.path)
+        check_value(rule, value, f"{options_name}.{path}")
+        if value == _zero(rule) and rule.default is not None:
+            value = rule.default
+        values[rule.name] = value
+    mime_type = values.get("mime_type") or DEFAULT_MIME_TYPE
+    if mime_type not in SUPPORTED_MIME_TYPES:
+        rule = next(r for r in rules.OPTION_RULES if r.name == "mime_type")
+        path = ".".join(rule.json_path if json_names else rule.path)
+        raise _invalid(
+            f"{options_name}.{path}",
+            f"the emulator draws only {' or '.join(SUPPORTED_MIME_TYPES)}, not {_short(mime_type)}",
+        )
     return GenerationParams(
         texts=tuple(texts),
-        seed=seed,
-        width_ratio=width_ratio,
-        height_ratio=height_ratio,
+        seed=int(values.get("seed") or 0),
+        width_ratio=int(values.get("width_ratio") or 1),
+        height_ratio=int(values.get("height_ratio") or 1),
         mime_type=mime_type,
         folder_id=folder,
         model=model,
         version=version,
+        options=tuple(sorted(values.items())),
     )
 
 
@@ -293,7 +330,9 @@ class EmulatorService:
         self._api_keys = None if config.api_keys is None else frozenset(config.api_keys)
         self._iam_tokens = None if config.iam_tokens is None else frozenset(config.iam_tokens)
         self._strict_auth = self._api_keys is not None or self._iam_tokens is not None
-        self._dirty = False
+        self._version = 0
+        self.commit: Callable[[int], Awaitable[None]] | None = None
+        """Set by the server with a state file: awaited before a generation is acknowledged."""
         self._last_purge = -math.inf
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reset_counters()
@@ -324,20 +363,25 @@ class EmulatorService:
                 if not record.done:
                     self._schedule(record)
 
-    def take_changes(self) -> list[dict[str, Any]] | None:
-        """The records to persist if anything changed since the last call, else None."""
+    @property
+    def version(self) -> int:
+        """A counter bumped by every change worth persisting."""
         with self._lock:
-            if not self._dirty:
+            return self._version
+
+    def changes(self, since: int) -> tuple[int, list[dict[str, Any]]] | None:
+        """``(version, records)`` to persist when anything changed after ``since``, else None."""
+        with self._lock:
+            if self._version == since:
                 return None
-            self._dirty = False
-            return [r.to_json() for r in self._records.values()]
+            return self._version, [r.to_json() for r in self._records.values()]
 
     def reset(self) -> None:
         """Forget all operations and counters and disarm faults (configuration stays)."""
         with self._lock:
             self._records.clear()
             self._reset_counters()
-            self._dirty = True
+            self._version += 1
         self.faults.clear()
 
     # -- per-call checks ------------------------------------------------------
@@ -415,13 +459,14 @@ class EmulatorService:
             seed = params.seed or self._rng.randrange(1, INT64_MAX)
             duration = self._duration()
         fault = self.faults.take_generation_fault()
+        digest = prompt_digest(params.texts)
         width, height = image_size(
             params.width_ratio, params.height_ratio, self.config.image_long_side
         )
         image = None
         if fault is None:
             image = await loop.run_in_executor(
-                None, render_image, params.texts, seed, width, height, params.mime_type
+                None, render_prompt, digest, seed, width, height, params.mime_type
             )
         now, now_mono = self._wall(), self._clock()
         with self._lock:
@@ -430,7 +475,7 @@ class EmulatorService:
                 created_at=now,
                 modified_at=now,
                 created_by=_subject(authorization),
-                texts=params.texts,
+                prompt_sha256=digest,
                 seed=seed,
                 width=width,
                 height=height,
@@ -446,14 +491,17 @@ class EmulatorService:
                 image=image,
             )
             self._records[record.id] = record
-            self._dirty = True
+            self._version += 1
             if duration <= 0:
                 self._finish(record)
             else:
                 self._loop = loop
                 self._schedule(record)
             self._purge()
-            return self._view(record)
+            view, version = self._view(record), self._version
+        if self.commit is not None:
+            await self.commit(version)  # on disk before it is acknowledged
+        return view
 
     async def get(self, operation_id: str) -> OperationView:
         """The operation's current state (a read already counted by :meth:`enter`)."""
@@ -464,8 +512,8 @@ class EmulatorService:
                 return self._view(record)
         image = await asyncio.get_running_loop().run_in_executor(
             None,
-            render_image,
-            record.texts,
+            render_prompt,
+            record.prompt_sha256,
             record.seed,
             record.width,
             record.height,
@@ -547,7 +595,7 @@ class EmulatorService:
         record.done_at = now
         record.modified_at = now
         record.done_monotonic = self._clock()
-        self._dirty = True
+        self._version += 1
 
     def _sweep_due(self) -> None:
         now = self._clock()
@@ -562,7 +610,7 @@ class EmulatorService:
         record = self._records.get(operation_id)
         if record is not None and self._expired(record):
             del self._records[operation_id]
-            self._dirty = True
+            self._version += 1
             record = None
         if record is None:
             raise EmulatorError(
@@ -583,7 +631,7 @@ class EmulatorService:
         for operation_id in expired:
             del self._records[operation_id]
         if expired:
-            self._dirty = True
+            self._version += 1
 
     def _expired(self, record: Record) -> bool:
         limit = self._wall() - self.config.retention_seconds

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from grpclib.const import Cardinality, Handler, Status
+from grpclib.encoding.proto import ProtoCodec
 from grpclib.events import RecvRequest, listen
 from grpclib.exceptions import GRPCError
 from grpclib.protocol import H2Protocol
@@ -83,6 +84,19 @@ def to_proto(view: OperationView) -> Operation:
             )
         operation.response = AnyMessage(type_url=view.response.type_url, value=value)
     return operation
+
+
+class _StrictCodec(ProtoCodec):
+    """Answers a request that does not parse with INVALID_ARGUMENT (not UNKNOWN and a traceback)."""
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        try:
+            return super().decode(data, message_type)
+        except Exception as exc:
+            raise GRPCError(
+                Status.INVALID_ARGUMENT,
+                f"the request is not a valid {message_type.__name__} message: {type(exc).__name__}",
+            ) from None
 
 
 def _error(exc: EmulatorError) -> GRPCError:
@@ -178,7 +192,8 @@ class GrpcServer:
 
     def __init__(self, service: EmulatorService, address: str) -> None:
         self.server = Server(
-            [_Generation(service), _Operations(service), _Endpoints(service, address)]
+            [_Generation(service), _Operations(service), _Endpoints(service, address)],
+            codec=_StrictCodec(),
         )
         self._protocols: weakref.WeakSet[H2Protocol] = weakref.WeakSet()
         make_protocol = self.server._protocol_factory

@@ -14,9 +14,19 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from threading import Lock
 
-__all__ = ["DEFAULT_LONG_SIDE", "SUPPORTED_MIME_TYPES", "image_size", "render_image"]
+__all__ = [
+    "DEFAULT_LONG_SIDE",
+    "MAX_SIDE",
+    "SUPPORTED_MIME_TYPES",
+    "image_size",
+    "prompt_digest",
+    "render_image",
+    "render_prompt",
+]
 
 DEFAULT_LONG_SIDE = 1024
+MAX_SIDE = 8192
+"""The largest pixel side the emulator draws (``image_long_side`` is bounded by it)."""
 SUPPORTED_MIME_TYPES = ("image/jpeg", "image/png")
 _CELL = 16  # pixels of the final image per canvas pixel
 _CACHE_SIZE = 64
@@ -40,19 +50,33 @@ def _colour(rnd: random.Random) -> tuple[int, int, int]:
     return (rnd.randrange(256), rnd.randrange(256), rnd.randrange(256))
 
 
+def prompt_digest(texts: Sequence[str]) -> str:
+    """A fixed-size stand-in for the prompt: what operation records keep instead of the text."""
+    return hashlib.sha256("\x00".join(texts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def render_image(
     texts: Sequence[str], seed: int, width: int, height: int, mime_type: str = "image/jpeg"
 ) -> bytes:
     """Encoded picture (JPEG or PNG) for a prompt and seed, ``width`` x ``height`` pixels."""
+    return render_prompt(prompt_digest(texts), seed, width, height, mime_type)
+
+
+def render_prompt(
+    digest: str, seed: int, width: int, height: int, mime_type: str = "image/jpeg"
+) -> bytes:
+    """The picture of :func:`render_image`, from the prompt's :func:`prompt_digest`."""
     if mime_type not in SUPPORTED_MIME_TYPES:
         raise ValueError(f"unsupported MIME type {mime_type!r}")
-    key = (tuple(texts), seed, width, height, mime_type)
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        raise ValueError(f"{width}x{height} is not within 1..{MAX_SIDE} pixels a side")
+    key = (digest, seed, width, height, mime_type)
     with _cache_lock:
         cached = _cache.get(key)
         if cached is not None:
             _cache.move_to_end(key)
             return cached
-    data = _draw(texts, seed, width, height, mime_type)
+    data = _draw(digest, seed, width, height, mime_type)
     with _cache_lock:
         _cache[key] = data
         while len(_cache) > _CACHE_SIZE:
@@ -60,10 +84,10 @@ def render_image(
     return data
 
 
-def _draw(texts: Sequence[str], seed: int, width: int, height: int, mime_type: str) -> bytes:
+def _draw(prompt: str, seed: int, width: int, height: int, mime_type: str) -> bytes:
     from PIL import Image, ImageDraw
 
-    digest = hashlib.sha256("\x00".join([str(seed), *texts]).encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{seed}\x00{prompt}".encode("ascii")).digest()
     rnd = random.Random(digest)
     small = (max(1, -(-width // _CELL)), max(1, -(-height // _CELL)))
     gradient = Image.linear_gradient("L").rotate(rnd.choice((0, 90, 180, 270))).resize(small)

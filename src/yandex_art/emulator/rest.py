@@ -10,29 +10,35 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 from grpclib.const import Status
 
+from .._gen import image_generation_rules as RULES
 from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
-    AspectRatio,
-    ImageGenerationOptions,
     ImageGenerationRequest,
-    Message,
 )
-from .core import INT64_MAX, INT64_MIN, EmulatorError, EmulatorService, OperationView
+from .core import EmulatorError, EmulatorService, OperationView
 
 __all__ = ["build_app", "operation_json", "parse_generation_request"]
 
 log = logging.getLogger(__name__)
 
 GENERATE_PATH = "/foundationModels/v1/imageGenerationAsync"
-_INT = re.compile(r"-?[0-9]+")
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_INT_RANGES = {
+    "int64": (-(2**63), 2**63 - 1),
+    "uint64": (0, 2**64 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+}
 _HTTP_TO_GRPC = {
     400: Status.INVALID_ARGUMENT,
     401: Status.UNAUTHENTICATED,
@@ -91,48 +97,6 @@ def _invalid(path: str, problem: str) -> EmulatorError:
     return EmulatorError(Status.INVALID_ARGUMENT, f"{path}: {problem}")
 
 
-def _get(obj: dict[str, Any], key: str, path: str) -> Any:
-    value = obj.get(key)
-    if key in obj and value is None:
-        raise _invalid(path, "must not be null")
-    return value
-
-
-def _object(value: Any, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _invalid(path, f"must be a JSON object, got {_kind(value)}")
-    return value
-
-
-def _string(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        raise _invalid(path, f"must be a string, got {_kind(value)}")
-    return value
-
-
-def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _invalid(path, f"must be a number, got {_kind(value)}")
-    try:
-        return float(value)
-    except OverflowError:
-        raise _invalid(path, "is out of the range of a double") from None
-
-
-def _int64(value: Any, path: str) -> int:
-    if isinstance(value, str) and _INT.fullmatch(value):
-        number = int(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    else:
-        raise _invalid(
-            path, f"must be an int64 (an integer or a decimal string), got {_kind(value)}"
-        )
-    if not INT64_MIN <= number <= INT64_MAX:
-        raise _invalid(path, "is out of the int64 range")
-    return number
-
-
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -147,57 +111,155 @@ def _kind(value: Any) -> str:
     return "an object"
 
 
-def parse_generation_request(body: Any) -> ImageGenerationRequest:
-    """Read an ``ImageGenerationRequest`` from JSON, checking types as the OpenAPI schema does.
+def _object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _invalid(path, f"must be a JSON object, got {_kind(value)}")
+    return value
 
-    Unknown keys are ignored, as the schema allows additional properties.
+
+def _string(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise _invalid(path, f"must be a string, got {_kind(value)}")
+    return value
+
+
+def _double(value: Any, path: str) -> float:
+    """A proto3 JSON double: a number, or a string holding one ("1", "1.5e3", "NaN", "Infinity")."""
+    if isinstance(value, str):
+        if not (_NUMBER.fullmatch(value) or value in ("NaN", "Infinity", "-Infinity")):
+            raise _invalid(path, f"must be a number or a numeric string, got {_kind(value)}")
+        number = float(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise _invalid(path, "is out of the range of a double") from None
+    else:
+        raise _invalid(path, f"must be a number, got {_kind(value)}")
+    if math.isinf(number) and value not in ("Infinity", "-Infinity"):
+        raise _invalid(path, "is out of the range of a double")
+    return number
+
+
+def _integer(value: Any, path: str, kind: str) -> int:
+    """A proto3 JSON integer: a number or a decimal string, integral and within ``kind``'s range."""
+    number: int | None = None
+    if isinstance(value, str):
+        if _NUMBER.fullmatch(value):
+            number = _integral(Decimal(value))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value):
+        number = _integral(Decimal(value))
+    if number is None:
+        raise _invalid(
+            path, f"must be an {kind} (an integer or a decimal string), got {_kind(value)}"
+        )
+    low, high = _INT_RANGES.get(kind, _INT_RANGES["int64"])
+    if not low <= number <= high:
+        raise _invalid(path, f"is out of the {kind} range")
+    return number
+
+
+def _integral(value: Decimal) -> int | None:
+    if value != value.to_integral_value() or abs(value) > 2**64:
+        return None
+    return int(value)
+
+
+def _scalar(rule: Any, value: Any, path: str) -> Any:
+    """A JSON value as ``from_dict`` takes it for the rule's proto type."""
+    if rule.py_type == "str":
+        return _string(value, path)
+    if rule.py_type == "float":
+        return _double(value, path)
+    if rule.py_type == "int":
+        number = _integer(value, path, rule.kind)
+        return str(number) if rule.kind in ("int64", "uint64") else number
+    if rule.py_type == "bool":
+        if not isinstance(value, bool):
+            raise _invalid(path, f"must be true or false, got {_kind(value)}")
+        return value
+    raise _invalid(path, f"has a type the emulator cannot read ({rule.kind})")
+
+
+def _fill(source: dict[str, Any], target: dict[str, Any], rules: Any, where: str) -> None:
+    """Copy the fields of ``rules`` from a JSON object, checking their types.
+
+    ``null`` means "not set" for every field, as in the proto3 JSON mapping;
+    a sub-message that is present (even ``{}``) stays present; unknown keys
+    are ignored.
+    """
+    for rule in rules:
+        node, out, path = source, target, where
+        for depth, key in enumerate(rule.json_path):
+            path = f"{path}.{key}" if path else key
+            value = node.get(key)
+            if value is None:
+                break
+            if depth == len(rule.json_path) - 1:
+                out[key] = _scalar(rule, value, path)
+            else:
+                node = _object(value, path)
+                out = out.setdefault(key, {})
+
+
+def parse_generation_request(
+    body: Any, *, rules: Any = RULES, request_type: Any = ImageGenerationRequest
+) -> Any:
+    """Read an ``ImageGenerationRequest`` from its proto3 JSON form, driven by the rules table.
+
+    int64 and double values are accepted as JSON numbers or strings, fields
+    may be left out or ``null``, sub-messages may be ``{}``. Unknown keys are
+    ignored. Type errors name the field by its JSON path.
     """
     if not isinstance(body, dict):
         raise EmulatorError(
             Status.INVALID_ARGUMENT,
             f"the request body must be a JSON object (ImageGenerationRequest), got {_kind(body)}",
         )
-    request = ImageGenerationRequest()
-    uri = _get(body, "modelUri", "modelUri")
-    if uri is not None:
-        request.model_uri = _string(uri, "modelUri")
-    messages = _get(body, "messages", "messages")
+    data: dict[str, Any] = {}
+    uri_key = rules.MODEL_URI[1]
+    if body.get(uri_key) is not None:
+        data[uri_key] = _string(body[uri_key], uri_key)
+    messages_key = rules.MESSAGES[1]
+    messages = body.get(messages_key)
     if messages is not None:
         if not isinstance(messages, list):
-            raise _invalid("messages", f"must be an array, got {_kind(messages)}")
+            raise _invalid(messages_key, f"must be an array, got {_kind(messages)}")
+        parsed: list[dict[str, Any]] = []
         for index, item in enumerate(messages):
-            where = f"messages[{index}]"
-            item = _object(item, where)
-            message = Message()
-            text = _get(item, "text", f"{where}.text")
-            if text is not None:
-                message.text = _string(text, f"{where}.text")
-            weight = _get(item, "weight", f"{where}.weight")
-            if weight is not None:
-                message.weight = _number(weight, f"{where}.weight")
-            request.messages.append(message)
-    options = _get(body, "generationOptions", "generationOptions")
+            where = f"{messages_key}[{index}]"
+            message: dict[str, Any] = {}
+            _fill(_object(item, where), message, rules.MESSAGE_RULES, where)
+            parsed.append(message)
+        data[messages_key] = parsed
+    options_key = rules.OPTIONS[1]
+    options = body.get(options_key)
     if options is not None:
-        options = _object(options, "generationOptions")
-        parsed = ImageGenerationOptions()
-        mime_type = _get(options, "mimeType", "generationOptions.mimeType")
-        if mime_type is not None:
-            parsed.mime_type = _string(mime_type, "generationOptions.mimeType")
-        seed = _get(options, "seed", "generationOptions.seed")
-        if seed is not None:
-            parsed.seed = _int64(seed, "generationOptions.seed")
-        ratio = _get(options, "aspectRatio", "generationOptions.aspectRatio")
-        if ratio is not None:
-            ratio = _object(ratio, "generationOptions.aspectRatio")
-            aspect = AspectRatio()
-            for key, attr in (("widthRatio", "width_ratio"), ("heightRatio", "height_ratio")):
-                path = f"generationOptions.aspectRatio.{key}"
-                value = _get(ratio, key, path)
-                if value is not None:
-                    setattr(aspect, attr, _int64(value, path))
-            parsed.aspect_ratio = aspect
-        request.generation_options = parsed
-    return request
+        data[options_key] = {}
+        _fill(_object(options, options_key), data[options_key], rules.OPTION_RULES, options_key)
+    return request_type.from_dict(data)
+
+
+def _check_text(value: Any, depth: int = 0) -> None:
+    """Refuse strings that cannot be UTF-8 (lone surrogates from ``\\ud800`` escapes)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise EmulatorError(
+                    Status.INVALID_ARGUMENT,
+                    "the request body is not valid JSON text: it has a lone UTF-16 surrogate",
+                ) from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def _reject_constant(name: str) -> Any:
@@ -209,12 +271,14 @@ async def _json_body(request: web.Request) -> Any:
     if not raw.strip():
         raise EmulatorError(Status.INVALID_ARGUMENT, "the request body is empty; send JSON")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise EmulatorError(
             Status.INVALID_ARGUMENT, f"the request body is not valid JSON: {message}"
         ) from None
+    _check_text(data)
+    return data
 
 
 def _check_headers(request: web.Request) -> None:

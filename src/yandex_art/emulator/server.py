@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import socket
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
+
+from grpclib.const import Status
 
 from .._runtime.bridge import LoopThread
 from .config import DEFAULT_API_KEY, DEFAULT_FOLDER_ID, EmulatorConfig, EmulatorConfigError
-from .core import EmulatorService, EmulatorStats
+from .core import EmulatorError, EmulatorService, EmulatorStats
 from .faults import Faults
 from .state import load_state, save_state
 
@@ -24,6 +27,35 @@ if TYPE_CHECKING:
     from .grpc import GrpcServer
 
 __all__ = ["Emulator"]
+
+log = logging.getLogger(__name__)
+
+_COMMIT_TIMEOUT = 10.0
+_MAX_RETRY_PAUSE = 2.0
+
+
+def _lock(path: Path) -> IO[str]:
+    """An exclusive lock on ``<state file>.lock``: one emulator per state file."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        handle = open(lock_path, "a+", encoding="utf-8")  # held while serving
+    except OSError as exc:
+        raise EmulatorConfigError(
+            f"cannot use the state file {path}: {exc.strerror or exc}"
+        ) from None
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise EmulatorConfigError(
+            f"the state file {path} is in use by another emulator (it holds {lock_path}); "
+            "give each emulator its own --state file"
+        ) from None
+    return handle
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -80,6 +112,10 @@ class Emulator:
         self._grpc_addr: tuple[str, int] | None = None
         self._rest_addr: tuple[str, int] | None = None
         self._state = Path(self.config.state_file) if self.config.state_file else None
+        self._lock_file: IO[str] | None = None
+        self._saved_version = -1
+        self._wake = asyncio.Event()
+        self._saved = asyncio.Condition()
 
     # -- starting and stopping ------------------------------------------------------
 
@@ -113,14 +149,16 @@ class Emulator:
 
         loop = asyncio.get_running_loop()
         if self._state is not None:
-            self._service.load(
-                load_state(self._state, now=time.time(), now_monotonic=time.monotonic())
-            )
-        grpc_sock = _bind(self.config.host, self.config.grpc_port)
+            self._open_state(self._state)
         try:
-            rest_sock = _bind(self.config.host, self.config.rest_port)
+            grpc_sock = _bind(self.config.host, self.config.grpc_port)
+            try:
+                rest_sock = _bind(self.config.host, self.config.rest_port)
+            except BaseException:
+                grpc_sock.close()
+                raise
         except BaseException:
-            grpc_sock.close()
+            self._release_state()
             raise
         self._grpc_addr, self._rest_addr = _host_port(grpc_sock), _host_port(rest_sock)
         try:
@@ -143,6 +181,9 @@ class Emulator:
             await self.aclose()
             raise
         if self._state is not None:
+            self._wake = asyncio.Event()
+            self._saved = asyncio.Condition()
+            self._service.commit = self._commit
             self._flusher = loop.create_task(self._flush_loop())
 
     async def aclose(self) -> None:
@@ -158,7 +199,13 @@ class Emulator:
             await self._runner.cleanup()
             self._runner = None
         self._grpc_addr = self._rest_addr = None
-        self._flush()
+        self._service.commit = None
+        if self._state is not None and self._lock_file is not None:
+            try:
+                self._write(self._saved_version)
+            except Exception as exc:
+                log.error("could not write the state file %s on close: %s", self._state, exc)
+        self._release_state()
 
     def close(self) -> None:
         """Stop an emulator started with :meth:`start` (and its thread). Idempotent."""
@@ -200,18 +247,89 @@ class Emulator:
 
     # -- state file -----------------------------------------------------------------
 
-    async def _flush_loop(self) -> None:
-        interval = max(self.config.state_flush_seconds, 0.01)
-        while True:
-            await asyncio.sleep(interval)
-            self._flush()
+    def _open_state(self, path: Path) -> None:
+        """Lock the state file, load it (refusing corruption) and prove it can be written."""
+        self._lock_file = _lock(path)
+        try:
+            self._service.load(load_state(path, now=time.time(), now_monotonic=time.monotonic()))
+            self._saved_version = -1
+            self._write(-1)
+        except OSError as exc:
+            self._release_state()
+            raise EmulatorConfigError(
+                f"cannot write the state file {path}: {exc.strerror or exc}"
+            ) from None
+        except BaseException:
+            self._release_state()
+            raise
 
-    def _flush(self) -> None:
-        if self._state is None:
+    def _release_state(self) -> None:
+        handle, self._lock_file = self._lock_file, None
+        if handle is not None:
+            handle.close()  # closing the file drops the lock
+
+    def _write(self, since: int) -> bool:
+        """Write the records if they changed after version ``since``; True if it wrote."""
+        assert self._state is not None
+        pending = self._service.changes(since)
+        if pending is None:
+            return False
+        version, records = pending
+        save_state(self._state, records)
+        self._saved_version = version
+        return True
+
+    async def _flush_loop(self) -> None:
+        """Write changes as they come (at least every ``state_flush_seconds``); never gives up.
+
+        A failed write is logged and retried with a growing pause; the
+        records stay in memory meanwhile, and generations wait (see
+        :meth:`_commit`) rather than be acknowledged without being on disk.
+        """
+        interval = max(self.config.state_flush_seconds, 0.01)
+        pause = interval
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                wrote = await loop.run_in_executor(None, self._write, self._saved_version)
+            except Exception as exc:
+                log.warning(
+                    "cannot write the state file %s (%s); retrying in %.2g s",
+                    self._state,
+                    exc,
+                    pause,
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _MAX_RETRY_PAUSE)
+                self._wake.set()
+                continue
+            pause = interval
+            if wrote:
+                async with self._saved:
+                    self._saved.notify_all()
+
+    async def _commit(self, version: int) -> None:
+        """Return once the records of ``version`` are on disk."""
+        if self._saved_version >= version:
             return
-        records = self._service.take_changes()
-        if records is not None:
-            save_state(self._state, records)
+        self._wake.set()
+        try:
+            async with self._saved:
+                await asyncio.wait_for(
+                    self._saved.wait_for(lambda: self._saved_version >= version),
+                    _COMMIT_TIMEOUT,
+                )
+        except TimeoutError:
+            raise EmulatorError(
+                Status.UNAVAILABLE,
+                "the emulator cannot write its state file; the operation is kept in memory "
+                "and is saved when writing works again",
+            ) from None
 
     # -- addresses and credentials ------------------------------------------------------
 

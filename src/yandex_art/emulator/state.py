@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from .config import EmulatorConfigError
+from .images import MAX_SIDE, SUPPORTED_MIME_TYPES, prompt_digest
 
 __all__ = ["Outcome", "Record", "load_state", "save_state"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 Outcome = Literal["image", "error", "empty", "wrong_type"]
 
@@ -24,15 +26,16 @@ class Record:
 
     Times ending in ``_at`` are wall-clock (``time.time()``); ``*_monotonic``
     are ``time.monotonic()`` of this process and are not persisted as such.
-    The image is not persisted either: it is drawn again from the prompt and
-    seed when needed.
+    The image is not persisted either: it is drawn again from the prompt's
+    digest and the seed when needed.
     """
 
     id: str
     created_at: float
     modified_at: float
     created_by: str
-    texts: tuple[str, ...]
+    prompt_sha256: str
+    """:func:`~.images.prompt_digest` of the prompt: records keep no prompt text, and stay small."""
     seed: int
     width: int
     height: int
@@ -57,7 +60,6 @@ class Record:
         for f in fields(self):
             if f.metadata.get("persist") is False:
                 data.pop(f.name)
-        data["texts"] = list(self.texts)
         return data
 
     @classmethod
@@ -67,7 +69,20 @@ class Record:
             raise ValueError("an operation must be a JSON object")
         names = {f.name for f in fields(cls) if f.metadata.get("persist") is not False}
         values = {k: v for k, v in data.items() if k in names}
-        values["texts"] = tuple(values.get("texts", ()))
+        texts = data.get("texts")  # records of version 1 kept the prompt itself
+        if "prompt_sha256" not in values and isinstance(texts, list):
+            if not all(isinstance(t, str) for t in texts):
+                raise ValueError("'texts' must be strings")
+            values["prompt_sha256"] = prompt_digest(texts)
+        missing = sorted(
+            f.name
+            for f in fields(cls)
+            if f.metadata.get("persist") is not False
+            and f.name not in values
+            and f.default is MISSING
+        )
+        if missing:
+            raise ValueError(f"an operation lacks {', '.join(missing)}")
         record = cls(**values)
         _check(record)
         record.created_monotonic = now_monotonic - (now - record.created_at)
@@ -77,12 +92,18 @@ class Record:
         return record
 
 
+MAX_TEXT = 4096
+"""Longest string a record may hold (ids, messages, type URLs)."""
+MAX_OPERATIONS = 1_000_000
+
+
 def _check(record: Record) -> None:
     checks: list[tuple[str, type | tuple[type, ...]]] = [
         ("id", str),
         ("created_at", (int, float)),
         ("modified_at", (int, float)),
         ("created_by", str),
+        ("prompt_sha256", str),
         ("seed", int),
         ("width", int),
         ("height", int),
@@ -96,33 +117,65 @@ def _check(record: Record) -> None:
         ("reads", int),
         ("cancelled", bool),
     ]
-    for name, kind in checks:
-        if not isinstance(getattr(record, name), kind):
-            raise ValueError(f"field {name!r} of operation {record.id!r} has a wrong type")
+    name = repr(record.id)[:80]
+    for field_name, kind in checks:
+        value = getattr(record, field_name)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise ValueError(f"field {field_name!r} of operation {name} has a wrong type")
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise ValueError(f"field {field_name!r} of operation {name} is too long")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"field {field_name!r} of operation {name} is not a finite number")
+    if not record.id or not record.id.isascii() or not record.id.isalnum():
+        raise ValueError(f"operation id {name} is not an operation id")
+    if record.done_at is not None and (
+        isinstance(record.done_at, bool)
+        or not isinstance(record.done_at, int | float)
+        or not math.isfinite(record.done_at)
+    ):
+        raise ValueError(f"field 'done_at' of operation {name} is not a finite number")
+    if not (1 <= record.width <= MAX_SIDE and 1 <= record.height <= MAX_SIDE):
+        raise ValueError(
+            f"operation {name} is {record.width}x{record.height} pixels; "
+            f"each side must be within 1..{MAX_SIDE}"
+        )
+    if not -(2**63) <= record.seed < 2**63 or not 0 <= record.reads < 2**63:
+        raise ValueError(f"operation {name} has a seed or read count out of range")
+    if record.mime_type not in SUPPORTED_MIME_TYPES:
+        raise ValueError(f"operation {name} has an unsupported MIME type")
     if record.outcome not in ("image", "error", "empty", "wrong_type"):
-        raise ValueError(f"operation {record.id!r} has an unknown outcome {record.outcome!r}")
-    if not all(isinstance(t, str) for t in record.texts):
-        raise ValueError(f"texts of operation {record.id!r} must be strings")
+        raise ValueError(f"operation {name} has an unknown outcome {record.outcome!r:.40}")
 
 
 def load_state(path: Path, *, now: float, now_monotonic: float) -> list[Record]:
-    """Records kept in ``path``; a missing file means none."""
+    """Records kept in ``path``; a missing file means none. Anything unusable is refused whole."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return []
     except OSError as exc:
-        raise EmulatorConfigError(f"cannot read the state file {path}: {exc}") from None
+        raise EmulatorConfigError(
+            f"cannot read the state file {path}: {exc.strerror or exc}"
+        ) from None
     try:
-        data = json.loads(text)
-        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict) or data.get("version") not in (1, STATE_VERSION):
             raise ValueError(f"expected a JSON object with version {STATE_VERSION}")
         items = data.get("operations")
         if not isinstance(items, list):
             raise ValueError("'operations' must be a list")
-        return [Record.from_json(item, now=now, now_monotonic=now_monotonic) for item in items]
-    except (ValueError, TypeError) as exc:
-        raise EmulatorConfigError(f"the state file {path} is not usable: {exc}") from None
+        if len(items) > MAX_OPERATIONS:
+            raise ValueError(f"more than {MAX_OPERATIONS} operations")
+        records = [Record.from_json(item, now=now, now_monotonic=now_monotonic) for item in items]
+        if len({r.id for r in records}) != len(records):
+            raise ValueError("an operation id appears twice")
+        return records
+    except (ValueError, TypeError, RecursionError) as exc:
+        text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise EmulatorConfigError(
+            f"the state file {path} is corrupt or not an emulator state file ({text}); "
+            "move it away or pass another --state file"
+        ) from None
 
 
 def save_state(path: Path, records: list[dict[str, Any]]) -> None:
