@@ -43,6 +43,7 @@ class _BaseAIStudio:
         max_reads_per_second: float | None = 50.0,
         allow_insecure: bool = False,
         env: Mapping[str, str] | None = None,
+        duration_cache: bool | None = None,
     ) -> None:
         env = os.environ if env is None else env
         folder_id = folder_id if folder_id is not None else env.get("YC_FOLDER_ID")
@@ -81,6 +82,7 @@ class _BaseAIStudio:
             enable_server_data_logging=enable_server_data_logging,
             user_agent=f"yandex-art-sdk/{_version()}",
             max_reads_per_second=max_reads_per_second,
+            duration_cache=duration_cache,
         )
 
     @property
