@@ -28,6 +28,8 @@ _EXPORTS = {
     "Operation": "._runtime.operation",
     "AsyncOperation": "._runtime.operation",
     "OperationStatus": "._runtime.operation",
+    "BatchItem": "._runtime.batch",
+    "BatchRequest": "._runtime.batch",
     "UNDEFINED": "._runtime.undefined",
     "Undefined": "._runtime.undefined",
     "UndefinedOr": "._runtime.undefined",
@@ -54,6 +56,8 @@ __all__ = [
     "AsyncAIStudio",
     "AsyncImageGenerationModel",
     "AsyncOperation",
+    "BatchItem",
+    "BatchRequest",
     "ConfigurationError",
     "IAMTokenAuth",
     "ImageGenerationModel",
@@ -103,6 +107,7 @@ if TYPE_CHECKING:
         ImageMessageDict,
     )
     from ._runtime.auth import APIKeyAuth, IAMTokenAuth, OAuthTokenAuth
+    from ._runtime.batch import BatchItem, BatchRequest
     from ._runtime.errors import (
         AIStudioError,
         ConfigurationError,
