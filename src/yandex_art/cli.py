@@ -219,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("--model", default="yandex-art", help="model name or URI (yandex-art)")
     _add_connection(attach)
 
+    from . import cli_batch
+
+    cli_batch.register(commands, _add_connection, ratio=_ratio, mime=_mime)
+
     emulator = commands.add_parser(
         "emulator",
         help="run a local emulator of the service",
@@ -688,6 +692,10 @@ def main(
             out.image_on_stdout = True
         if args.command == "emulator":
             return _run_emulator(args, out)
+        if args.command == "batch":
+            from . import cli_batch
+
+            return cli_batch.run(args, out, os.environ if env is None else env)
         return _run_client(args, out, os.environ if env is None else env)
     except CliError as error:
         return _report(error, out, _Run())
