@@ -224,3 +224,26 @@ def test_sigkill_midway_then_rerun_generates_each_item_once(tmp_path: Path) -> N
         emu.wait(30)
         if emu.stdout is not None:
             emu.stdout.close()
+
+
+def test_generate_json_progress_carries_the_remaining_estimate(tmp_path: Path) -> None:
+    with Emulator.start(EmulatorConfig(generation_seconds=0.3, image_long_side=64)) as emu:
+        env = {"YC_API_KEY": emu.auth, "YC_FOLDER_ID": emu.folder_id}
+        for round_ in range(2):  # the second one has a learned duration to go by
+            target = tmp_path / f"{round_}.jpeg"
+            code, out, err = run(
+                "generate",
+                "--endpoint",
+                emu.grpc_address,
+                "--json",
+                "-o",
+                str(target),
+                "cat",
+                env=env,
+            )
+            assert code == EXIT_OK, err
+    events = [json.loads(line) for line in out.splitlines()]
+    progress = [e for e in events if e["event"] == "progress"]
+    assert progress and progress[0]["elapsed_seconds"] >= 0
+    remaining = progress[0]["remaining_seconds"]
+    assert remaining is not None and 0 < remaining <= 0.4
