@@ -183,6 +183,7 @@ class Journal:
 
         self.path = directory / JOURNAL
         self.states: dict[str, _State] = {}
+        self.last_time = 0.0  # wall-clock time of the latest record
         self._file: IO[str] = open(self.path, "a+", encoding="utf-8")
         try:
             import fcntl
@@ -212,6 +213,8 @@ class Journal:
 
     def _fold(self, record: dict[str, Any]) -> None:
         key, event = record["item"], record.get("event")
+        if isinstance(record.get("t"), int | float):
+            self.last_time = max(self.last_time, float(record["t"]))
         current = self.states.get(key)
         if event == "sending":
             self.states[key] = _State("sending")
@@ -363,6 +366,11 @@ async def _batch_with(
             elif state and state.state == "sending":
                 resent += 1
             requests.append(BatchRequest(item.prompt, options, item.key, attach))
+        # A run that stopped a moment ago may still have reads counted in the
+        # server's current quota window, which this process's budget cannot see.
+        quiet = journal.last_time + 1.1 - time.time()
+        if 0 < quiet <= 1.1:
+            await asyncio.sleep(quiet)
         total = len(items)
         progress = _Progress(out, total, done, failed_before, args)
         if resent:
