@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from yandex_art._runtime import auth
+
+# Learned durations must not leak from the user's cache into the tests, nor the
+# tests' into it (tests of the cache pass their own environment).
+os.environ["YANDEX_ART_CACHE"] = "0"
 
 ROOT = Path(__file__).resolve().parent.parent
 

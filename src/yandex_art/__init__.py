@@ -28,6 +28,8 @@ _EXPORTS = {
     "Operation": "._runtime.operation",
     "AsyncOperation": "._runtime.operation",
     "OperationStatus": "._runtime.operation",
+    "BatchItem": "._runtime.batch",
+    "BatchRequest": "._runtime.batch",
     "UNDEFINED": "._runtime.undefined",
     "Undefined": "._runtime.undefined",
     "UndefinedOr": "._runtime.undefined",
@@ -59,6 +61,8 @@ __all__ = [
     "AsyncImageGenerationModel",
     "AsyncOperation",
     "ClientClosedError",
+    "BatchItem",
+    "BatchRequest",
     "ConfigurationError",
     "EnvIAMTokenAuth",
     "IAMTokenAuth",
@@ -118,6 +122,7 @@ if TYPE_CHECKING:
         OAuthTokenAuth,
         YcCliAuth,
     )
+    from ._runtime.batch import BatchItem, BatchRequest
     from ._runtime.errors import (
         AIStudioError,
         ClientClosedError,

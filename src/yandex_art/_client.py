@@ -44,6 +44,7 @@ class _BaseAIStudio:
         max_reads_per_second: float | None = 50.0,
         allow_insecure: bool = False,
         env: Mapping[str, str] | None = None,
+        duration_cache: bool | None = None,
     ) -> None:
         """Connects nothing yet; channels open on the first call.
 
@@ -99,6 +100,7 @@ class _BaseAIStudio:
             user_agent=user_agent(_version()),
             max_reads_per_second=max_reads_per_second,
             env=env,
+            duration_cache=duration_cache,
         )
         # A client never closed releases its connections quietly when it is
         # collected or the interpreter exits.

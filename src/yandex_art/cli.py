@@ -301,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("--model", default="yandex-art", help="model name or URI (yandex-art)")
     _add_connection(attach)
 
+    from . import cli_batch
+
+    cli_batch.register(commands, _add_connection, add_generation_flags)
+
     emulator = commands.add_parser(
         "emulator",
         help="run a local emulator of the service",
@@ -374,18 +378,33 @@ class _Progress:
 
     _FRAMES = "|/-\\"
 
-    def __init__(self, stream: IO[str], operation_id: str) -> None:
+    def __init__(
+        self,
+        stream: IO[str],
+        operation_id: str,
+        remaining: Any = None,
+        out: _Output | None = None,
+    ) -> None:
         self._stream = stream
         self._id = operation_id
         self._started = time.monotonic()
         self._live = bool(getattr(stream, "isatty", lambda: False)())
         self._task: asyncio.Task[None] | None = None
+        # ETA from the learned durations (a callable giving seconds or None).
+        self._remaining = remaining
+        self._out = out if out is not None and out.json else None
+
+    def remaining(self) -> float | None:
+        value = self._remaining() if self._remaining is not None else None
+        return None if value is None else float(value)
 
     def elapsed(self) -> float:
         return time.monotonic() - self._started
 
     def __enter__(self) -> _Progress:
-        if self._live:
+        if self._out is not None:
+            self._task = asyncio.get_running_loop().create_task(self._events())
+        elif self._live:
             self._task = asyncio.get_running_loop().create_task(self._spin())
         else:
             print(f"waiting for operation {self._id} ...", file=self._stream, flush=True)
@@ -394,17 +413,32 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self._task is not None:
             self._task.cancel()
-            self._stream.write("\r\x1b[K")
-            self._stream.flush()
+            if self._out is None:
+                self._stream.write("\r\x1b[K")
+                self._stream.flush()
 
     async def _spin(self) -> None:
         frame = 0
         while True:
-            text = f"{self._FRAMES[frame % 4]} generating ({self.elapsed():.1f} s, {self._id})"
+            left = self.remaining()
+            eta = "" if left is None else f", ETA {left:.1f} s" if left > 0 else ", any moment"
+            text = f"{self._FRAMES[frame % 4]} generating ({self.elapsed():.1f} s{eta}, {self._id})"
             self._stream.write("\r" + text + "\x1b[K")
             self._stream.flush()
             frame += 1
             await asyncio.sleep(0.1)
+
+    async def _events(self) -> None:
+        assert self._out is not None
+        while True:
+            left = self.remaining()
+            self._out.event(
+                event="progress",
+                operation_id=self._id,
+                elapsed_seconds=round(self.elapsed(), 1),
+                remaining_seconds=None if left is None else round(left, 1),
+            )
+            await asyncio.sleep(1.0)
 
 
 # -- generate and attach ------------------------------------------------------------------
@@ -492,7 +526,7 @@ async def _finish(
     args: argparse.Namespace,
     out: _Output,
 ) -> None:
-    with _Progress(out.stderr, operation.id) as progress:
+    with _Progress(out.stderr, operation.id, operation.expected_remaining, out) as progress:
         result = await operation.wait(poll_timeout=args.timeout)
     path = _save(result, args.output, operation.id)
     size = _image_size(result.image_bytes)
@@ -767,6 +801,10 @@ def main(
             out.image_on_stdout = True
         if args.command == "emulator":
             return _run_emulator(args, out)
+        if args.command == "batch":
+            from . import cli_batch
+
+            return cli_batch.run(args, out, os.environ if env is None else env)
         return _run_client(args, out, os.environ if env is None else env)
     except CliError as error:
         return _report(error, out, _Run())

@@ -26,7 +26,7 @@ from .errors import ClientClosedError, ConfigurationError, TransportError, code_
 from .operation import AsyncOperation, Operation
 from .protocol import OperationReader, OperationSnapshot
 from .retry import RetryPolicy, call_with_retry
-from .scheduler import DurationModel, PollScheduler
+from .scheduler import PollScheduler
 from .validation import check_timeout
 
 if TYPE_CHECKING:
@@ -184,6 +184,7 @@ class ClientCore:
         env: Mapping[str, str] | None = None,
         max_reads_per_second: float | None = 50.0,
         clock: Callable[[], float] = time.monotonic,
+        duration_cache: bool | None = None,
     ) -> None:
         if transport not in ("grpc", "rest"):
             raise ConfigurationError(f"transport must be 'grpc' or 'rest', not {transport!r}")
@@ -201,7 +202,12 @@ class ClientCore:
         # their answer, so reads delayed on their way (a busy loop, the
         # network) cannot bunch up in one server window.
         self.scheduler = PollScheduler(max_reads_per_second=max_reads_per_second, clock=clock)
-        self.durations = DurationModel()
+        # Learned durations are shared by every client of the same endpoints in
+        # the process and, unless turned off, cached on disk (see history.py).
+        from .history import shared_durations
+
+        scope = ",".join(f"{k}={v}" for k, v in sorted(self._endpoints.items()))
+        self.durations = shared_durations(scope, persist=duration_cache is not False)
         self._resources: _LoopResources | None = None
         self._bridge: LoopThread | None = None
         self._closed = False

@@ -215,6 +215,14 @@ class AsyncOperation(Generic[T]):
         """The status from the latest read, without reading (None before any)."""
         return None if self._last is None else OperationStatus.from_snapshot(self._last)
 
+    def expected_remaining(self) -> float | None:
+        """Seconds until the operation is likely done (the median learned duration minus
+        its age; 0 when overdue), or None when nothing is learned or its age is unknown."""
+        median = self._durations.quantile(self._key, 0.5) if self._age_known else None
+        if median is None:
+            return None
+        return max(0.0, self._started_at + median - self._clock())
+
     def __repr__(self) -> str:
         status = self.last_status
         state = "unknown" if status is None else status.state
@@ -526,6 +534,9 @@ class Operation(Generic[T]):
     def aio(self) -> AsyncOperation[T]:
         """The asynchronous operation underneath."""
         return self._async
+
+    def expected_remaining(self) -> float | None:
+        return self._async.expected_remaining()
 
     def __repr__(self) -> str:
         return type(self).__name__ + repr(self._async).removeprefix(type(self._async).__name__)

@@ -25,11 +25,11 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import logs
 
-__all__ = ["DurationModel", "Grant", "PollPolicy", "PollScheduler", "quantile"]
+__all__ = ["DurationModel", "DurationStore", "Grant", "PollPolicy", "PollScheduler", "quantile"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
@@ -342,6 +342,18 @@ class PollScheduler:
 # --------------------------------------------------------------------------- durations
 
 
+class DurationStore(Protocol):
+    """Where a :class:`DurationModel` keeps durations beyond the process (see ``history``)."""
+
+    def load(self, key: str) -> list[tuple[float, float]]:
+        """Durations and uncertainties stored for ``key``, oldest first."""
+        ...
+
+    def record(self, key: str, seconds: float, uncertainty: float) -> None:
+        """Keep one new observation (best-effort; must not raise)."""
+        ...
+
+
 class DurationModel:
     """Recent operation durations, per key (the model URI).
 
@@ -356,6 +368,9 @@ class DurationModel:
     reads) that fit within the precise range anyway, but keeps coarse ones
     lying wholly outside it: those are operations that finished earlier or
     later than expected, and dropping them would bias the history.
+
+    With a ``store``, a key's history is seeded from it when the key is first
+    used, and every new observation is handed to it.
     """
 
     def __init__(
@@ -367,6 +382,7 @@ class DurationModel:
         precise_fraction: float = 0.03,
         max_gap: float = 2.5,
         max_relative_gap: float = 1.0,
+        store: DurationStore | None = None,
     ) -> None:
         for name, value in (("keep", keep), ("min_precise", min_precise)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -382,6 +398,14 @@ class DurationModel:
         self._max_gap = max_gap
         self._max_relative_gap = max_relative_gap
         self._history: dict[str, deque[tuple[float, float]]] = {}
+        self._store = store
+
+    def _entries(self, key: str) -> deque[tuple[float, float]]:
+        entries = self._history.get(key)
+        if entries is None:
+            seed = self._store.load(key) if self._store is not None else ()
+            entries = self._history[key] = deque(seed, maxlen=self._keep)
+        return entries
 
     def __repr__(self) -> str:
         sizes = {key: len(values) for key, values in self._history.items()}
@@ -391,8 +415,9 @@ class DurationModel:
         """Remember that an operation under ``key`` took ``seconds`` (± ``uncertainty``)."""
         _check("seconds", seconds)
         _check("uncertainty", uncertainty)
-        entries = self._history.setdefault(key, deque(maxlen=self._keep))
-        entries.append((float(seconds), float(uncertainty)))
+        self._entries(key).append((float(seconds), float(uncertainty)))
+        if self._store is not None:
+            self._store.record(key, float(seconds), float(uncertainty))
 
     def observe_done(
         self, key: str, *, started_at: float, last_running_at: float, done_at: float
@@ -449,7 +474,7 @@ class DurationModel:
         return max((spread for _, spread in self._kept(key)), default=0.0)
 
     def _kept(self, key: str) -> list[tuple[float, float]]:
-        entries = list(self._history.get(key, ()))
+        entries = list(self._entries(key))
         precise = [seconds for seconds, spread in entries if self._precise(seconds, spread)]
         if len(precise) < self._min_precise:
             return entries

@@ -10,7 +10,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+
 from typing_extensions import Self
+from yandex_art._runtime.batch import BatchItem, BatchRequest, iterate_sync, run_batch
 from yandex_art._runtime.core import ClientCore
 from yandex_art._runtime.errors import InvalidArgumentError
 from yandex_art._runtime.operation import AsyncOperation, Operation
@@ -170,6 +173,38 @@ class _BaseImageGenerationModel:
             sent_at=sent_at,
         )
 
+    async def _batch_start(
+        self, request: BatchRequest
+    ) -> AsyncOperation[ImageGenerationModelResult]:
+        model = self.configure(**request.options) if request.options else self
+        if request.operation_id:
+            return model._async_operation(request.operation_id, None, None)
+        initial, sent_at = await model._start(request.messages, 60)
+        return model._async_operation(initial.id, initial, sent_at)
+
+    def _batch(
+        self,
+        prompts: Iterable[ImageMessageInputType | BatchRequest],
+        concurrency: int,
+        rate_per_minute: float | None,
+        poll_timeout: float | None,
+        on_start: Callable[[int, BatchRequest], object] | None,
+        on_started: Callable[
+            [int, BatchRequest, AsyncOperation[ImageGenerationModelResult]], object
+        ]
+        | None,
+    ) -> AsyncIterator[BatchItem[ImageGenerationModelResult]]:
+        requests = (p if isinstance(p, BatchRequest) else BatchRequest(p) for p in prompts)
+        return run_batch(
+            requests,
+            start=self._batch_start,
+            concurrency=concurrency,
+            rate_per_minute=rate_per_minute,
+            poll_timeout=poll_timeout,
+            on_start=on_start,
+            on_started=on_started,
+        )
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(uri={self.uri!r}, config={self._config!r})"
 
@@ -206,6 +241,37 @@ class AsyncImageGenerationModel(_BaseImageGenerationModel):
         """
         return self._async_operation(operation_id, None, None)
 
+    def run_batch(
+        self,
+        prompts: Iterable[ImageMessageInputType | BatchRequest],
+        *,
+        concurrency: int = 8,
+        rate_per_minute: float | None = 100.0,
+        poll_timeout: float | None = 3600,
+        on_start: Callable[[int, BatchRequest], object] | None = None,
+        on_started: Callable[
+            [int, BatchRequest, AsyncOperation[ImageGenerationModelResult]], object
+        ]
+        | None = None,
+    ) -> AsyncIterator[BatchItem[ImageGenerationModelResult]]:
+        """Generates one image per prompt and yields each outcome as it finishes.
+
+        At most ``concurrency`` operations run at once, and generations are started at
+        most ``rate_per_minute`` times a minute (None: no limit); a start refused for
+        quota slows down and is retried. Reads share the client's read budget. A failed
+        item carries its ``error``; nothing is raised for the batch.
+
+        :param prompts: prompts (anything ``run_deferred`` takes), or ``BatchRequest``
+            objects with per-item ``configure()`` options, a name or an operation id
+            to attach to.
+        :param on_start: called with (index, request) just before a generation is requested.
+        :param on_started: called with (index, request, operation) as soon as it exists.
+        """
+        items = self._batch(
+            prompts, concurrency, rate_per_minute, poll_timeout, on_start, on_started
+        )
+        return items
+
 
 class ImageGenerationModel(_BaseImageGenerationModel):
     """Blocking image generation model; calls run on the client's event-loop thread.
@@ -238,3 +304,34 @@ class ImageGenerationModel(_BaseImageGenerationModel):
         :param timeout: kept for compatibility; reads take their timeout from ``wait()``.
         """
         return self._sync_operation(operation_id, None, None)
+
+    def run_batch(
+        self,
+        prompts: Iterable[ImageMessageInputType | BatchRequest],
+        *,
+        concurrency: int = 8,
+        rate_per_minute: float | None = 100.0,
+        poll_timeout: float | None = 3600,
+        on_start: Callable[[int, BatchRequest], object] | None = None,
+        on_started: Callable[
+            [int, BatchRequest, AsyncOperation[ImageGenerationModelResult]], object
+        ]
+        | None = None,
+    ) -> Iterator[BatchItem[ImageGenerationModelResult]]:
+        """Generates one image per prompt and yields each outcome as it finishes.
+
+        At most ``concurrency`` operations run at once, and generations are started at
+        most ``rate_per_minute`` times a minute (None: no limit); a start refused for
+        quota slows down and is retried. Reads share the client's read budget. A failed
+        item carries its ``error``; nothing is raised for the batch.
+
+        :param prompts: prompts (anything ``run_deferred`` takes), or ``BatchRequest``
+            objects with per-item ``configure()`` options, a name or an operation id
+            to attach to.
+        :param on_start: called with (index, request) just before a generation is requested.
+        :param on_started: called with (index, request, operation) as soon as it exists.
+        """
+        items = self._batch(
+            prompts, concurrency, rate_per_minute, poll_timeout, on_start, on_started
+        )
+        return iterate_sync(self._core.run_sync, items)

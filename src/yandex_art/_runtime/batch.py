@@ -1,0 +1,220 @@
+"""Many operations from one list: bounded concurrency, a start rate, results as they finish.
+
+:func:`run_batch` is what a model's ``run_batch()`` stands on. It knows
+nothing about images: the model hands it a ``start`` coroutine that turns one
+:class:`BatchRequest` into an :class:`~.operation.AsyncOperation` (starting it,
+or attaching to ``operation_id``). Reads of all operations go through the
+client's poll scheduler like any other, so a batch shares the client's read
+budget. Starts are spaced by a :class:`RateLimiter` (the service's quota on
+starting generations is in the hundreds per minute); a start refused for quota
+(``RESOURCE_EXHAUSTED`` / HTTP 429, after the transport's own retries) slows
+the limiter down and is tried again. Every other failure is reported on its
+item: one bad prompt does not stop the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from .errors import TransportError
+from .operation import AsyncOperation, Runner
+
+__all__ = ["BatchItem", "BatchRequest", "RateLimiter", "iterate_sync", "run_batch"]
+
+T = TypeVar("T")
+
+_QUOTA_CODES = frozenset({"RESOURCE_EXHAUSTED", "HTTP 429"})
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One item of a batch: its messages, options for ``configure()``, an optional name.
+
+    With ``operation_id`` the item's operation was started earlier: it is
+    attached to, not started again (how a resumed batch picks up its work).
+    """
+
+    messages: Any
+    options: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    operation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchItem(Generic[T]):
+    """The outcome of one item: ``result`` or ``error`` (never both)."""
+
+    index: int
+    """Position of the item in the input (from 0)."""
+    request: BatchRequest
+    operation_id: str | None
+    """None when the operation could not be started."""
+    result: T | None = None
+    error: BaseException | None = None
+
+    @property
+    def name(self) -> str | None:
+        return self.request.name
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def __repr__(self) -> str:
+        outcome = "ok" if self.error is None else f"error={self.error!r}"
+        return f"BatchItem(index={self.index}, operation_id={self.operation_id!r}, {outcome})"
+
+
+class RateLimiter:
+    """Spaces events at least ``60 / per_minute`` seconds apart (no bursts).
+
+    :meth:`slow_down` (a quota refusal) doubles the spacing, up to a minute,
+    and holds the next event back; each later event that goes through brings
+    it back a little towards the configured rate.
+    """
+
+    def __init__(
+        self,
+        per_minute: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        if per_minute is not None and not (per_minute > 0):
+            raise ValueError(f"rate_per_minute must be > 0 or None, got {per_minute!r}")
+        self._base = 0.0 if per_minute is None or math.isinf(per_minute) else 60.0 / per_minute
+        self._interval = self._base
+        self._next = -math.inf
+        self._clock = clock
+        self._sleep = sleep
+        self.refusals = 0
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+    async def acquire(self) -> None:
+        while True:
+            now = self._clock()
+            if now >= self._next:
+                self._next = now + self._interval
+                if self._interval > self._base:
+                    self._interval = max(self._base, self._interval * 0.9)
+                return
+            await self._sleep(self._next - now)
+
+    def slow_down(self, retry_after: float | None = None) -> float:
+        """A start was refused for quota: returns how long the next start is held back."""
+        self.refusals += 1
+        self._interval = min(max(self._interval * 2, 1.0), 60.0)
+        hold = max(retry_after or 0.0, self._interval)
+        self._next = max(self._next, self._clock() + hold)
+        return hold
+
+
+async def run_batch(
+    requests: Iterable[BatchRequest],
+    *,
+    start: Callable[[BatchRequest], Awaitable[AsyncOperation[T]]],
+    concurrency: int = 8,
+    rate_per_minute: float | None = 100.0,
+    poll_timeout: float | None = 3600,
+    max_quota_retries: int = 8,
+    on_start: Callable[[int, BatchRequest], object] | None = None,
+    on_started: Callable[[int, BatchRequest, AsyncOperation[T]], object] | None = None,
+    limiter: RateLimiter | None = None,
+) -> AsyncIterator[BatchItem[T]]:
+    """Run every request, at most ``concurrency`` at a time; yield items as they finish.
+
+    ``on_start(index, request)`` is called just before a new operation is
+    requested and ``on_started(index, request, operation)`` as soon as it
+    exists, before anything else happens to it (a journal writes there).
+    Requests with an ``operation_id`` are attached (no start, no rate limit).
+    Closing the iterator early cancels the waits; operations keep running on
+    the server.
+    """
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
+    limiter = limiter if limiter is not None else RateLimiter(rate_per_minute)
+    source = enumerate(requests)
+    results: asyncio.Queue[BatchItem[T] | None] = asyncio.Queue()
+
+    async def begin(index: int, request: BatchRequest) -> AsyncOperation[T]:
+        if request.operation_id:
+            return await start(request)
+        refusals = 0
+        while True:
+            await limiter.acquire()
+            if on_start is not None:
+                on_start(index, request)
+            try:
+                return await start(request)
+            except TransportError as error:
+                if error.code not in _QUOTA_CODES or refusals >= max_quota_retries:
+                    raise
+                refusals += 1
+                await asyncio.sleep(limiter.slow_down(error.retry_after))
+
+    async def one(index: int, request: BatchRequest) -> BatchItem[T]:
+        operation_id = request.operation_id
+        try:
+            operation = await begin(index, request)
+            operation_id = operation.id
+            if on_started is not None:
+                on_started(index, request, operation)
+            result = await operation.wait(poll_timeout=poll_timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # reported on the item, never raised for the batch
+            return BatchItem(index, request, operation_id, error=exc)
+        return BatchItem(index, request, operation_id, result=result)
+
+    async def worker() -> None:
+        try:
+            for index, request in source:  # shared: each item is taken by one worker
+                await results.put(await one(index, request))
+        finally:
+            await results.put(None)
+
+    workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
+    running = len(workers)
+    try:
+        while running:
+            item = await results.get()
+            if item is None:
+                running -= 1
+                continue
+            yield item
+        for task in workers:
+            task.result()  # a failure of the input iterable itself is raised here
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+
+
+def iterate_sync(run: Runner, items: AsyncIterator[T]) -> Iterator[T]:
+    """Drive an async iterator from synchronous code, one ``run`` per item."""
+
+    async def step() -> T:
+        return await items.__anext__()
+
+    try:
+        while True:
+            try:
+                yield run(step())
+            except StopAsyncIteration:
+                return
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+
+            async def close() -> None:
+                await aclose()
+
+            run(close())
