@@ -8,6 +8,7 @@ Generated transports call :meth:`ClientCore.grpc_call` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ import sys
 import time
 import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -123,21 +124,25 @@ class _LoopResources:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.channels: dict[Endpoint, grpc.aio.Channel] = {}
-        self.calls: dict[tuple[Endpoint, str], Any] = {}
         self.http: Any = None
         self.closing: asyncio.Future[None] = loop.create_future()
+        # asyncio.run() closes the async generators of its loop before the
+        # loop itself: this one closes the connections made on it then.
+        self._guard = self._until_the_loop_ends()
+        self._guard_started = asyncio.ensure_future(self._guard.__anext__())
+
+    async def _until_the_loop_ends(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await self.aclose()
 
     async def aclose(self) -> None:
         """Wake the waiters (the client is closing), then close the connections."""
         if not self.closing.done():
             self.closing.set_result(None)
-        channels = list(self.channels.values())
-        self.channels.clear()
-        self.calls.clear()
         http, self.http = self.http, None
-        for channel in channels:
-            await channel.close()
         if http is not None:
             await http.aclose()
 
@@ -145,9 +150,7 @@ class _LoopResources:
         """Release what a loop other than the running one holds, without awaiting there."""
         loop = self.loop
         if loop.is_closed() or not loop.is_running():
-            # A dead loop's sockets went with it: only drop the references.
-            self.channels.clear()
-            self.calls.clear()
+            # A dead loop's sockets went with it: only drop the reference.
             self.http = None
             return
         try:
@@ -211,6 +214,8 @@ class ClientCore:
         self._resources: _LoopResources | None = None
         self._bridge: LoopThread | None = None
         self._closed = False
+        self._channels: dict[Endpoint, grpc.Channel] = {}
+        self._calls: dict[tuple[Endpoint, str], Any] = {}
         self._env = os.environ if env is None else env
         _LIVE_CORES.add(self)
         logs.configure_from_env(self._env)
@@ -270,20 +275,25 @@ class ClientCore:
         """In a forked child: the loop thread and the connections stayed in the parent."""
         self._bridge = None
         self._resources = None
+        self._channels = {}  # the parent's; closing them here would touch its sockets
+        self._calls = {}
         self.scheduler = self.scheduler.fresh()
         forget = getattr(self._auth, "forget_loop_state", None)
         if forget is not None:
             forget()
 
-    def grpc_channel(self, service_id: str) -> grpc.aio.Channel:
-        """The grpcio channel to a service's endpoint, one per endpoint and event loop.
+    def grpc_channel(self, service_id: str) -> grpc.Channel:
+        """The grpcio channel to a service's endpoint, one per endpoint.
 
-        grpcio honours the proxy environment (``grpc_proxy``, ``https_proxy``,
-        ``http_proxy``, ``no_proxy``) by itself.
+        grpcio's threaded stack, not ``grpc.aio``: its channels belong to no
+        event loop (any loop, any thread may call), and a process forked
+        after using them can open new ones, where grpc.aio's poller thread
+        stays behind in the parent and the child hangs.
         """
+        if self._closed:
+            raise ClientClosedError()
         endpoint = self.endpoint(service_id)
-        resources = self._loop_resources()
-        channel = resources.channels.get(endpoint)
+        channel = self._channels.get(endpoint)
         if channel is None:
             import grpc
 
@@ -295,7 +305,7 @@ class ClientCore:
                 *_proxy_options(endpoint, self._env),
             )
             if self._verify is False:
-                channel = grpc.aio.insecure_channel(target, options=options)
+                channel = grpc.insecure_channel(target, options=options)
             else:
                 cafile = self._cafile()
                 roots = None
@@ -303,21 +313,27 @@ class ClientCore:
                     with open(cafile, "rb") as bundle:
                         roots = bundle.read()
                 credentials = grpc.ssl_channel_credentials(root_certificates=roots)
-                channel = grpc.aio.secure_channel(target, credentials, options=options)
-            resources.channels[endpoint] = channel
+                channel = grpc.secure_channel(target, credentials, options=options)
+            self._channels[endpoint] = channel
         return channel
 
     def _unary(self, service_id: str, method: str, parse: Callable[[bytes], T]) -> Any:
         endpoint = self.endpoint(service_id)
-        resources = self._loop_resources()
         key = (endpoint, method)
-        call = resources.calls.get(key)
+        call = self._calls.get(key)
         if call is None:
             call = self.grpc_channel(service_id).unary_unary(
                 method, request_serializer=bytes, response_deserializer=parse
             )
-            resources.calls[key] = call
+            self._calls[key] = call
         return call
+
+    def _close_channels(self) -> None:
+        channels = list(self._channels.values())
+        self._channels.clear()
+        self._calls.clear()
+        for channel in channels:
+            channel.close()
 
     def _http(self) -> Any:
         import httpx
@@ -431,9 +447,12 @@ class ClientCore:
 
         async def send(headers: dict[str, str], remaining: float) -> T:
             call = self._unary(service_id, method, parse)
+            future = call.future(request, timeout=remaining, metadata=tuple(headers.items()))
             try:
-                result: T = await call(request, timeout=remaining, metadata=tuple(headers.items()))
-            except grpc.aio.AioRpcError as exc:
+                result: T = await _completion(future)
+            except grpc.RpcError as exc:
+                if self._closed:
+                    raise ClientClosedError() from None
                 raise _grpc_error(fail, exc) from None
             return result
 
@@ -573,6 +592,7 @@ class ClientCore:
                 await resources.aclose()
             else:
                 resources.retire()
+        self._close_channels()
         aclose = getattr(self._auth, "aclose", None)
         if aclose is not None:
             try:
@@ -590,6 +610,7 @@ class ClientCore:
             if self._resources is not None:
                 self._resources.retire()
                 self._resources = None
+            self._close_channels()
             return
         try:
             bridge.run(self.aclose())
@@ -670,7 +691,31 @@ def _excluded(host: str, no_proxy: str) -> bool:
     return False
 
 
-def _grpc_error(fail: _Failure, exc: grpc.aio.AioRpcError) -> TransportError:
+async def _completion(future: grpc.Future[Any]) -> Any:
+    """Await a grpcio future from any event loop; cancelling the wait cancels the call."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def on_done(_: object) -> None:
+        try:
+            loop.call_soon_threadsafe(wake)
+        except RuntimeError:
+            pass  # the loop is gone; nobody waits any more
+
+    future.add_done_callback(on_done)
+    try:
+        await done
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    return future.result()
+
+
+def _grpc_error(fail: _Failure, exc: Any) -> TransportError:
     code = exc.code().name
     details = exc.details() or ""
     server_id = None
