@@ -67,6 +67,8 @@ class _BaseAIStudio:
         folder_id = folder_id if folder_id is not None else env.get("YC_FOLDER_ID")
         if folder_id is not None and not isinstance(folder_id, str):
             raise ConfigurationError(f"folder_id must be a str, not {type(folder_id).__name__}")
+        if folder_id and not folder_id.isprintable():
+            raise ConfigurationError("folder_id must be printable text (no control or surrogate)")
         if not folder_id or not folder_id.strip():
             raise ConfigurationError(
                 "no folder id: pass folder_id= or set the YC_FOLDER_ID environment variable"
