@@ -6,7 +6,7 @@ import os
 import weakref
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Self
+from typing import Self, TypedDict
 
 from ._gen.image_generation import AsyncImageGeneration, ImageGeneration
 from ._gen.transports import image_generation_async_service, operation_service
@@ -15,7 +15,7 @@ from ._runtime.core import ClientCore, Endpoint, TransportName, Verify, parse_en
 from ._runtime.errors import ConfigurationError
 from ._runtime.retry import RetryPolicy
 
-__all__ = ["AIStudio", "AsyncAIStudio", "DEFAULT_SERVICE_MAP"]
+__all__ = ["AIStudio", "AsyncAIStudio", "ClientSettings", "DEFAULT_SERVICE_MAP"]
 
 DEFAULT_SERVICE_MAP: dict[str, str] = {
     image_generation_async_service.SERVICE_ID: "llm.api.cloud.yandex.net:443",
@@ -27,6 +27,24 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+class ClientSettings(TypedDict, total=False):
+    """The constructor's keyword arguments, for helpers that pass them on
+    (``Emulator.sdk(**settings)``); a test keeps the two equal."""
+
+    folder_id: str | None
+    auth: str | AuthProvider | None
+    endpoint: str | None
+    service_map: Mapping[str, str] | None
+    verify: Verify
+    retry_policy: RetryPolicy | None
+    transport: TransportName
+    enable_server_data_logging: bool | None
+    max_reads_per_second: float | None
+    allow_insecure: bool
+    env: Mapping[str, str] | None
+    duration_cache: bool | None
 
 
 class _BaseAIStudio:

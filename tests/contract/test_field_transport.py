@@ -156,10 +156,14 @@ def test_a_misspelt_or_mistyped_argument_fails_mypy_strict(tmp_path: Path) -> No
         textwrap.dedent(
             """
             from yandex_art import AIStudio, AsyncAIStudio
+            from yandex_art.emulator import Emulator
 
             AIStudio(foldr_id="b1g")
             AsyncAIStudio(folder_id=5)
             AIStudio(folder_id="b1g", verify="yes", transport="grcp")
+            Emulator(generation_second=1)
+            Emulator.start(read_quota="50")
+            Emulator().sdk("grpc", retry_polcy=None)
             """
         )
     )
@@ -176,3 +180,20 @@ def test_a_misspelt_or_mistyped_argument_fails_mypy_strict(tmp_path: Path) -> No
     assert 'Unexpected keyword argument "foldr_id"' in out
     assert 'Argument "folder_id" to "AsyncAIStudio" has incompatible type "int"' in out
     assert '"transport" to "AIStudio" has incompatible type' in out
+    assert 'Unexpected keyword argument "generation_second"' in out
+    assert '"read_quota" to "start" of "Emulator" has incompatible type' in out
+    assert 'Unexpected keyword argument "retry_polcy"' in out
+
+
+def test_typed_keyword_tables_match_what_they_describe() -> None:
+    import dataclasses
+    import inspect
+
+    from yandex_art._client import ClientSettings
+    from yandex_art.emulator import EmulatorConfig
+    from yandex_art.emulator.config import EmulatorSettings
+
+    assert set(ClientSettings.__annotations__) == set(inspect.signature(AIStudio).parameters)
+    assert set(EmulatorSettings.__annotations__) == {
+        f.name for f in dataclasses.fields(EmulatorConfig)
+    }

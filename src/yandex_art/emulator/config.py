@@ -7,10 +7,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from .images import DEFAULT_LONG_SIDE, MAX_SIDE
 
 __all__ = [
+    "EmulatorSettings",
     "DEFAULT_API_KEY",
     "DEFAULT_FOLDER_ID",
     "EmulatorConfig",
@@ -51,6 +53,33 @@ def _keys(value: Iterable[str] | None, name: str) -> frozenset[str] | None:
         if not isinstance(key, str) or not key or any(ch.isspace() for ch in key):
             raise EmulatorConfigError(f"{name}: {key!r} is not a usable credential")
     return keys
+
+
+class EmulatorSettings(TypedDict, total=False):
+    """The fields of :class:`EmulatorConfig` as keyword arguments (``Emulator(seconds=...)``).
+
+    Lets type checkers check ``Emulator(**overrides)``; a test keeps its keys
+    equal to the dataclass's fields.
+    """
+
+    host: str
+    grpc_port: int
+    rest_port: int
+    allow_remote: bool
+    folder_id: str | None
+    api_keys: Iterable[str] | None
+    iam_tokens: Iterable[str] | None
+    generation_seconds: float
+    jitter: float
+    read_quota: int | None
+    read_quota_window: float
+    retention_seconds: float
+    state_file: str | Path | None
+    state_flush_seconds: float
+    model_version: str
+    image_long_side: int
+    rng_seed: int | None
+    endpoint_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,22 @@ from typing import IO, TYPE_CHECKING, Any, Self
 from grpclib.const import Status
 
 from .._runtime.bridge import LoopThread
-from .config import DEFAULT_API_KEY, DEFAULT_FOLDER_ID, EmulatorConfig, EmulatorConfigError
+from .config import (
+    DEFAULT_API_KEY,
+    DEFAULT_FOLDER_ID,
+    EmulatorConfig,
+    EmulatorConfigError,
+    EmulatorSettings,
+)
 from .core import EmulatorError, EmulatorService, EmulatorStats
 from .faults import Faults
 from .state import load_state, save_state
 
 if TYPE_CHECKING:
     from aiohttp import web
+    from typing_extensions import Unpack
 
-    from .._client import AIStudio, AsyncAIStudio
+    from .._client import AIStudio, AsyncAIStudio, ClientSettings
     from .._runtime.core import TransportName
     from .grpc import GrpcServer
 
@@ -100,7 +107,9 @@ class Emulator:
     Keyword arguments override fields of ``config``.
     """
 
-    def __init__(self, config: EmulatorConfig | None = None, **overrides: Any) -> None:
+    def __init__(
+        self, config: EmulatorConfig | None = None, **overrides: Unpack[EmulatorSettings]
+    ) -> None:
         base = config if config is not None else EmulatorConfig()
         self.config = dataclasses.replace(base, **overrides) if overrides else base
         self.faults = Faults()
@@ -120,7 +129,9 @@ class Emulator:
     # -- starting and stopping ------------------------------------------------------
 
     @classmethod
-    def start(cls, config: EmulatorConfig | None = None, **overrides: Any) -> Emulator:
+    def start(
+        cls, config: EmulatorConfig | None = None, **overrides: Unpack[EmulatorSettings]
+    ) -> Emulator:
         """Start an emulator on a background thread's event loop; stop it with :meth:`close`."""
         emulator = cls(config, **overrides)
         emulator._thread = LoopThread("yandex-art-emulator")
@@ -389,7 +400,8 @@ class Emulator:
     def model_uri(self, model: str = "yandex-art", version: str = "latest") -> str:
         return f"art://{self.folder_id}/{model}/{version}"
 
-    def _sdk_kwargs(self, transport: TransportName, overrides: dict[str, Any]) -> dict[str, Any]:
+    def _sdk_kwargs(self, transport: TransportName, overrides: ClientSettings) -> dict[str, Any]:
+        transport = overrides.get("transport", transport)
         endpoint = self.rest_address if transport == "rest" else self.grpc_address
         kwargs: dict[str, Any] = {
             "folder_id": self.folder_id,
@@ -403,13 +415,17 @@ class Emulator:
         kwargs.update(overrides)
         return kwargs
 
-    def sdk(self, transport: TransportName = "grpc", **kwargs: Any) -> AIStudio:
+    def sdk(
+        self, transport: TransportName = "grpc", /, **kwargs: Unpack[ClientSettings]
+    ) -> AIStudio:
         """An :class:`~yandex_art.AIStudio` pointed at this emulator (close it when done)."""
         from .._client import AIStudio
 
         return AIStudio(**self._sdk_kwargs(transport, kwargs))
 
-    def async_sdk(self, transport: TransportName = "grpc", **kwargs: Any) -> AsyncAIStudio:
+    def async_sdk(
+        self, transport: TransportName = "grpc", /, **kwargs: Unpack[ClientSettings]
+    ) -> AsyncAIStudio:
         """An :class:`~yandex_art.AsyncAIStudio` pointed at this emulator."""
         from .._client import AsyncAIStudio
 
