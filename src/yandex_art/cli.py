@@ -69,10 +69,12 @@ _HINTS = {
     "RESOURCE_EXHAUSTED": "a quota was exceeded; wait a little and retry",
 }
 _NO_CREDENTIALS = """\
-no credentials found. Set one of these environment variables:
+no credentials found (tried YC_API_KEY, YC_IAM_TOKEN, YC_OAUTH_TOKEN, YC_TOKEN,
+the cloud metadata service and the yc CLI). Set one of these environment variables:
   export YC_API_KEY=<API key>            # a service account's API key
   export YC_IAM_TOKEN=<IAM token>        # e.g. from `yc iam create-token`
   export YC_OAUTH_TOKEN=<OAuth token>    # exchanged for IAM tokens automatically
+or run it on a Yandex Cloud VM / Function with a service account, or with `yc` logged in;
 and the folder to bill:
   export YC_FOLDER_ID=<folder id>        # or pass --folder-id
 To try the command offline, add --emulator (a local emulator draws placeholder images)."""
@@ -484,14 +486,17 @@ def _connection_kwargs(args: argparse.Namespace, env: Mapping[str, str]) -> dict
     from ._runtime.errors import ConfigurationError
 
     folder = args.folder_id or env.get("YC_FOLDER_ID", "").strip()
-    has_credentials = any(
-        env.get(name, "").strip() for name in ("YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN")
-    )
-    if not has_credentials:
+    auth = _credentials(env)
+    if auth is None:
         raise CliError(_NO_CREDENTIALS, EXIT_USAGE, details={"kind": "no_credentials"})
     if not folder:
         raise CliError(_NO_FOLDER, EXIT_USAGE, details={"kind": "no_folder"})
-    kwargs: dict[str, Any] = {"folder_id": folder, "transport": args.transport, "env": env}
+    kwargs: dict[str, Any] = {
+        "folder_id": folder,
+        "auth": auth,
+        "transport": args.transport,
+        "env": env,
+    }
     if args.endpoint:
         try:
             endpoint = parse_endpoint(args.endpoint)
@@ -599,10 +604,21 @@ async def _generate(
         await _generate_with(sdk, args, out, run)
 
 
+def _credentials(env: Mapping[str, str]) -> Any:
+    """The SDK's credential sources in their order (env, metadata service, yc), or None."""
+    from ._runtime.auth import coerce_auth
+    from ._runtime.errors import ConfigurationError
+
+    try:
+        return coerce_auth(None, env)
+    except ConfigurationError:
+        return None
+
+
 def _has_cloud_credentials(args: argparse.Namespace, env: Mapping[str, str]) -> bool:
+    # Without a folder the real service cannot be used: no source is probed then.
     folder = args.folder_id or env.get("YC_FOLDER_ID")
-    secret = any(env.get(k) for k in ("YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN"))
-    return bool(folder and secret)
+    return bool(folder) and _credentials(env) is not None
 
 
 async def _attach(

@@ -238,6 +238,7 @@ def test_emulator_rejects_remote_host_without_flag() -> None:
 
 def _python(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("YC_")}
+    env["YC_METADATA_ADDR"] = "127.0.0.1:1"  # never the real metadata service
     env.update(kwargs.pop("env", {}))
     return subprocess.Popen([sys.executable, "-m", "yandex_art", *args], env=env, **kwargs)
 
