@@ -57,3 +57,30 @@ def test_pydantic_imported_first_is_left_to_betterproto2() -> None:
         "print(json.dumps({'bp_pydantic': betterproto2.pydantic is pydantic}))"
     )
     assert result["bp_pydantic"] is True
+
+
+def test_another_thread_importing_pydantic_meanwhile_never_fails() -> None:
+    """The stand-ins are installed under the global import lock: no thread sees them."""
+    script = (
+        "import threading, sys\n"
+        "errors = []\n"
+        "def other():\n"
+        "    try:\n"
+        "        import pydantic\n"
+        "        assert pydantic.BaseModel\n"
+        "    except BaseException as exc:\n"
+        "        errors.append(repr(exc))\n"
+        "t = threading.Thread(target=other)\n"
+        "t.start()\n"
+        "import yandex_art._gen.proto.yandex.cloud.operation\n"
+        "t.join()\n"
+        "print('ERR' if errors else 'OK', errors)\n"
+    )
+    failures = []
+    for _ in range(12):
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        )
+        if not result.stdout.startswith("OK"):
+            failures.append(result.stdout + result.stderr)
+    assert failures == []

@@ -23,6 +23,7 @@ on serialisation. Importing pydantic before the SDK avoids that.
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
 import types
@@ -52,41 +53,60 @@ def distribution_version(package: str) -> str | None:
 
 
 def load_betterproto2() -> None:
-    """Import betterproto2 (once) without pydantic and without importlib.metadata."""
+    """Import betterproto2 (once) without pydantic and without importlib.metadata.
+
+    Nothing another thread could see is swapped: pydantic is hidden by a
+    finder that answers only this thread, and the version stand-in is an
+    attribute of :mod:`importlib` (which ``from importlib import metadata``
+    reads) that forwards anything but this one version to the real module.
+    """
     if _PACKAGE in sys.modules:
         return
     version = distribution_version(_PACKAGE)
-    hide_pydantic = "pydantic" not in sys.modules
-    patch_metadata = version is not None and "importlib.metadata" not in sys.modules
-    if hide_pydantic:
-        sys.modules["pydantic"] = None  # type: ignore[assignment]  # makes "import pydantic" fail
+    hider = _HideForThisThread(_thread.get_ident(), ("pydantic", "pydantic_core"))
+    sys.meta_path.insert(0, hider)
+    importlib = sys.modules["importlib"]
     fake = _version_only_metadata(_PACKAGE, version or "")
+    patch_metadata = version is not None and not hasattr(importlib, "metadata")
     if patch_metadata:
-        sys.modules["importlib.metadata"] = fake
+        importlib.metadata = fake  # type: ignore[attr-defined]
     try:
         import betterproto2  # noqa: F401
     finally:
-        if sys.modules.get("importlib.metadata") is fake:
-            del sys.modules["importlib.metadata"]
-        importlib = sys.modules["importlib"]
+        sys.meta_path.remove(hider)
         if getattr(importlib, "metadata", None) is fake:
             delattr(importlib, "metadata")
-        if hide_pydantic and sys.modules.get("pydantic", 0) is None:
-            del sys.modules["pydantic"]
+
+
+class _HideForThisThread:
+    """A meta path finder that makes some packages unimportable in one thread only."""
+
+    def __init__(self, thread: int, names: tuple[str, ...]) -> None:
+        self._thread = thread
+        self._names = names
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name.partition(".")[0] in self._names and _thread.get_ident() == self._thread:
+            raise ModuleNotFoundError(f"{name} is not needed by the SDK's messages", name=name)
+        return None
 
 
 def _version_only_metadata(package: str, version: str) -> types.ModuleType:
-    """A stand-in for :mod:`importlib.metadata` that answers ``version(package)`` only."""
+    """A stand-in for :mod:`importlib.metadata`: ``version(package)`` answered at once,
+    everything else from the real module (imported on first need)."""
     module = types.ModuleType("importlib.metadata")
 
-    def version_of(name: str) -> str:
-        if name == package:
-            return version
-        # Anything else: the real module (imported on demand, outside the patch).
-        sys.modules.pop("importlib.metadata", None)
-        import importlib.metadata as real
+    def real() -> types.ModuleType:
+        import importlib.metadata as metadata  # through sys.modules: never this stand-in
 
-        return real.version(name)
+        return metadata
+
+    def version_of(name: str) -> str:
+        return version if name == package else str(real().version(name))
+
+    def forward(name: str) -> object:
+        return getattr(real(), name)
 
     module.version = version_of  # type: ignore[attr-defined]
+    module.__getattr__ = forward  # type: ignore[method-assign]
     return module
