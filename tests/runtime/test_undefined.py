@@ -1,7 +1,7 @@
 import copy
 import pickle
 
-from yandex_art._runtime.undefined import UNDEFINED, Undefined, UndefinedOr, is_defined, resolve
+from yandex_art._runtime.undefined import UNDEFINED, Undefined, UndefinedOr, is_defined
 
 
 def test_singleton_identity() -> None:
@@ -30,13 +30,6 @@ def test_is_defined_tells_unset_from_none_and_zero() -> None:
     assert is_defined(0)
     assert is_defined("")
     assert is_defined(False)
-
-
-def test_resolve_keeps_current_only_for_undefined() -> None:
-    assert resolve(UNDEFINED, 7) == 7
-    assert resolve(0, 7) == 0
-    assert resolve(None, 7) is None
-    assert resolve("x", "y") == "x"
 
 
 def test_alias_is_subscriptable() -> None:

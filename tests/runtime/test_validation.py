@@ -4,29 +4,17 @@ import pytest
 
 from yandex_art._runtime.errors import InvalidArgumentError
 from yandex_art._runtime.validation import (
-    INT32_MAX,
-    INT32_MIN,
     INT64_MAX,
     INT64_MIN,
-    PROTO_INT_RANGES,
-    UINT32_MAX,
-    UINT64_MAX,
     check_bool,
     check_float,
     check_int,
     check_str,
-    int_bounds,
-    parse_bound_expr,
 )
 
 
 def test_constants() -> None:
-    assert (INT32_MIN, INT32_MAX) == (-2147483648, 2147483647)
     assert (INT64_MIN, INT64_MAX) == (-9223372036854775808, 9223372036854775807)
-    assert UINT32_MAX == 4294967295
-    assert UINT64_MAX == 18446744073709551615
-    assert PROTO_INT_RANGES["uint64"] == (0, UINT64_MAX)
-    assert PROTO_INT_RANGES["sfixed32"] == (INT32_MIN, INT32_MAX)
 
 
 def test_check_int_accepts_in_range() -> None:
@@ -94,36 +82,3 @@ def test_check_bool() -> None:
     for bad in (0, 1, "true", None):
         with pytest.raises(TypeError, match=r"flag.*bool"):
             check_bool("flag", bad)
-
-
-@pytest.mark.parametrize(
-    ("expr", "expected"),
-    [
-        (">0", (1, None)),
-        (">=1", (1, None)),
-        ("<=500", (None, 500)),
-        ("<500", (None, 499)),
-        ("1-256", (1, 256)),
-        ("0-100", (0, 100)),
-        (" >= 3 ", (3, None)),
-        (">-1", (0, None)),
-    ],
-)
-def test_parse_bound_expr(expr: str, expected: tuple[int | None, int | None]) -> None:
-    assert parse_bound_expr(expr) == expected
-
-
-@pytest.mark.parametrize("expr", ["", "0", "=5", ">", "1-", "a-b", "5-1", "<=1k", "1..5", ">>1"])
-def test_parse_bound_expr_rejects(expr: str) -> None:
-    with pytest.raises(ValueError):
-        parse_bound_expr(expr)
-
-
-def test_int_bounds() -> None:
-    assert int_bounds("int64") == (INT64_MIN, INT64_MAX)
-    assert int_bounds("int64", ">0") == (1, INT64_MAX)
-    assert int_bounds("uint32", "<=500") == (0, 500)
-    with pytest.raises(ValueError):
-        int_bounds("double")
-    with pytest.raises(ValueError):
-        int_bounds("uint32", "<0")

@@ -29,7 +29,7 @@ from .errors import (
     UnexpectedOperationResultError,
 )
 from .protocol import OperationReader, OperationSnapshot, RpcStatus
-from .retry import RetryPolicy, retry_gate
+from .retry import JITTER, RetryPolicy, retry_gate
 from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler
 
 __all__ = ["AsyncOperation", "Operation", "OperationState", "OperationStatus", "Runner"]
@@ -47,9 +47,6 @@ _QUOTA_CODES = frozenset({"RESOURCE_EXHAUSTED"})
 _OUTAGE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
 OUTAGE_BACKOFF = RetryPolicy(initial_backoff=0.25, multiplier=2.0, max_backoff=5.0, jitter=0.2)
 """How the wait paces reads while the operation service is unreachable."""
-# Jitter source shared by operations not given their own: seeding a new
-# Random per operation cost ~1 % of the client CPU of an instant operation.
-_SHARED_RNG = random.Random()
 _DEFAULT_POLICY = PollPolicy()
 _LOG = logs.get("operation")
 
@@ -183,7 +180,7 @@ class AsyncOperation(Generic[T]):
         self._clock = clock
         self._sleep = sleep
         self._policy = default_poll_policy
-        self._rng = rng or _SHARED_RNG
+        self._rng = rng or JITTER  # a Random per operation cost ~1 % CPU
         self._age_known = started_at is not None or initial is not None
         self._started_at = clock() if started_at is None else started_at
         self._last: OperationSnapshot[T] | None = initial

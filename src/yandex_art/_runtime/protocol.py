@@ -6,7 +6,7 @@ The runtime never imports generated code: generated transports implement
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 __all__ = ["OperationReader", "OperationSnapshot", "RpcStatus"]
@@ -41,7 +41,6 @@ class OperationSnapshot(Generic[T]):
     response_type_url: str | None = None
     expected_type_url: str | None = None
     description: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
     created_at: float | None = None
     modified_at: float | None = None
 

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from .errors import TransportError
 
-__all__ = ["RetryPolicy", "call_with_retry", "retry_gate"]
+__all__ = ["JITTER", "RetryPolicy", "call_with_retry", "retry_gate"]
 
 T = TypeVar("T")
 
@@ -25,7 +25,8 @@ _DEFAULT_RETRYABLE = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
 # Generate carries an idempotency-key, kept across its retries, so the service
 # can tell a repeat from a new request.
 _DEFAULT_NON_IDEMPOTENT = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
-_RNG = random.Random()
+JITTER = random.Random()
+"""The one jitter source of the runtime (backoffs, poll plans) when none is injected."""
 
 # Awaited (with the error that caused it) before each retry of the calls made
 # in this context, after the backoff: how an operation read's retries ask the
@@ -103,7 +104,7 @@ class RetryPolicy:
         if retry < 1:
             raise ValueError(f"retry must be >= 1, got {retry}")
         base = min(self.max_backoff, self.initial_backoff * self.multiplier ** (retry - 1))
-        spread = 1.0 + self.jitter * (2.0 * (rng or _RNG).random() - 1.0)
+        spread = 1.0 + self.jitter * (2.0 * (rng or JITTER).random() - 1.0)
         return max(0.0, min(self.max_backoff, base * spread))
 
 

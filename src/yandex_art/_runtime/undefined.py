@@ -6,7 +6,7 @@ from typing import Any, ClassVar, Final, Literal, TypeAlias, TypeVar, final
 
 from typing_extensions import TypeIs
 
-__all__ = ["UNDEFINED", "Undefined", "UndefinedOr", "is_defined", "resolve"]
+__all__ = ["UNDEFINED", "Undefined", "UndefinedOr", "is_defined"]
 
 T = TypeVar("T")
 
@@ -49,8 +49,3 @@ UndefinedOr: TypeAlias = T | Undefined
 def is_defined(value: T | Undefined) -> TypeIs[T]:
     """True unless ``value`` is :data:`UNDEFINED` (``None`` and ``0`` are defined)."""
     return value is not UNDEFINED
-
-
-def resolve(value: T | Undefined, current: T) -> T:
-    """Return ``value``, or ``current`` when ``value`` is :data:`UNDEFINED`."""
-    return current if isinstance(value, Undefined) else value

@@ -8,52 +8,23 @@ Both name the parameter.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping
-from types import MappingProxyType
 
 from .errors import InvalidArgumentError
 
 __all__ = [
-    "INT32_MAX",
-    "INT32_MIN",
     "INT64_MAX",
     "INT64_MIN",
-    "PROTO_INT_RANGES",
-    "UINT32_MAX",
-    "UINT64_MAX",
     "check_bool",
     "check_float",
     "check_int",
     "check_path_segment",
     "check_str",
     "check_timeout",
-    "int_bounds",
-    "parse_bound_expr",
 ]
 
-INT32_MIN = -(2**31)
-INT32_MAX = 2**31 - 1
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-UINT32_MAX = 2**32 - 1
-UINT64_MAX = 2**64 - 1
-
-PROTO_INT_RANGES: Mapping[str, tuple[int, int]] = MappingProxyType(
-    {
-        "int32": (INT32_MIN, INT32_MAX),
-        "sint32": (INT32_MIN, INT32_MAX),
-        "sfixed32": (INT32_MIN, INT32_MAX),
-        "int64": (INT64_MIN, INT64_MAX),
-        "sint64": (INT64_MIN, INT64_MAX),
-        "sfixed64": (INT64_MIN, INT64_MAX),
-        "uint32": (0, UINT32_MAX),
-        "fixed32": (0, UINT32_MAX),
-        "uint64": (0, UINT64_MAX),
-        "fixed64": (0, UINT64_MAX),
-    }
-)
-"""Inclusive value range of each protobuf integer type."""
+"""The range of protobuf's int64, shared by everything that checks one."""
 
 
 def _type_error(name: str, expected: str, value: object) -> TypeError:
@@ -164,48 +135,3 @@ def check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise _type_error(name, "a bool", value)
     return value
-
-
-_COMPARISON = re.compile(r"(>=|<=|>|<)\s*(-?\d+)")
-_RANGE = re.compile(r"(-?\d+)\s*-\s*(-?\d+)")
-
-
-def parse_bound_expr(expr: str) -> tuple[int | None, int | None]:
-    """Parse a Yandex ``(value)``/``(length)``/``(size)`` option into inclusive bounds.
-
-    ``">0"`` is ``(1, None)``, ``"<=500"`` is ``(None, 500)``, ``"1-256"`` is
-    ``(1, 256)``. Anything else raises :class:`ValueError`.
-    """
-    text = expr.strip() if isinstance(expr, str) else ""
-    if match := _COMPARISON.fullmatch(text):
-        op, number = match.group(1), int(match.group(2))
-        if op == ">":
-            return number + 1, None
-        if op == ">=":
-            return number, None
-        if op == "<":
-            return None, number - 1
-        return None, number
-    if match := _RANGE.fullmatch(text):
-        low, high = int(match.group(1)), int(match.group(2))
-        if low > high:
-            raise ValueError(f"empty range in bound expression {expr!r}")
-        return low, high
-    raise ValueError(f"unrecognised bound expression {expr!r}; expected >N, >=N, <N, <=N or A-B")
-
-
-def int_bounds(proto_type: str, expr: str | None = None) -> tuple[int, int]:
-    """Inclusive bounds of a protobuf integer type, narrowed by an optional bound expression."""
-    try:
-        low, high = PROTO_INT_RANGES[proto_type]
-    except KeyError:
-        raise ValueError(f"{proto_type!r} is not a protobuf integer type") from None
-    if expr is not None:
-        expr_low, expr_high = parse_bound_expr(expr)
-        if expr_low is not None:
-            low = max(low, expr_low)
-        if expr_high is not None:
-            high = min(high, expr_high)
-        if low > high:
-            raise ValueError(f"bound {expr!r} leaves no valid {proto_type} value")
-    return low, high

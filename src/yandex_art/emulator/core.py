@@ -26,6 +26,7 @@ from .._gen import image_generation_rules as RULES
 from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
     ImageGenerationRequest,
 )
+from .._runtime.validation import INT64_MAX
 from .config import EmulatorConfig
 from .faults import METHODS, Faults, GenerationFault
 from .images import SUPPORTED_MIME_TYPES, image_size, prompt_digest, render_prompt
@@ -46,7 +47,6 @@ __all__ = [
 RESPONSE_TYPE_URL = RULES.RESULT_TYPE_URL
 DESCRIPTION = "Async image generation"
 DEFAULT_MIME_TYPE = "image/jpeg"
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _PURGE_EVERY = 1.0
 

@@ -25,6 +25,7 @@ from .._gen import image_generation_rules as RULES
 from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
     ImageGenerationRequest,
 )
+from .._runtime.validation import INT64_MAX, INT64_MIN
 from .core import EmulatorError, EmulatorService, OperationView
 
 __all__ = ["build_app", "operation_json", "parse_generation_request"]
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 GENERATE_PATH = "/foundationModels/v1/imageGenerationAsync"
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _INT_RANGES = {
-    "int64": (-(2**63), 2**63 - 1),
+    "int64": (INT64_MIN, INT64_MAX),
     "uint64": (0, 2**64 - 1),
     "int32": (-(2**31), 2**31 - 1),
     "uint32": (0, 2**32 - 1),

@@ -10,6 +10,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from .._runtime.validation import INT64_MAX, INT64_MIN
 from .config import EmulatorConfigError
 from .images import MAX_SIDE, SUPPORTED_MIME_TYPES, prompt_digest
 
@@ -139,7 +140,7 @@ def _check(record: Record) -> None:
             f"operation {name} is {record.width}x{record.height} pixels; "
             f"each side must be within 1..{MAX_SIDE}"
         )
-    if not -(2**63) <= record.seed < 2**63 or not 0 <= record.reads < 2**63:
+    if not INT64_MIN <= record.seed <= INT64_MAX or not 0 <= record.reads <= INT64_MAX:
         raise ValueError(f"operation {name} has a seed or read count out of range")
     if record.mime_type not in SUPPORTED_MIME_TYPES:
         raise ValueError(f"operation {name} has an unsupported MIME type")
