@@ -254,7 +254,7 @@ class AsyncOperation(Generic[T]):
             snapshot = await self._reader.cancel(self._id, timeout=timeout)
         except (TransportError, ClientClosedError) as error:
             raise self._named(error) from None
-        self._take(snapshot, issued, learn=False)
+        self._record_read(snapshot, issued, learn=False)
         return OperationStatus.from_snapshot(snapshot)
 
     async def wait(
@@ -277,7 +277,7 @@ class AsyncOperation(Generic[T]):
             return self._outcome(finished)
         if poll_timeout is not None and poll_timeout == math.inf:
             poll_timeout = None
-        return await self._within(self._poll(timeout, poll_interval), poll_timeout)
+        return await self._wait_bounded(self._poll(timeout, poll_interval), poll_timeout)
 
     # Internals.
 
@@ -344,7 +344,7 @@ class AsyncOperation(Generic[T]):
                 hold_until = self._clock() + delay
         return self._outcome(snapshot)
 
-    async def _within(self, polling: Coroutine[Any, Any, T], seconds: float | None) -> T:
+    async def _wait_bounded(self, polling: Coroutine[Any, Any, T], seconds: float | None) -> T:
         """Run ``polling`` for at most ``seconds`` of the injected clock/sleep (None: no bound).
 
         Closing the client ends the wait at once with :class:`ClientClosedError`.
@@ -429,10 +429,10 @@ class AsyncOperation(Generic[T]):
             retry_gate.reset(token)
             for grant in grants:
                 scheduler.release(grant)
-        self._take(snapshot, issued, learn=True)
+        self._record_read(snapshot, issued, learn=True)
         return snapshot
 
-    def _take(self, snapshot: OperationSnapshot[T], issued: float, *, learn: bool) -> None:
+    def _record_read(self, snapshot: OperationSnapshot[T], issued: float, *, learn: bool) -> None:
         seen_done = self._last is not None and self._last.done
         self._last = snapshot
         self._last_read_at = issued

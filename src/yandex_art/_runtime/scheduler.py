@@ -124,27 +124,31 @@ class PollScheduler:
         _check("guard", guard)
         self._settings = (max_reads_per_second, clock, sleep, window, guard)
         if max_reads_per_second is None or max_reads_per_second == math.inf:
-            self._cap: int | None = None
+            self._reads_per_window: int | None = None
         else:
             _check("max_reads_per_second", max_reads_per_second, strict=True)
-            self._cap = max(1, math.floor(max_reads_per_second * window))
+            self._reads_per_window = max(1, math.floor(max_reads_per_second * window))
         self._clock = clock
         self._sleep = sleep
         self._window = window
-        self._span = window + guard
+        self._counted_for = window + guard
         self._grants: list[Grant] = []
         self._heap: list[_Waiter] = []
         self._seq = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
         self._pressure_until = -math.inf
-        self._pressure_cap = self._cap
+        self._reduced_reads_per_window = self._reads_per_window
         self._granted = 0
         self._total_wait = 0.0
         self._max_wait = 0.0
 
     def __repr__(self) -> str:
-        limit = "unlimited" if self._cap is None else f"{self._cap}/{self._window:g}s"
+        limit = (
+            "unlimited"
+            if self._reads_per_window is None
+            else f"{self._reads_per_window}/{self._window:g}s"
+        )
         return (
             f"{type(self).__name__}({limit}, granted={self._granted}, "
             f"waiting={self.waiting}, total_wait={self._total_wait:.3f}s)"
@@ -162,7 +166,7 @@ class PollScheduler:
     @property
     def reads_per_window(self) -> int | None:
         """The most reads started in one window (None when unlimited)."""
-        return self._cap
+        return self._reads_per_window
 
     @property
     def granted(self) -> int:
@@ -197,14 +201,16 @@ class PollScheduler:
         The reduced budget lasts ``retry_after`` (at least one window) plus one
         window; further refusals meanwhile halve it again.
         """
-        if self._cap is None or self._pressure_cap is None:
+        if self._reads_per_window is None or self._reduced_reads_per_window is None:
             return
         now = self._clock()
-        base = self._pressure_cap if now < self._pressure_until else self._cap
-        self._pressure_cap = max(1, base // 2)
+        base = (
+            self._reduced_reads_per_window if now < self._pressure_until else self._reads_per_window
+        )
+        self._reduced_reads_per_window = max(1, base // 2)
         hold = max(retry_after or 0.0, self._window) + self._window
         self._pressure_until = max(self._pressure_until, now + hold)
-        self._poke()
+        self._wake_dispatcher()
 
     # Granting.
 
@@ -218,12 +224,12 @@ class PollScheduler:
         if grant.end != math.inf:
             return
         grant.end = self._clock() if at is None else at
-        self._poke()
+        self._wake_dispatcher()
 
     async def acquire(self, due: float) -> Grant:
         """Wait until a read due at ``due`` may start; :meth:`release` the grant after it."""
         now = self._clock()
-        if self._cap is None:
+        if self._reads_per_window is None:
             if due > now:
                 await self._sleep(due - now)
             return self._record(self._clock(), due, now)
@@ -233,7 +239,7 @@ class PollScheduler:
         waiter = _Waiter(due, next(self._seq), now, loop.create_future())
         heapq.heappush(self._heap, waiter)
         if self._heap[0] is waiter:
-            self._poke()
+            self._wake_dispatcher()
         if self._dispatcher is None or self._dispatcher.done():
             self._start_dispatcher(loop)
         elif self._dispatcher.get_loop() is not loop:
@@ -252,7 +258,7 @@ class PollScheduler:
                 # Granted, but the read will never start: give the slot back.
                 self._refund(waiter.future.result())
             elif self._heap and self._heap[0] is waiter:
-                self._poke()
+                self._wake_dispatcher()
             raise
 
     def _start_dispatcher(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -261,14 +267,14 @@ class PollScheduler:
 
     def _record(self, at: float, due: float, asked_at: float) -> Grant:
         grant = Grant(at)
-        if self._cap is not None:
+        if self._reads_per_window is not None:
             self._grants.append(grant)
         waited = max(0.0, at - max(due, asked_at))
         if waited > _EPSILON and _LOG.isEnabledFor(logging.DEBUG):
             _LOG.debug(
                 "a read was held %.3f s by the read budget (%s reads per %g s, %d waiting)",
                 waited,
-                self._cap,
+                self._reads_per_window,
                 self._window,
                 len(self._heap),
             )
@@ -283,18 +289,18 @@ class PollScheduler:
         except ValueError:
             return  # already out of the window
         self._granted -= 1
-        self._poke()
+        self._wake_dispatcher()
 
     def _free_at(self, now: float) -> float:
         """The earliest time at which one more read fits the budget (inf: after a release)."""
-        assert self._cap is not None
-        cutoff = now - self._span
+        assert self._reads_per_window is not None
+        cutoff = now - self._counted_for
         if self._grants and any(g.end <= cutoff for g in self._grants):
             self._grants = [g for g in self._grants if g.end > cutoff]
         ends = sorted(g.end for g in self._grants)
-        free = self._bound(ends, self._cap)
-        if now < self._pressure_until and self._pressure_cap is not None:
-            reduced = self._bound(ends, self._pressure_cap)
+        free = self._bound(ends, self._reads_per_window)
+        if now < self._pressure_until and self._reduced_reads_per_window is not None:
+            reduced = self._bound(ends, self._reduced_reads_per_window)
             free = min(reduced, max(free, self._pressure_until))
         return free
 
@@ -303,9 +309,9 @@ class PollScheduler:
         # ``cap`` has to leave the window first.
         if len(ends) < cap:
             return -math.inf
-        return ends[len(ends) - cap] + self._span
+        return ends[len(ends) - cap] + self._counted_for
 
-    def _poke(self) -> None:
+    def _wake_dispatcher(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 
@@ -325,7 +331,7 @@ class PollScheduler:
                 continue
             self._wakeup = loop.create_future()
             waits: list[asyncio.Future[Any]] = [self._wakeup]
-            timer = None if at == math.inf else loop.create_task(self._nap(at - now))
+            timer = None if at == math.inf else loop.create_task(self._sleep_for(at - now))
             if timer is not None:
                 waits.append(timer)
             try:
@@ -335,7 +341,7 @@ class PollScheduler:
                     timer.cancel()
                 self._wakeup = None
 
-    async def _nap(self, seconds: float) -> None:
+    async def _sleep_for(self, seconds: float) -> None:
         await self._sleep(seconds)
 
 
