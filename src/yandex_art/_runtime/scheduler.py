@@ -138,7 +138,7 @@ class PollScheduler:
         self._dispatcher: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
         self._pressure_until = -math.inf
-        self._reduced_reads_per_window = self._reads_per_window
+        self._reduced_cap = self._reads_per_window
         self._granted = 0
         self._total_wait = 0.0
         self._max_wait = 0.0
@@ -201,13 +201,11 @@ class PollScheduler:
         The reduced budget lasts ``retry_after`` (at least one window) plus one
         window; further refusals meanwhile halve it again.
         """
-        if self._reads_per_window is None or self._reduced_reads_per_window is None:
+        if self._reads_per_window is None or self._reduced_cap is None:
             return
         now = self._clock()
-        base = (
-            self._reduced_reads_per_window if now < self._pressure_until else self._reads_per_window
-        )
-        self._reduced_reads_per_window = max(1, base // 2)
+        base = self._reduced_cap if now < self._pressure_until else self._reads_per_window
+        self._reduced_cap = max(1, base // 2)
         hold = max(retry_after or 0.0, self._window) + self._window
         self._pressure_until = max(self._pressure_until, now + hold)
         self._wake_dispatcher()
@@ -299,8 +297,8 @@ class PollScheduler:
             self._grants = [g for g in self._grants if g.end > cutoff]
         ends = sorted(g.end for g in self._grants)
         free = self._bound(ends, self._reads_per_window)
-        if now < self._pressure_until and self._reduced_reads_per_window is not None:
-            reduced = self._bound(ends, self._reduced_reads_per_window)
+        if now < self._pressure_until and self._reduced_cap is not None:
+            reduced = self._bound(ends, self._reduced_cap)
             free = min(reduced, max(free, self._pressure_until))
         return free
 
