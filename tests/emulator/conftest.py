@@ -23,18 +23,13 @@ KEY = "test-key"
 AUTH = {"authorization": f"Api-Key {KEY}"}
 
 
-@pytest.fixture(scope="module")
-def shared_emulator() -> Iterator[Emulator]:
-    with Emulator.start(EmulatorConfig(generation_seconds=0.05)) as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def emu(shared_emulator: Emulator) -> Iterator[Emulator]:
-    """A running emulator (shared by a module), reset for each test."""
-    shared_emulator.reset()
-    yield shared_emulator
-    shared_emulator.reset()
+def emu(yandex_art_emulator: Emulator) -> Emulator:
+    """The shipped pytest plugin's emulator (one per session, reset for each test).
+
+    The emulator's own tests use the fixture users get, rather than a copy of it.
+    """
+    return yandex_art_emulator
 
 
 @pytest.fixture
