@@ -58,7 +58,7 @@ def outputs(api: schema.Api) -> list[tuple[str, str, dict[str, Any], list[str]]]
     out: list[tuple[str, str, dict[str, Any], list[str]]] = [
         ("__init__.py", "package_init.py.j2", {"root": True}, []),
     ]
-    for name in ("__init__", "config", "message", "result", "model", "function"):
+    for name in ("__init__", "config", "message", "result", "model", "factory"):
         out.append(
             (f"image_generation/{name}.py", f"image_generation/{name}.py.j2", common, ig_sources)
         )
