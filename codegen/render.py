@@ -58,7 +58,7 @@ def outputs(api: schema.Api) -> list[tuple[str, str, dict[str, Any], list[str]]]
     out: list[tuple[str, str, dict[str, Any], list[str]]] = [
         ("__init__.py", "package_init.py.j2", {"root": True}, []),
     ]
-    for name in ("__init__", "config", "message", "result", "model", "function"):
+    for name in ("__init__", "config", "message", "result", "model", "factory"):
         out.append(
             (f"image_generation/{name}.py", f"image_generation/{name}.py.j2", common, ig_sources)
         )
@@ -74,9 +74,6 @@ def outputs(api: schema.Api) -> list[tuple[str, str, dict[str, Any], list[str]]]
             )
         )
     out.append(("transports/__init__.py", "package_init.py.j2", {"root": False}, []))
-    out.append(
-        ("transports/_rest.py", "transports/rest_support.py.j2", {}, ["google/protobuf/any.proto"])
-    )
     op = api.message("yandex.cloud.operation.Operation")
     op_service = api.services[surface.OPERATION_SERVICE]
     out.append(

@@ -27,7 +27,7 @@ def test_tree_is_complete() -> None:
         "image_generation/model.py",
         "image_generation/message.py",
         "image_generation/result.py",
-        "image_generation/function.py",
+        "image_generation/factory.py",
         "operations.py",
         "rest/models.py",
         "transports/image_generation_async_service.py",

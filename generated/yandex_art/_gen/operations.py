@@ -5,93 +5,39 @@
 # source: specs/yandex/cloud/operation/operation_service.proto sha256=8a78e850b387c48ee97b2b3b6ec08240381c9a5bf4718889240581b6d64ababe
 # regenerate: nox -s codegen  (or: python -m codegen)
 
-"""Reading ``yandex.cloud.operation.Operation`` messages into the runtime's snapshots,
-and the reader the runtime poller uses."""
+"""The operation service bound to the runtime's reader of ``yandex.cloud.operation.Operation`` messages."""
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TypeVar
 
-import betterproto2
 from yandex_art._runtime.core import ClientCore
-from yandex_art._runtime.protocol import OperationSnapshot, RpcStatus
+from yandex_art._runtime.operation_reader import OperationMessageReader, ResponseType
 
 from .proto.yandex.cloud.operation import CancelOperationRequest, GetOperationRequest, Operation
 from .transports.operation_service import operation_service
 
-__all__ = ["OperationReader", "snapshot"]
+__all__ = ["operation_reader"]
 
-M = TypeVar("M", bound=betterproto2.Message)
+M = TypeVar("M")
 T = TypeVar("T")
 
 
-def _detail(any_: object) -> object:
-    try:
-        return any_.unpack()  # type: ignore[attr-defined]
-    except Exception:
-        return any_
+def operation_reader(
+    core: ClientCore, response_type: ResponseType[M], type_url: str, result: Callable[[M], T]
+) -> OperationMessageReader[M, T]:
+    """Reads operations whose response is a ``response_type`` through the operation service."""
+    service = operation_service(core)
 
+    async def get(operation_id: str, timeout: float) -> Operation:
+        return await service.get(GetOperationRequest(operation_id=operation_id), timeout=timeout)
 
-def snapshot(
-    op: Operation, result_type: type[M], expected: str, convert: Callable[[M], T]
-) -> OperationSnapshot[T]:
-    """Converts one read of an operation; a response of another type is reported, not decoded."""
-    error = None
-    if op.error is not None:
-        error = RpcStatus(
-            code=op.error.code,
-            message=op.error.message,
-            details=tuple(_detail(d) for d in op.error.details),
-        )
-    response: T | None = None
-    type_url: str | None = None
-    if op.response is not None:
-        type_url = op.response.type_url
-        if type_url == expected:
-            response = convert(result_type.parse(op.response.value))
-    return OperationSnapshot(
-        id=op.id,
-        done=op.done,
-        error=error,
-        response=response,
-        response_type_url=type_url,
-        expected_type_url=expected,
-        description=op.description,
-        created_at=_seconds(op.created_at),
-        modified_at=_seconds(op.modified_at),
-    )
-
-
-def _seconds(moment: datetime.datetime | None) -> float | None:
-    """A server timestamp as POSIX seconds (None when unset)."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.timestamp()
-
-
-class OperationReader(Generic[M, T]):
-    """Reads operations whose response is a ``result_type`` through the operation service."""
-
-    def __init__(
-        self, core: ClientCore, result_type: type[M], type_url: str, convert: Callable[[M], T]
-    ) -> None:
-        self._service = operation_service(core)
-        self._result_type = result_type
-        self._type_url = type_url
-        self._convert = convert
-
-    async def get(self, operation_id: str, *, timeout: float) -> OperationSnapshot[T]:
-        op = await self._service.get(
-            GetOperationRequest(operation_id=operation_id), timeout=timeout
-        )
-        return snapshot(op, self._result_type, self._type_url, self._convert)
-
-    async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[T]:
-        op = await self._service.cancel(
+    async def cancel(operation_id: str, timeout: float) -> Operation:
+        return await service.cancel(
             CancelOperationRequest(operation_id=operation_id), timeout=timeout
         )
-        return snapshot(op, self._result_type, self._type_url, self._convert)
+
+    return OperationMessageReader(
+        get=get, cancel=cancel, response_type=response_type, type_url=type_url, result=result
+    )

@@ -24,7 +24,7 @@ from . import logs
 from .auth import AuthProvider
 from .bridge import LoopThread
 from .errors import ClientClosedError, ConfigurationError, TransportError, code_name
-from .operation import AsyncOperation, Operation
+from .operation import AsyncOperation
 from .protocol import OperationReader, OperationSnapshot
 from .retry import RetryPolicy, call_with_retry
 from .scheduler import PollScheduler
@@ -530,24 +530,6 @@ class ClientCore:
             clock=self._clock,
             closing=self.closing,
         )
-
-    def sync_operation(
-        self,
-        operation_id: str,
-        *,
-        reader: OperationReader[T],
-        duration_key: str,
-        initial: OperationSnapshot[T] | None,
-        sent_at: float | None = None,
-    ) -> Operation[T]:
-        operation = self.async_operation(
-            operation_id,
-            reader=reader,
-            duration_key=duration_key,
-            initial=initial,
-            sent_at=sent_at,
-        )
-        return Operation(operation, run=self.run_sync)
 
     def now(self) -> float:
         """A reading of the client's clock (the one operations and the scheduler use)."""

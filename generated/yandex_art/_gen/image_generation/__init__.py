@@ -8,7 +8,7 @@
 """Image generation (YandexART): models, configuration, messages and results."""
 
 from .config import ImageGenerationModelConfig
-from .function import AsyncImageGeneration, ImageGeneration
+from .factory import AsyncImageGeneration, ImageGeneration
 from .message import (
     AnyMessage,
     ImageMessage,

@@ -6,23 +6,22 @@
 # regenerate: nox -s codegen  (or: python -m codegen)
 
 """Image generation models: ``configure()`` and deferred runs of
-``yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService.Generate``, sync and async from one template."""
+``yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService.Generate``, sync and async from one template.
+
+What does not depend on the spec is in ``yandex_art._runtime.model``."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
 from typing_extensions import Self
-from yandex_art._runtime.batch import BatchItem, BatchRequest, iterate_sync, run_batch
-from yandex_art._runtime.core import ClientCore
-from yandex_art._runtime.errors import InvalidArgumentError
+from yandex_art._runtime.batch import BatchItem, BatchRequest, iterate_sync
+from yandex_art._runtime.model import AsyncModelBase, ModelBase, SyncModelBase
 from yandex_art._runtime.operation import AsyncOperation, Operation
-from yandex_art._runtime.protocol import OperationSnapshot
+from yandex_art._runtime.operation_reader import OperationMessage, OperationMessageReader
 from yandex_art._runtime.undefined import UNDEFINED, UndefinedOr
-from yandex_art._runtime.uri import ModelUri, parse_model_uri
-from yandex_art._runtime.validation import check_path_segment
 
-from ..operations import OperationReader, snapshot
+from ..operations import operation_reader
 from ..proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
     ImageGenerationRequest,
     ImageGenerationResponse,
@@ -37,45 +36,12 @@ __all__ = ["AsyncImageGenerationModel", "ImageGenerationModel"]
 _RESULT_TYPE_URL = "type.googleapis.com/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationResponse"
 
 
-class _BaseImageGenerationModel:
+class _BaseImageGenerationModel(
+    ModelBase[ImageGenerationModelConfig, ImageMessageInputType, ImageGenerationModelResult]
+):
     """One concrete model: its URI and its configuration."""
 
-    def __init__(
-        self, *, uri: str, core: ClientCore, config: ImageGenerationModelConfig | None = None
-    ) -> None:
-        self._parsed: ModelUri = parse_model_uri(uri)
-        self._core = core
-        self._config = config if config is not None else ImageGenerationModelConfig()
-
-    @property
-    def uri(self) -> str:
-        """The model URI sent with every request."""
-        return self._parsed.uri
-
-    @property
-    def config(self) -> ImageGenerationModelConfig:
-        """The current configuration; change it with :meth:`configure`."""
-        return self._config
-
-    @property
-    def name(self) -> str | None:
-        """The model name from the URI (``yandex-art``)."""
-        return self._parsed.name
-
-    @property
-    def version(self) -> str | None:
-        """The model version from the URI (``latest``)."""
-        return self._parsed.version
-
-    @property
-    def owner(self) -> str | None:
-        """The folder that owns the model, from the URI."""
-        return self._parsed.owner
-
-    @property
-    def fine_tuned(self) -> bool | None:
-        """Whether the URI names a fine-tuned version (``version@tuning``)."""
-        return self._parsed.fine_tuned
+    _config_type = ImageGenerationModelConfig
 
     def configure(
         self,
@@ -98,13 +64,14 @@ class _BaseImageGenerationModel:
         :param height_ratio: Height part of the ratio. 0 or not set means 1, the documented default
             (same section of the API reference).
         """
-        config = self._config._replace(
-            mime_type=mime_type,
-            seed=seed,
-            width_ratio=width_ratio,
-            height_ratio=height_ratio,
+        return self._with_config(
+            self._config._replace(
+                mime_type=mime_type,
+                seed=seed,
+                width_ratio=width_ratio,
+                height_ratio=height_ratio,
+            )
         )
-        return type(self)(uri=self.uri, core=self._core, config=config)
 
     def _build_request(self, messages: ImageMessageInputType) -> ImageGenerationRequest:
         request = ImageGenerationRequest(
@@ -116,100 +83,24 @@ class _BaseImageGenerationModel:
             request.generation_options = options
         return request
 
-    def _reader(self) -> OperationReader[ImageGenerationResponse, ImageGenerationModelResult]:
-        return OperationReader(
+    async def _send(self, request: ImageGenerationRequest, timeout: float) -> OperationMessage:
+        return await image_generation_async_service(self._core).generate(request, timeout=timeout)
+
+    def _reader(
+        self,
+    ) -> OperationMessageReader[ImageGenerationResponse, ImageGenerationModelResult]:
+        return operation_reader(
             self._core,
             ImageGenerationResponse,
             _RESULT_TYPE_URL,
             ImageGenerationModelResult._from_proto,
         )
 
-    async def _start(
-        self, messages: ImageMessageInputType, timeout: float
-    ) -> tuple[OperationSnapshot[ImageGenerationModelResult], float]:
-        """The new operation's first snapshot, and the clock reading when its request left."""
-        request = self._build_request(messages)
-        sent_at = self._core.now()
-        operation = await image_generation_async_service(self._core).generate(
-            request, timeout=timeout
-        )
-        return snapshot(
-            operation,
-            ImageGenerationResponse,
-            _RESULT_TYPE_URL,
-            ImageGenerationModelResult._from_proto,
-        ), sent_at
 
-    def _check_id(self, operation_id: str) -> str:
-        if not isinstance(operation_id, str):
-            raise InvalidArgumentError("operation_id", "must be a non-empty string")
-        return check_path_segment("operation_id", operation_id)
-
-    def _async_operation(
-        self,
-        operation_id: str,
-        initial: OperationSnapshot[ImageGenerationModelResult] | None,
-        sent_at: float | None,
-    ) -> AsyncOperation[ImageGenerationModelResult]:
-        return self._core.async_operation(
-            self._check_id(operation_id),
-            reader=self._reader(),
-            duration_key=self.uri,
-            initial=initial,
-            sent_at=sent_at,
-        )
-
-    def _sync_operation(
-        self,
-        operation_id: str,
-        initial: OperationSnapshot[ImageGenerationModelResult] | None,
-        sent_at: float | None,
-    ) -> Operation[ImageGenerationModelResult]:
-        return self._core.sync_operation(
-            self._check_id(operation_id),
-            reader=self._reader(),
-            duration_key=self.uri,
-            initial=initial,
-            sent_at=sent_at,
-        )
-
-    async def _batch_start(
-        self, request: BatchRequest
-    ) -> AsyncOperation[ImageGenerationModelResult]:
-        model = self.configure(**request.options) if request.options else self
-        if request.operation_id:
-            return model._async_operation(request.operation_id, None, None)
-        initial, sent_at = await model._start(request.messages, 60)
-        return model._async_operation(initial.id, initial, sent_at)
-
-    def _batch(
-        self,
-        prompts: Iterable[ImageMessageInputType | BatchRequest],
-        concurrency: int,
-        rate_per_minute: float | None,
-        poll_timeout: float | None,
-        on_start: Callable[[int, BatchRequest], object] | None,
-        on_started: Callable[
-            [int, BatchRequest, AsyncOperation[ImageGenerationModelResult]], object
-        ]
-        | None,
-    ) -> AsyncIterator[BatchItem[ImageGenerationModelResult]]:
-        requests = (p if isinstance(p, BatchRequest) else BatchRequest(p) for p in prompts)
-        return run_batch(
-            requests,
-            start=self._batch_start,
-            concurrency=concurrency,
-            rate_per_minute=rate_per_minute,
-            poll_timeout=poll_timeout,
-            on_start=on_start,
-            on_started=on_started,
-        )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(uri={self.uri!r}, config={self._config!r})"
-
-
-class AsyncImageGenerationModel(_BaseImageGenerationModel):
+class AsyncImageGenerationModel(
+    _BaseImageGenerationModel,
+    AsyncModelBase[ImageGenerationModelConfig, ImageMessageInputType, ImageGenerationModelResult],
+):
     """Asyncio image generation model.
 
     >>> model = sdk.models.image_generation("yandex-art").configure(width_ratio=1, height_ratio=2)
@@ -228,18 +119,7 @@ class AsyncImageGenerationModel(_BaseImageGenerationModel):
             ``text`` attribute, or an iterable of those.
         :param timeout: seconds allowed for the request that starts the operation.
         """
-        initial, sent_at = await self._start(messages, timeout)
-        return self._async_operation(initial.id, initial, sent_at)
-
-    async def attach_deferred(
-        self, operation_id: str, timeout: float = 60
-    ) -> AsyncOperation[ImageGenerationModelResult]:
-        """Attaches to an operation started earlier, by its id (no request is made).
-
-        :param operation_id: the id printed or stored when the operation was started.
-        :param timeout: kept for compatibility; reads take their timeout from ``wait()``.
-        """
-        return self._async_operation(operation_id, None, None)
+        return await self._start(messages, timeout)
 
     def run_batch(
         self,
@@ -273,7 +153,10 @@ class AsyncImageGenerationModel(_BaseImageGenerationModel):
         return items
 
 
-class ImageGenerationModel(_BaseImageGenerationModel):
+class ImageGenerationModel(
+    _BaseImageGenerationModel,
+    SyncModelBase[ImageGenerationModelConfig, ImageMessageInputType, ImageGenerationModelResult],
+):
     """Blocking image generation model; calls run on the client's event-loop thread.
 
     >>> model = sdk.models.image_generation("yandex-art").configure(width_ratio=1, height_ratio=2)
@@ -292,18 +175,7 @@ class ImageGenerationModel(_BaseImageGenerationModel):
             ``text`` attribute, or an iterable of those.
         :param timeout: seconds allowed for the request that starts the operation.
         """
-        initial, sent_at = self._core.run_sync(self._start(messages, timeout))
-        return self._sync_operation(initial.id, initial, sent_at)
-
-    def attach_deferred(
-        self, operation_id: str, timeout: float = 60
-    ) -> Operation[ImageGenerationModelResult]:
-        """Attaches to an operation started earlier, by its id (no request is made).
-
-        :param operation_id: the id printed or stored when the operation was started.
-        :param timeout: kept for compatibility; reads take their timeout from ``wait()``.
-        """
-        return self._sync_operation(operation_id, None, None)
+        return self._blocking(self._core.run_sync(self._start(messages, timeout)))
 
     def run_batch(
         self,

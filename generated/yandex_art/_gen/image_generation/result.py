@@ -10,18 +10,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import ClassVar
+
+from yandex_art._runtime.result import ImageResult
 
 from ..proto.yandex.cloud.ai.foundation_models.v1.image_generation import ImageGenerationResponse
 
 __all__ = ["ImageGenerationModelResult"]
 
-_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
-
 
 @dataclass(frozen=True, repr=False)
-class ImageGenerationModelResult:
+class ImageGenerationModelResult(ImageResult):
     """The result of a finished generation."""
+
+    _image_field: ClassVar[str] = "image_bytes"
 
     image_bytes: bytes
     """The image, encoded as asked by mime_type (JPEG by default)."""
@@ -34,31 +36,4 @@ class ImageGenerationModelResult:
         return cls(
             image_bytes=proto.image,
             model_version=proto.model_version,
-        )
-
-    @property
-    def mime_type(self) -> str | None:
-        """The image format told by its first bytes (None when unknown)."""
-        for magic, mime in _MAGIC:
-            if self.image_bytes.startswith(magic):
-                return mime
-        return None
-
-    def save(self, path: str | Path) -> Path:
-        """Writes the image to ``path`` and returns the path."""
-        target = Path(path)
-        target.write_bytes(self.image_bytes)
-        return target
-
-    def _repr_jpeg_(self) -> bytes | None:
-        return self.image_bytes if self.mime_type == "image/jpeg" else None
-
-    def _repr_png_(self) -> bytes | None:
-        return self.image_bytes if self.mime_type == "image/png" else None
-
-    def __repr__(self) -> str:
-        kind = self.mime_type or "unknown format"
-        return (
-            f"{type(self).__name__}(model_version={self.model_version!r}, "
-            f"image_bytes=<{len(self.image_bytes)} bytes, {kind}>)"
         )

@@ -16,11 +16,12 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from yandex_art._runtime.core import ClientCore
+from yandex_art._runtime.rest import invalid_answer, invalid_request, pop_unknown_any, restore_any
 
 from ..proto.google.protobuf import Any as _Any
+from ..proto.message_pool import default_message_pool
 from ..proto.yandex.cloud.ai.foundation_models.v1.image_generation import ImageGenerationRequest
 from ..proto.yandex.cloud.operation import Operation
-from ._rest import invalid_answer, invalid_request, pop_unknown_any, restore_any
 
 __all__ = [
     "GRPC_METHODS",
@@ -115,12 +116,16 @@ class ImageGenerationAsyncServiceRest:
         # Any values of types this SDK does not know are kept by type URL only
         # (so a wrong result type is reported, not a decoding crash).
         unknown: list[tuple[tuple[str, ...], list[_Any]]] = []
-        unknown.append((("metadata",), pop_unknown_any(checked, "metadata", False)))
+        known = default_message_pool.url_to_type
+        unknown.append((("metadata",), pop_unknown_any(checked, "metadata", False, _Any, known)))
         if isinstance(checked.get("error"), dict):
             unknown.append(
-                (("error", "details"), pop_unknown_any(checked["error"], "details", True))
+                (
+                    ("error", "details"),
+                    pop_unknown_any(checked["error"], "details", True, _Any, known),
+                )
             )
-        unknown.append((("response",), pop_unknown_any(checked, "response", False)))
+        unknown.append((("response",), pop_unknown_any(checked, "response", False, _Any, known)))
         result = Operation.from_dict(checked)
         for attrs, values in unknown:
             restore_any(result, attrs, values)

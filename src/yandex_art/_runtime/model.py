@@ -1,0 +1,210 @@
+"""What every generated model shares, whatever its spec: the URI, the
+configuration plumbing, operations and batches, and the model factory.
+
+A generated model subclasses :class:`AsyncModelBase` or :class:`SyncModelBase`
+(through one generated base holding the spec-dependent part): its typed
+``configure()``, :meth:`ModelBase._build_request` from the spec's messages,
+:meth:`ModelBase._send` through its service, and :meth:`ModelBase._reader`
+bound to its result type. Both faces create operations through one factory,
+:meth:`ModelBase._operation`; the sync face wraps the async operation.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, Generic, Self, TypeVar
+
+from .batch import BatchItem, BatchRequest, run_batch
+from .core import ClientCore
+from .errors import InvalidArgumentError
+from .operation import AsyncOperation, Operation
+from .operation_reader import OperationMessage, OperationMessageReader
+from .protocol import OperationSnapshot
+from .uri import ModelUri, parse_model_uri, resolve_model_uri
+from .validation import check_path_segment
+
+__all__ = ["AsyncModelBase", "ModelBase", "ModelFactory", "SyncModelBase"]
+
+ConfigT = TypeVar("ConfigT")
+InputT = TypeVar("InputT")
+ResultT = TypeVar("ResultT")
+
+OnStart = Callable[[int, BatchRequest], object]
+OnStarted = Callable[[int, BatchRequest, AsyncOperation[ResultT]], object]
+
+
+class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
+    """One concrete model: its URI and its configuration."""
+
+    _config_type: type[ConfigT]
+    """The configuration of a model nobody configured yet."""
+
+    def __init__(self, *, uri: str, core: ClientCore, config: ConfigT | None = None) -> None:
+        self._parsed: ModelUri = parse_model_uri(uri)
+        self._core = core
+        self._config = config if config is not None else self._config_type()
+
+    @property
+    def uri(self) -> str:
+        """The model URI sent with every request."""
+        return self._parsed.uri
+
+    @property
+    def config(self) -> ConfigT:
+        """The current configuration; change it with :meth:`configure`."""
+        return self._config
+
+    @property
+    def name(self) -> str | None:
+        """The model name from the URI (``yandex-art``)."""
+        return self._parsed.name
+
+    @property
+    def version(self) -> str | None:
+        """The model version from the URI (``latest``)."""
+        return self._parsed.version
+
+    @property
+    def owner(self) -> str | None:
+        """The folder that owns the model, from the URI."""
+        return self._parsed.owner
+
+    @property
+    def fine_tuned(self) -> bool | None:
+        """Whether the URI names a fine-tuned version (``version@tuning``)."""
+        return self._parsed.fine_tuned
+
+    @abstractmethod
+    def configure(self, *args: Any, **kwargs: Any) -> Self:
+        """Returns a copy of the model with the given settings (typed in each model)."""
+
+    def _with_config(self, config: ConfigT) -> Self:
+        return type(self)(uri=self.uri, core=self._core, config=config)
+
+    @abstractmethod
+    def _build_request(self, messages: InputT) -> Any:
+        """The request that starts an operation, checked before anything is sent."""
+
+    @abstractmethod
+    async def _send(self, request: Any, timeout: float) -> OperationMessage:
+        """Sends a request made by :meth:`_build_request`; the new operation."""
+
+    @abstractmethod
+    def _reader(self) -> OperationMessageReader[Any, ResultT]:
+        """Reads this model's operations, decoding their results."""
+
+    async def _start(self, messages: InputT, timeout: float) -> AsyncOperation[ResultT]:
+        """Starts an operation; it knows when its request left (to estimate its age)."""
+        request = self._build_request(messages)
+        sent_at = self._core.now()
+        initial = self._reader().snapshot(await self._send(request, timeout))
+        return self._operation(initial.id, initial, sent_at)
+
+    def _check_id(self, operation_id: str) -> str:
+        if not isinstance(operation_id, str):
+            raise InvalidArgumentError("operation_id", "must be a non-empty string")
+        return check_path_segment("operation_id", operation_id)
+
+    def _operation(
+        self,
+        operation_id: str,
+        initial: OperationSnapshot[ResultT] | None = None,
+        sent_at: float | None = None,
+    ) -> AsyncOperation[ResultT]:
+        """The one operation factory: an operation just started, or attached by id."""
+        return self._core.async_operation(
+            self._check_id(operation_id),
+            reader=self._reader(),
+            duration_key=self.uri,
+            initial=initial,
+            sent_at=sent_at,
+        )
+
+    async def _batch_start(self, request: BatchRequest) -> AsyncOperation[ResultT]:
+        model = self.configure(**request.options) if request.options else self
+        if request.operation_id:
+            return model._operation(request.operation_id)
+        return await model._start(request.messages, 60)
+
+    def _batch(
+        self,
+        prompts: Iterable[InputT | BatchRequest],
+        concurrency: int,
+        rate_per_minute: float | None,
+        poll_timeout: float | None,
+        on_start: OnStart | None,
+        on_started: OnStarted[ResultT] | None,
+    ) -> AsyncIterator[BatchItem[ResultT]]:
+        requests = (p if isinstance(p, BatchRequest) else BatchRequest(p) for p in prompts)
+        return run_batch(
+            requests,
+            start=self._batch_start,
+            concurrency=concurrency,
+            rate_per_minute=rate_per_minute,
+            poll_timeout=poll_timeout,
+            on_start=on_start,
+            on_started=on_started,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(uri={self.uri!r}, config={self._config!r})"
+
+
+class AsyncModelBase(ModelBase[ConfigT, InputT, ResultT]):
+    """The asyncio face of a model."""
+
+    async def attach_deferred(
+        self, operation_id: str, timeout: float = 60
+    ) -> AsyncOperation[ResultT]:
+        """Attaches to an operation started earlier, by its id (no request is made).
+
+        :param operation_id: the id printed or stored when the operation was started.
+        :param timeout: kept for compatibility; reads take their timeout from ``wait()``.
+        """
+        return self._operation(operation_id)
+
+
+class SyncModelBase(ModelBase[ConfigT, InputT, ResultT]):
+    """The blocking face of a model; calls run on the client's event-loop thread."""
+
+    def attach_deferred(self, operation_id: str, timeout: float = 60) -> Operation[ResultT]:
+        """Attaches to an operation started earlier, by its id (no request is made).
+
+        :param operation_id: the id printed or stored when the operation was started.
+        :param timeout: kept for compatibility; reads take their timeout from ``wait()``.
+        """
+        return self._blocking(self._operation(operation_id))
+
+    def _blocking(self, operation: AsyncOperation[ResultT]) -> Operation[ResultT]:
+        return Operation(operation, run=self._core.run_sync)
+
+
+ModelT = TypeVar("ModelT", bound=ModelBase[Any, Any, Any])
+
+
+class ModelFactory(Generic[ModelT]):
+    """Makes model objects from model names (``sdk.models.<kind>(name)``)."""
+
+    _model_type: type[ModelT]
+    _uri_scheme: str
+
+    def __init__(self, core: ClientCore) -> None:
+        self._core = core
+
+    def __call__(self, model_name: str, *, model_version: str = "latest") -> ModelT:
+        """Returns the model called ``model_name`` (or the model at that URI).
+
+        A name with ``://`` is taken as a complete URI; any other name becomes
+        ``<scheme>://<folder_id>/<model>/<version>`` with the client's folder.
+
+        :param model_name: the name or URI of the model.
+        :param model_version: the version; ``latest`` by default.
+        """
+        uri = resolve_model_uri(
+            model_name,
+            model_version=model_version,
+            folder_id=self._core.folder_id,
+            scheme=self._uri_scheme,
+        )
+        return self._model_type(uri=uri, core=self._core)

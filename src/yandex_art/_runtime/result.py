@@ -1,0 +1,54 @@
+"""What a result holding an image does, whatever its fields: tell the image
+format from its first bytes, save it, show it in a notebook, and a short repr."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import ClassVar
+
+__all__ = ["ImageResult"]
+
+_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class ImageResult:
+    """Base of generated result dataclasses; ``_image_field`` names the bytes field."""
+
+    _image_field: ClassVar[str]
+
+    @property
+    def _image(self) -> bytes:
+        image: bytes = getattr(self, self._image_field)
+        return image
+
+    @property
+    def mime_type(self) -> str | None:
+        """The image format told by its first bytes (None when unknown)."""
+        for magic, mime in _MAGIC:
+            if self._image.startswith(magic):
+                return mime
+        return None
+
+    def save(self, path: str | Path) -> Path:
+        """Writes the image to ``path`` and returns the path."""
+        target = Path(path)
+        target.write_bytes(self._image)
+        return target
+
+    def _repr_jpeg_(self) -> bytes | None:
+        return self._image if self.mime_type == "image/jpeg" else None
+
+    def _repr_png_(self) -> bytes | None:
+        return self._image if self.mime_type == "image/png" else None
+
+    def __repr__(self) -> str:
+        shown = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in dataclasses.fields(self)
+            if f.name != self._image_field
+        ]
+        kind = self.mime_type or "unknown format"
+        shown.append(f"{self._image_field}=<{len(self._image)} bytes, {kind}>")
+        return f"{type(self).__name__}({', '.join(shown)})"
