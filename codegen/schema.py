@@ -75,6 +75,7 @@ class Field:
     comment: str
     options: dict[str, Any]
     oneof: str | None
+    map: bool = False  # a ``map<K, V>`` (a repeated field of a generated entry message)
     default: Any = None
     """The documented default of a field left at its zero value (from the OpenAPI ``default``)."""
 
@@ -207,6 +208,7 @@ def load(fds: descriptor_pb2.FileDescriptorSet, targets: list[str]) -> Api:
                 mpath = (*path, i)
                 full = f"{scope}{m.name}"
                 fields = []
+                entries = {f".{full}.{n.name}" for n in m.nested_type if n.options.map_entry}
                 for j, f in enumerate(m.field):
                     oneof = None
                     if f.HasField("oneof_index") and not f.proto3_optional:
@@ -222,6 +224,7 @@ def load(fds: descriptor_pb2.FileDescriptorSet, targets: list[str]) -> Api:
                             comment=_comment(locations, (*mpath, 2, j)),
                             options=reader.read(f.options),
                             oneof=oneof,
+                            map=f.type_name in entries,
                         )
                     )
                 api.messages[full] = Message(

@@ -91,9 +91,29 @@ class Value:
         raise ValueError(f"no validator for {self.py_type}")
 
 
-def _value(f: schema.Field, path: tuple[str, ...], json_path: tuple[str, ...]) -> Value:
-    if f.repeated or f.kind in ("message", "enum", "bytes"):
-        raise ValueError(f"field {f.name} cannot be a configurable value")
+def _unsupported(f: schema.Field) -> str | None:
+    """What makes ``f`` something configure() cannot take, or None."""
+    if f.map:
+        return "a map field"
+    if f.repeated:
+        return "a repeated field"
+    if f.oneof:
+        return f"a member of oneof {f.oneof!r}"
+    if f.kind in ("message", "enum", "bytes"):
+        return f"a field of type {f.kind}" + (f" {f.type_name}" if f.type_name else "")
+    return None
+
+
+def _value(
+    owner: schema.Message, f: schema.Field, path: tuple[str, ...], json_path: tuple[str, ...]
+) -> Value:
+    construct = _unsupported(f)
+    if construct:
+        raise ValueError(
+            f"{owner.full_name}.{f.name} is {construct}, which cannot become a configure() "
+            "parameter yet: codegen/surface.py maps scalar fields and one level of sub-message. "
+            "Teach the surface and the templates this kind of field before the spec ships it."
+        )
     lo, hi = schema.INT_RANGES.get(f.kind, (None, None))
     if f.py_type == "int":
         lo, hi = _merge((lo, hi), _bounds(f.options.get("yandex.cloud.value")))
@@ -106,7 +126,7 @@ def _value(f: schema.Field, path: tuple[str, ...], json_path: tuple[str, ...]) -
         py_type=f.py_type,
         kind=f.kind,
         path=path,
-        doc=f.comment,
+        doc=_doc(f),
         minimum=lo,
         maximum=hi,
         min_length=min_len,
@@ -115,6 +135,17 @@ def _value(f: schema.Field, path: tuple[str, ...], json_path: tuple[str, ...]) -
         json_path=json_path,
         default=f.default,
     )
+
+
+def _doc(f: schema.Field) -> str:
+    if not f.options.get("deprecated"):
+        return f.comment
+    return f"{f.comment}\n\nDeprecated in the API spec: it may stop having an effect.".strip()
+
+
+def _class_name(message: schema.Message) -> str:
+    """The betterproto2 class of a message: nested names joined (``OuterInner``)."""
+    return message.full_name.removeprefix(f"{message.package}.").replace(".", "")
 
 
 @dataclass(frozen=True)
@@ -199,21 +230,23 @@ def image_generation(api: schema.Api) -> ImageGenerationView:
         service_id=service_id(svc.package),
     )
     for f in options_message.fields:
-        if f.is_message and not f.repeated:
+        if f.is_message and not f.repeated and not f.oneof:
             sub = api.message(f.type_name)
             values = tuple(
-                _value(sf, (f.name, sf.name), (f.json_name, sf.json_name)) for sf in sub.fields
+                _value(sub, sf, (f.name, sf.name), (f.json_name, sf.json_name)) for sf in sub.fields
             )
-            view.groups.append(Group(field=f.name, message=sub.name, values=values))
+            view.groups.append(Group(field=f.name, message=_class_name(sub), values=values))
             view.config.extend(values)
         else:
-            v = _value(f, (f.name,), (f.json_name,))
+            v = _value(options_message, f, (f.name,), (f.json_name,))
             view.direct.append(v)
             view.config.append(v)
     names = [v.name for v in view.config]
     if len(set(names)) != len(names):
         raise ValueError(f"flattening {options_message.full_name} gives duplicate names: {names}")
-    view.message_values = [_value(f, (f.name,), (f.json_name,)) for f in view.message.fields]
+    view.message_values = [
+        _value(view.message, f, (f.name,), (f.json_name,)) for f in view.message.fields
+    ]
     texts = [v for v in view.message_values if v.py_type == "str" and v.required]
     if len(texts) != 1:
         raise ValueError(f"{view.message.full_name}: expected exactly one required string field")

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from codegen import consistency, pipeline
-from tests.codegen.variant import import_generated, submodule
+from tests.codegen.variant import free_field_number, import_generated, submodule
 from yandex_art._runtime.auth import APIKeyAuth
 from yandex_art._runtime.core import ClientCore
 from yandex_art._runtime.errors import InvalidArgumentError
@@ -18,20 +18,22 @@ from yandex_art._runtime.undefined import UNDEFINED
 
 ROOT = Path(__file__).resolve().parents[2]
 OPTIONS_PROTO = "yandex/cloud/ai/foundation_models/v1/image_generation/image_generation.proto"
+OPTIONS = "yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationOptions"
 NEW_FIELD = """
   // How closely the picture follows the prompt, from 1 to 20.
-  int64 guidance = 4 [(value) = "1-20"];
+  int64 guidance = {number} [(value) = "1-20"];
 """
 
 
 def _copy_specs(tmp: Path, *, openapi: bool) -> Path:
     specs = tmp / "specs"
     shutil.copytree(ROOT / "specs", specs)
+    number = free_field_number(specs, OPTIONS)  # so a field the specs gain breaks nothing here
     proto = specs / OPTIONS_PROTO
     text = proto.read_text()
-    anchor = "  AspectRatio aspect_ratio = 3;\n"
+    anchor = "message ImageGenerationOptions {\n"
     assert anchor in text
-    proto.write_text(text.replace(anchor, anchor + NEW_FIELD))
+    proto.write_text(text.replace(anchor, anchor + NEW_FIELD.format(number=number)))
     if openapi:
         doc_path = specs / "openapi" / "image_generation.yaml"
         doc = yaml.safe_load(doc_path.read_text())
@@ -42,7 +44,7 @@ def _copy_specs(tmp: Path, *, openapi: bool) -> Path:
                 {"type": "integer", "format": "int64"},
             ],
             "x-proto-type": "int64",
-            "x-proto-number": 4,
+            "x-proto-number": number,
         }
         doc_path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return specs
