@@ -476,7 +476,9 @@ def test_sync_wrapper_passes_arguments_through() -> None:
     calls: list[Any] = []
 
     class Reader:
-        async def get(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:
+        async def get(
+            self, operation_id: str, *, timeout: float, before_retry: Any = None
+        ) -> OperationSnapshot[str]:
             calls.append(("get", operation_id, timeout))
             return OperationSnapshot(operation_id, True, response="r")
 
@@ -541,12 +543,15 @@ def test_transport_retries_of_a_read_are_reads_within_the_budget(sim: Sim) -> No
     from yandex_art._runtime.retry import RetryPolicy, call_with_retry
 
     class RetryingReader:
-        async def get(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:
+        async def get(
+            self, operation_id: str, *, timeout: float, before_retry: Any = None
+        ) -> OperationSnapshot[str]:
             return await call_with_retry(
                 lambda: sim.server.get(operation_id, timeout=timeout),
                 policy=RetryPolicy(initial_backoff=0.01, jitter=0),
                 idempotent=True,
                 clock=sim.clock,
+                before_retry=before_retry,  # passed down explicitly, as the transports do
             )
 
         async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:

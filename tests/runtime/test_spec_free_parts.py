@@ -52,7 +52,7 @@ class Text:
 
 
 def _reader(answer: FakeOperation) -> OperationMessageReader[str, str]:
-    async def get(operation_id: str, timeout: float) -> FakeOperation:
+    async def get(operation_id: str, timeout: float, before_retry: object) -> FakeOperation:
         return answer
 
     return OperationMessageReader(

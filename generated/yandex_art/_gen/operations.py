@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from yandex_art._runtime.core import ClientCore
 from yandex_art._runtime.operation_reader import OperationMessageReader, ResponseType
+from yandex_art._runtime.retry import BeforeRetry
 
 from .proto.yandex.cloud.operation import CancelOperationRequest, GetOperationRequest, Operation
 from .transports.operation_service import operation_service
@@ -26,13 +27,15 @@ def operation_reader(
     """Reads operations whose response is a ``response_type`` through the operation service."""
     service = operation_service(core)
 
-    async def get(operation_id: str, timeout: float) -> Operation:
-        return await service.get(GetOperationRequest(operation_id=operation_id), timeout=timeout)
+    async def get(operation_id: str, timeout: float, before_retry: BeforeRetry | None) -> Operation:
+        request = GetOperationRequest(operation_id=operation_id)
+        return await service.get(request, timeout=timeout, before_retry=before_retry)
 
-    async def cancel(operation_id: str, timeout: float) -> Operation:
-        return await service.cancel(
-            CancelOperationRequest(operation_id=operation_id), timeout=timeout
-        )
+    async def cancel(
+        operation_id: str, timeout: float, before_retry: BeforeRetry | None
+    ) -> Operation:
+        request = CancelOperationRequest(operation_id=operation_id)
+        return await service.cancel(request, timeout=timeout, before_retry=before_retry)
 
     return OperationMessageReader(
         get=get, cancel=cancel, response_type=response_type, type_url=type_url, result=result

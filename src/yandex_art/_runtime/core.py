@@ -26,7 +26,7 @@ from .bridge import LoopThread
 from .errors import ClientClosedError, ConfigurationError, TransportError, code_name
 from .operation import AsyncOperation
 from .protocol import OperationReader, OperationSnapshot
-from .retry import RetryPolicy, call_with_retry
+from .retry import BeforeRetry, RetryPolicy, call_with_retry
 from .scheduler import PollScheduler
 from .validation import check_timeout
 
@@ -374,6 +374,7 @@ class ClientCore:
         deadline: float,
         idempotent: bool,
         send: Callable[[dict[str, str], float], Awaitable[T]],
+        before_retry: BeforeRetry | None,
     ) -> T:
         """One logical call: attempts with the same request id and idempotency key."""
         idempotency_key = str(uuid.uuid4())
@@ -409,6 +410,7 @@ class ClientCore:
             idempotent=idempotent,
             deadline=deadline,
             on_retry=on_retry,
+            before_retry=before_retry,
         )
 
     def _log_rpc(self, fail: _Failure, attempt: int, code: str, started: float) -> None:
@@ -432,6 +434,7 @@ class ClientCore:
         timeout: float,
         request: Any,
         parse: Callable[[bytes], T],
+        before_retry: BeforeRetry | None = None,
     ) -> T:
         """Runs one logical gRPC call (with retries) and maps failures to TransportError.
 
@@ -456,7 +459,7 @@ class ClientCore:
                 raise _grpc_error(fail, exc) from None
             return result
 
-        return await self._call(fail, deadline, idempotent, send)
+        return await self._call(fail, deadline, idempotent, send, before_retry)
 
     async def rest_call(
         self,
@@ -468,6 +471,7 @@ class ClientCore:
         body: Any,
         idempotent: bool,
         timeout: float,
+        before_retry: BeforeRetry | None = None,
     ) -> Any:
         """Runs one logical REST call (with retries); returns the parsed JSON answer."""
         import httpx
@@ -506,7 +510,7 @@ class ClientCore:
                     "the answer is not JSON", "INTERNAL", server_request_id=server_id
                 ) from None
 
-        return await self._call(fail, deadline, idempotent, send)
+        return await self._call(fail, deadline, idempotent, send, before_retry)
 
     # -- operations and the sync bridge -------------------------------------
 

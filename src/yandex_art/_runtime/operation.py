@@ -29,7 +29,7 @@ from .errors import (
     UnexpectedOperationResultError,
 )
 from .protocol import OperationReader, OperationSnapshot, RpcStatus
-from .retry import JITTER, RetryPolicy, retry_gate
+from .retry import JITTER, RetryPolicy
 from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler
 
 __all__ = ["AsyncOperation", "Operation", "OperationState", "OperationStatus", "Runner"]
@@ -414,11 +414,10 @@ class AsyncOperation(Generic[T]):
             grants.append(await scheduler.acquire(self._clock()))
             self._reads += 1
 
-        token = retry_gate.set(before_retry)
         issued = self._clock()
         self._reads += 1
         try:
-            snapshot = await self._reader.get(self._id, timeout=timeout)
+            snapshot = await self._reader.get(self._id, timeout=timeout, before_retry=before_retry)
         except TransportError as error:
             if error.code in _QUOTA_CODES:
                 scheduler.note_exhausted(error.retry_after)
@@ -426,7 +425,6 @@ class AsyncOperation(Generic[T]):
         except ClientClosedError:
             raise ClientClosedError(operation_id=self._id) from None
         finally:
-            retry_gate.reset(token)
             for grant in grants:
                 scheduler.release(grant)
         self._record_read(snapshot, issued, learn=True)

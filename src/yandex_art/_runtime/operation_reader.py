@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
 from .protocol import OperationSnapshot, RpcStatus
+from .retry import BeforeRetry
 
 __all__ = ["OperationMessage", "OperationMessageReader"]
 
@@ -63,8 +64,8 @@ class ResponseType(Protocol[M_co]):
     def parse(self, data: bytes) -> M_co: ...
 
 
-Call = Callable[[str, float], Awaitable[OperationMessage]]
-"""(operation id, timeout) -> the operation as the server answered."""
+Call = Callable[[str, float, BeforeRetry | None], Awaitable[OperationMessage]]
+"""(operation id, timeout, before_retry) -> the operation as the server answered."""
 
 
 class OperationMessageReader(Generic[M, T]):
@@ -89,11 +90,15 @@ class OperationMessageReader(Generic[M, T]):
         self._type_url = type_url
         self._result = result
 
-    async def get(self, operation_id: str, *, timeout: float) -> OperationSnapshot[T]:
-        return self.snapshot(await self._get(operation_id, timeout))
+    async def get(
+        self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
+    ) -> OperationSnapshot[T]:
+        return self.snapshot(await self._get(operation_id, timeout, before_retry))
 
-    async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[T]:
-        return self.snapshot(await self._cancel(operation_id, timeout))
+    async def cancel(
+        self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
+    ) -> OperationSnapshot[T]:
+        return self.snapshot(await self._cancel(operation_id, timeout, before_retry))
 
     def snapshot(self, op: OperationMessage) -> OperationSnapshot[T]:
         """One read of an operation, as the runtime's poller sees it."""

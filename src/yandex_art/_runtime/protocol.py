@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from .retry import BeforeRetry
+
 __all__ = ["OperationReader", "OperationSnapshot", "RpcStatus"]
 
 T = TypeVar("T")
@@ -48,6 +50,10 @@ class OperationSnapshot(Generic[T]):
 class OperationReader(Protocol[T]):
     """Reads and cancels operations whose result decodes to ``T``."""
 
-    async def get(self, operation_id: str, *, timeout: float) -> OperationSnapshot[T]: ...
+    async def get(
+        self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
+    ) -> OperationSnapshot[T]: ...
 
-    async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[T]: ...
+    async def cancel(
+        self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
+    ) -> OperationSnapshot[T]: ...

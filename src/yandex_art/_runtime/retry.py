@@ -7,7 +7,6 @@ a separate concern.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import math
 import random
 import time
@@ -17,7 +16,7 @@ from typing import TypeVar
 
 from .errors import TransportError
 
-__all__ = ["JITTER", "RetryPolicy", "call_with_retry", "retry_gate"]
+__all__ = ["JITTER", "BeforeRetry", "RetryPolicy", "call_with_retry"]
 
 T = TypeVar("T")
 
@@ -28,12 +27,9 @@ _DEFAULT_NON_IDEMPOTENT = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
 JITTER = random.Random()
 """The one jitter source of the runtime (backoffs, poll plans) when none is injected."""
 
-# Awaited (with the error that caused it) before each retry of the calls made
-# in this context, after the backoff: how an operation read's retries ask the
-# client's read scheduler for a slot like any other read.
-retry_gate: contextvars.ContextVar[Callable[[TransportError], Awaitable[None]] | None] = (
-    contextvars.ContextVar("yandex_art_retry_gate", default=None)
-)
+BeforeRetry = Callable[[TransportError], Awaitable[None]]
+"""Awaited with the error after each backoff, before the retry is sent (an
+operation read asks the client's read budget for a slot there)."""
 
 
 def _codes(name: str, value: Iterable[str]) -> frozenset[str]:
@@ -118,6 +114,7 @@ async def call_with_retry(
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     rng: random.Random | None = None,
     on_retry: Callable[[int, TransportError, float], None] | None = None,
+    before_retry: BeforeRetry | None = None,
 ) -> T:
     """Await ``fn()`` and repeat it on retryable :class:`TransportError`.
 
@@ -125,8 +122,8 @@ async def call_with_retry(
     after it, the last error is raised at once. A server's ``retry_after``
     hint is honoured when it is longer than the computed backoff.
     ``on_retry(attempt, error, delay)`` is called before each wait, where
-    ``attempt`` is the 1-based number of the attempt that failed. When
-    :data:`retry_gate` is set, it is awaited after the wait.
+    ``attempt`` is the 1-based number of the attempt that failed;
+    ``before_retry(error)`` is awaited after the wait.
     """
     attempt = 0
     while True:
@@ -149,6 +146,5 @@ async def call_with_retry(
         # Sleep outside the except block so errors of later attempts do not
         # chain onto earlier ones.
         await sleep(delay)
-        gate = retry_gate.get()
-        if gate is not None:
-            await gate(failed)
+        if before_retry is not None:
+            await before_retry(failed)

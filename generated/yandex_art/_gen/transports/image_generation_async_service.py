@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from yandex_art._runtime.core import ClientCore
 from yandex_art._runtime.rest import invalid_answer, invalid_request, pop_unknown_any, restore_any
+from yandex_art._runtime.retry import BeforeRetry
 
 from ..proto.google.protobuf import Any as _Any
 from ..proto.message_pool import default_message_pool
@@ -45,7 +46,13 @@ GRPC_METHODS: dict[str, tuple[str, type[Any], type[Any]]] = {
 class ImageGenerationAsyncServiceTransport(Protocol):
     """What the SDK needs from ``yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService``, whatever the wire."""
 
-    async def generate(self, request: ImageGenerationRequest, *, timeout: float) -> Operation:
+    async def generate(
+        self,
+        request: ImageGenerationRequest,
+        *,
+        timeout: float,
+        before_retry: BeforeRetry | None = None,
+    ) -> Operation:
         """Starts generating an image; the finished operation holds an
         ImageGenerationResponse."""
         ...
@@ -57,7 +64,13 @@ class ImageGenerationAsyncServiceGrpc:
     def __init__(self, core: ClientCore) -> None:
         self._core = core
 
-    async def generate(self, request: ImageGenerationRequest, *, timeout: float) -> Operation:
+    async def generate(
+        self,
+        request: ImageGenerationRequest,
+        *,
+        timeout: float,
+        before_retry: BeforeRetry | None = None,
+    ) -> Operation:
         """``/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate``: Starts generating an image; the finished operation holds an
         ImageGenerationResponse."""
         return await self._core.grpc_call(
@@ -65,6 +78,7 @@ class ImageGenerationAsyncServiceGrpc:
             method="/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate",
             idempotent=False,
             timeout=timeout,
+            before_retry=before_retry,
             request=request,
             parse=Operation.parse,
         )
@@ -76,7 +90,13 @@ class ImageGenerationAsyncServiceRest:
     def __init__(self, core: ClientCore) -> None:
         self._core = core
 
-    async def generate(self, request: ImageGenerationRequest, *, timeout: float) -> Operation:
+    async def generate(
+        self,
+        request: ImageGenerationRequest,
+        *,
+        timeout: float,
+        before_retry: BeforeRetry | None = None,
+    ) -> Operation:
         """``POST /foundationModels/v1/imageGenerationAsync``: Starts generating an image; the finished operation holds an
         ImageGenerationResponse."""
         from pydantic import ValidationError
@@ -99,6 +119,7 @@ class ImageGenerationAsyncServiceRest:
             body=body,
             idempotent=False,
             timeout=timeout,
+            before_retry=before_retry,
         )
         try:
             checked = rest.Operation.model_validate(data).model_dump(

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from yandex_art._runtime.core import ClientCore
 from yandex_art._runtime.rest import invalid_answer, pop_unknown_any, restore_any
+from yandex_art._runtime.retry import BeforeRetry
 from yandex_art._runtime.validation import check_path_segment
 
 from ..proto.google.protobuf import Any as _Any
@@ -47,11 +48,23 @@ GRPC_METHODS: dict[str, tuple[str, type[Any], type[Any]]] = {
 class OperationServiceTransport(Protocol):
     """What the SDK needs from ``yandex.cloud.operation.OperationService``, whatever the wire."""
 
-    async def get(self, request: GetOperationRequest, *, timeout: float) -> Operation:
+    async def get(
+        self,
+        request: GetOperationRequest,
+        *,
+        timeout: float,
+        before_retry: BeforeRetry | None = None,
+    ) -> Operation:
         """Returns the current state of an operation."""
         ...
 
-    async def cancel(self, request: CancelOperationRequest, *, timeout: float) -> Operation:
+    async def cancel(
+        self,
+        request: CancelOperationRequest,
+        *,
+        timeout: float,
+        before_retry: BeforeRetry | None = None,
+    ) -> Operation:
         """Asks the server to stop an operation and returns its state afterwards."""
         ...
 
@@ -62,24 +75,38 @@ class OperationServiceGrpc:
     def __init__(self, core: ClientCore) -> None:
         self._core = core
 
-    async def get(self, request: GetOperationRequest, *, timeout: float) -> Operation:
+    async def get(
+        self,
+        request: GetOperationRequest,
+        *,
+        timeout: float,
+        before_retry: BeforeRetry | None = None,
+    ) -> Operation:
         """``/yandex.cloud.operation.OperationService/Get``: Returns the current state of an operation."""
         return await self._core.grpc_call(
             service_id=SERVICE_ID,
             method="/yandex.cloud.operation.OperationService/Get",
             idempotent=True,
             timeout=timeout,
+            before_retry=before_retry,
             request=request,
             parse=Operation.parse,
         )
 
-    async def cancel(self, request: CancelOperationRequest, *, timeout: float) -> Operation:
+    async def cancel(
+        self,
+        request: CancelOperationRequest,
+        *,
+        timeout: float,
+        before_retry: BeforeRetry | None = None,
+    ) -> Operation:
         """``/yandex.cloud.operation.OperationService/Cancel``: Asks the server to stop an operation and returns its state afterwards."""
         return await self._core.grpc_call(
             service_id=SERVICE_ID,
             method="/yandex.cloud.operation.OperationService/Cancel",
             idempotent=True,
             timeout=timeout,
+            before_retry=before_retry,
             request=request,
             parse=Operation.parse,
         )
@@ -91,7 +118,13 @@ class OperationServiceRest:
     def __init__(self, core: ClientCore) -> None:
         self._core = core
 
-    async def get(self, request: GetOperationRequest, *, timeout: float) -> Operation:
+    async def get(
+        self,
+        request: GetOperationRequest,
+        *,
+        timeout: float,
+        before_retry: BeforeRetry | None = None,
+    ) -> Operation:
         """``GET /operations/{operation_id}``: Returns the current state of an operation."""
         check_path_segment(
             "operation_id", request.operation_id
@@ -111,6 +144,7 @@ class OperationServiceRest:
             body=body,
             idempotent=True,
             timeout=timeout,
+            before_retry=before_retry,
         )
         try:
             checked = rest.Operation.model_validate(data).model_dump(
@@ -138,7 +172,13 @@ class OperationServiceRest:
             restore_any(result, attrs, values)
         return result
 
-    async def cancel(self, request: CancelOperationRequest, *, timeout: float) -> Operation:
+    async def cancel(
+        self,
+        request: CancelOperationRequest,
+        *,
+        timeout: float,
+        before_retry: BeforeRetry | None = None,
+    ) -> Operation:
         """``GET /operations/{operation_id}:cancel``: Asks the server to stop an operation and returns its state afterwards."""
         check_path_segment(
             "operation_id", request.operation_id
@@ -158,6 +198,7 @@ class OperationServiceRest:
             body=body,
             idempotent=True,
             timeout=timeout,
+            before_retry=before_retry,
         )
         try:
             checked = rest.Operation.model_validate(data).model_dump(
