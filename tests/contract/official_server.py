@@ -67,13 +67,20 @@ class OfficialServer:
     address: str = ""
     clock: Callable[[], float] = time.monotonic
     fail_next: dict[str, int] = field(default_factory=dict)
+    # The status fail_next answers with, per method (UNAVAILABLE when not given).
+    fail_code: dict[str, grpc.StatusCode] = field(default_factory=dict)
+    # Methods whose calls are recorded and then never answered (a hung server).
+    hang: set[str] = field(default_factory=set)
 
     async def _record(self, method: str, request: Any, context: Any) -> None:
         md = {k: v for k, v in (context.invocation_metadata() or ())}
         self.calls.append(Call(method, request, md, self.clock()))
         if self.fail_next.get(method, 0) > 0:
             self.fail_next[method] -= 1
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "injected outage")
+            code = self.fail_code.get(method, grpc.StatusCode.UNAVAILABLE)
+            await context.abort(code, "injected outage")
+        if method in self.hang:
+            await asyncio.sleep(3600)  # cancelled when the server stops
 
     def _state(self, op: _Op) -> Any:
         msg = op_pb.Operation(id=op.id, description="Image generation")
@@ -145,8 +152,9 @@ class _Operations(ops_grpc.OperationServiceServicer):  # type: ignore[misc]
 class RunningServer:
     """Runs an OfficialServer on its own loop in a thread (usable from sync and async tests)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.state = OfficialServer()
+        self._port = port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: Any = None
@@ -162,7 +170,7 @@ class RunningServer:
             _Generation(self.state), self._server
         )
         ops_grpc.add_OperationServiceServicer_to_server(_Operations(self.state), self._server)
-        port = self._server.add_insecure_port("127.0.0.1:0")
+        port = self._server.add_insecure_port(f"127.0.0.1:{self._port}")
         await self._server.start()
         self.state.address = f"127.0.0.1:{port}"
 
