@@ -11,7 +11,14 @@ from typing import Self, TypedDict
 from ._gen.image_generation import AsyncImageGeneration, ImageGeneration
 from ._gen.transports import image_generation_async_service, operation_service
 from ._runtime.auth import AuthProvider, coerce_auth
-from ._runtime.core import ClientCore, Endpoint, TransportName, Verify, parse_endpoint, user_agent
+from ._runtime.client_core import (
+    ClientCore,
+    Endpoint,
+    TransportName,
+    Verify,
+    parse_endpoint,
+    user_agent,
+)
 from ._runtime.errors import ConfigurationError
 from ._runtime.retry import RetryPolicy
 

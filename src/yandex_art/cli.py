@@ -482,7 +482,7 @@ def _check_output(path: str | None) -> None:
 
 
 def _connection_kwargs(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
-    from ._runtime.core import parse_endpoint
+    from ._runtime.client_core import parse_endpoint
     from ._runtime.errors import ConfigurationError
 
     folder = args.folder_id or env.get("YC_FOLDER_ID", "").strip()

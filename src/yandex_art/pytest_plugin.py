@@ -30,7 +30,7 @@ import pytest
 
 if TYPE_CHECKING:
     from ._client import AIStudio, AsyncAIStudio
-    from ._runtime.core import TransportName
+    from ._runtime.client_core import TransportName
     from .emulator import Emulator, EmulatorConfig
 
 __all__ = [

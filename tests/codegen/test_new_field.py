@@ -12,7 +12,7 @@ import yaml
 from codegen import consistency, pipeline
 from tests.codegen.variant import free_field_number, import_generated, submodule
 from yandex_art._runtime.auth import APIKeyAuth
-from yandex_art._runtime.core import ClientCore
+from yandex_art._runtime.client_core import ClientCore
 from yandex_art._runtime.errors import InvalidArgumentError
 from yandex_art._runtime.undefined import UNDEFINED
 
@@ -101,8 +101,8 @@ def test_new_option_reaches_the_emulator_and_the_cli(tmp_path: Path) -> None:
     import argparse
 
     from yandex_art import cli
-    from yandex_art.emulator.core import EmulatorError, validate_request
     from yandex_art.emulator.rest import parse_generation_request
+    from yandex_art.emulator.service import EmulatorError, validate_request
 
     specs = _copy_specs(tmp_path, openapi=True)
     pipeline.generate(specs, tmp_path / "out")

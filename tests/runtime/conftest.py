@@ -16,8 +16,8 @@ import pytest
 
 from yandex_art._runtime.bridge import LoopThread
 from yandex_art._runtime.operation import AsyncOperation, Operation
-from yandex_art._runtime.protocol import OperationSnapshot, RpcStatus
 from yandex_art._runtime.scheduler import DurationModel, PollPolicy, PollScheduler
+from yandex_art._runtime.snapshots import OperationSnapshot, RpcStatus
 
 T = TypeVar("T")
 

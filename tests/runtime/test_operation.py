@@ -20,8 +20,8 @@ from yandex_art._runtime.errors import (
     UnexpectedOperationResultError,
 )
 from yandex_art._runtime.operation import AsyncOperation, Operation, OperationStatus
-from yandex_art._runtime.protocol import OperationSnapshot, RpcStatus
 from yandex_art._runtime.scheduler import PollPolicy
+from yandex_art._runtime.snapshots import OperationSnapshot, RpcStatus
 
 if TYPE_CHECKING:
     from .conftest import RealWorld, Sim

@@ -3,7 +3,7 @@
 
 """Everything here is generated from specs/; see PROVENANCE.json."""
 
-from yandex_art._runtime.protolib import load_betterproto2
+from yandex_art._runtime.betterproto_loader import load_betterproto2
 
 # Before any message module: betterproto2 without pydantic and importlib.metadata.
 load_betterproto2()

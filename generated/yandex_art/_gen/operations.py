@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from yandex_art._runtime.core import ClientCore
+from yandex_art._runtime.client_core import ClientCore
 from yandex_art._runtime.operation_reader import OperationMessageReader, ResponseType
 from yandex_art._runtime.retry import BeforeRetry
 

@@ -16,11 +16,11 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Generic, Self, TypeVar
 
 from .batch import BatchItem, BatchRequest, run_batch
-from .core import ClientCore
+from .client_core import ClientCore
 from .errors import InvalidArgumentError
 from .operation import AsyncOperation, Operation
 from .operation_reader import OperationMessage, OperationMessageReader
-from .protocol import OperationSnapshot
+from .snapshots import OperationSnapshot
 from .uri import ModelUri, parse_model_uri, resolve_model_uri
 from .validation import check_path_segment
 

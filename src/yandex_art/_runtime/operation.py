@@ -28,9 +28,9 @@ from .errors import (
     TransportError,
     UnexpectedOperationResultError,
 )
-from .protocol import OperationReader, OperationSnapshot, RpcStatus
 from .retry import JITTER, RetryPolicy
 from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler
+from .snapshots import OperationReader, OperationSnapshot, RpcStatus
 
 __all__ = ["AsyncOperation", "Operation", "OperationState", "OperationStatus", "Runner"]
 

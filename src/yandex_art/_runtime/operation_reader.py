@@ -13,8 +13,8 @@ import datetime
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
-from .protocol import OperationSnapshot, RpcStatus
 from .retry import BeforeRetry
+from .snapshots import OperationSnapshot, RpcStatus
 
 __all__ = ["OperationMessage", "OperationMessageReader"]
 

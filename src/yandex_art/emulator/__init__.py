@@ -15,9 +15,9 @@ extra (aiohttp, Pillow).
 from __future__ import annotations
 
 from .config import DEFAULT_API_KEY, DEFAULT_FOLDER_ID, EmulatorConfig, EmulatorConfigError
-from .core import EmulatorStats, OperationStats
 from .faults import Faults
 from .server import Emulator
+from .service import EmulatorStats, OperationStats
 
 __all__ = [
     "DEFAULT_API_KEY",

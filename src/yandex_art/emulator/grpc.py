@@ -42,7 +42,7 @@ from .._gen.proto.yandex.cloud.operation import (
     Operation,
 )
 from .._gen.transports import image_generation_async_service, operation_service
-from .core import EmulatorError, EmulatorService, OperationView
+from .service import EmulatorError, EmulatorService, OperationView
 
 __all__ = ["GrpcServer", "build_server", "to_proto"]
 

@@ -26,7 +26,7 @@ from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
     ImageGenerationRequest,
 )
 from .._runtime.validation import INT64_MAX, INT64_MIN
-from .core import EmulatorError, EmulatorService, OperationView
+from .service import EmulatorError, EmulatorService, OperationView
 
 __all__ = ["build_app", "operation_json", "parse_generation_request"]
 

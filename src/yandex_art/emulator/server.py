@@ -21,8 +21,8 @@ from .config import (
     EmulatorConfigError,
     EmulatorSettings,
 )
-from .core import EmulatorError, EmulatorService, EmulatorStats
 from .faults import Faults
+from .service import EmulatorError, EmulatorService, EmulatorStats
 from .state import load_state, save_state
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from .._client import AIStudio, AsyncAIStudio, ClientSettings
-    from .._runtime.core import TransportName
+    from .._runtime.client_core import TransportName
     from .grpc import GrpcServer
 
 __all__ = ["Emulator"]

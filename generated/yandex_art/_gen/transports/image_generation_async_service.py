@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from yandex_art._runtime.core import ClientCore
+from yandex_art._runtime.client_core import ClientCore
 from yandex_art._runtime.rest import invalid_answer, invalid_request, pop_unknown_any, restore_any
 from yandex_art._runtime.retry import BeforeRetry
 

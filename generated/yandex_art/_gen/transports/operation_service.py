@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from yandex_art._runtime.core import ClientCore
+from yandex_art._runtime.client_core import ClientCore
 from yandex_art._runtime.rest import invalid_answer, pop_unknown_any, restore_any
 from yandex_art._runtime.retry import BeforeRetry
 from yandex_art._runtime.validation import check_path_segment

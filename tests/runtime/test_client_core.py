@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from yandex_art._runtime.auth import APIKeyAuth
-from yandex_art._runtime.core import ClientCore, parse_endpoint
+from yandex_art._runtime.client_core import ClientCore, parse_endpoint
 from yandex_art._runtime.errors import ConfigurationError, TransportError
 from yandex_art._runtime.retry import RetryPolicy
 
@@ -170,6 +170,6 @@ def test_endpoint_parsing() -> None:
     ],
 )
 def test_proxy_environment_for_grpc(env: dict[str, str], host: str, expected: object) -> None:
-    from yandex_art._runtime.core import Endpoint, _proxy_options
+    from yandex_art._runtime.client_core import Endpoint, _proxy_options
 
     assert _proxy_options(Endpoint(host, 443), env) == expected

@@ -25,9 +25,9 @@ from .auth import AuthProvider
 from .bridge import LoopThread
 from .errors import ClientClosedError, ConfigurationError, TransportError, code_name
 from .operation import AsyncOperation
-from .protocol import OperationReader, OperationSnapshot
 from .retry import BeforeRetry, RetryPolicy, call_with_retry
 from .scheduler import PollScheduler
+from .snapshots import OperationReader, OperationSnapshot
 from .validation import check_timeout
 
 if TYPE_CHECKING:

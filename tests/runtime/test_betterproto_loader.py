@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from yandex_art._runtime.protolib import distribution_version
+from yandex_art._runtime.betterproto_loader import distribution_version
 
 
 def _run(code: str) -> dict[str, object]:
