@@ -1,7 +1,7 @@
 """Completion lag and reads per operation of the adaptive poll plan.
 
 Runs the real AsyncOperation against an in-memory server on a virtual clock
-(no real waiting) for generations of 0.5 s, 3 s and 20 s:
+(no real waiting) for generations of 0.5 s, 3 s, 8 s and 20 s:
 
 - cold: a fresh client, no learned durations;
 - learned: after ``--warmup`` operations of the same model.
@@ -57,7 +57,9 @@ class _Server:
         self.latency = latency
         self.ends: dict[str, float] = {}
 
-    async def get(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:
+    async def get(
+        self, operation_id: str, *, timeout: float, before_retry: object = None
+    ) -> OperationSnapshot[str]:
         await asyncio.sleep(self.latency / 2)  # the request travels
         done = asyncio.get_running_loop().time() >= self.ends[operation_id]
         await asyncio.sleep(self.latency / 2)  # the answer travels
@@ -129,7 +131,7 @@ def main() -> None:
     )
     header = f"{'duration':>8}  {'history':>7}  {'lag p50':>8}  {'lag max':>8}  {'reads p50':>9}"
     print(header + f"  {'reads max':>9}  {'official lag/reads':>18}")
-    for duration in (0.5, 3.0, 20.0):
+    for duration in (0.5, 3.0, 8.0, 20.0):
         official_reads = math.ceil(duration / 10) + 1
         official_lag = (official_reads - 1) * 10 - duration
         for learned in (False, True):
