@@ -195,3 +195,49 @@ def test_rest_debug_logs_hold_no_secret(
     text = debug_everywhere.getvalue() + out + err
     _assert_clean(text, image)
     _assert_sdk_lines(text)
+
+
+def test_yandex_art_log_turns_the_tree_on_without_code() -> None:
+    """YANDEX_ART_LOG=debug alone: RPCs, poll decisions and read-budget holds reach stderr."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import asyncio
+        from yandex_art import AsyncAIStudio
+        from yandex_art.emulator import Emulator
+
+        async def main():
+            async with Emulator(generation_seconds=0.3) as emu:
+                async with emu.async_sdk(max_reads_per_second=2) as sdk:
+                    model = sdk.models.image_generation("yandex-art")
+                    ops = [await model.run_deferred(f"cat {i}") for i in range(4)]
+                    await asyncio.gather(*(op.wait() for op in ops))
+
+        asyncio.run(main())
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "YANDEX_ART_LOG": "debug"},
+    )
+    assert result.returncode == 0, result.stderr
+    err = result.stderr
+    assert "DEBUG yandex_art.rpc: /yandex.cloud.operation.OperationService/Get" in err
+    assert "INFO yandex_art.operation: operation" in err and "succeeded after" in err
+    assert "DEBUG yandex_art.operation: operation" in err and "next read in" in err
+    assert "DEBUG yandex_art.quota: a read was held" in err
+    quiet = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "YANDEX_ART_LOG"},
+    )
+    assert quiet.returncode == 0 and "yandex_art" not in quiet.stderr
