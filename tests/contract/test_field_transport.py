@@ -16,7 +16,7 @@ import pytest
 
 import yandex_art
 from tests.contract.official_server import OfficialServer, Plan, RunningServer
-from yandex_art import AIStudio, AsyncAIStudio
+from yandex_art import AIStudio, AsyncAIStudio, RetryPolicy
 
 
 @pytest.fixture
@@ -197,3 +197,43 @@ def test_typed_keyword_tables_match_what_they_describe() -> None:
     assert set(EmulatorSettings.__annotations__) == {
         f.name for f in dataclasses.fields(EmulatorConfig)
     }
+
+
+def test_rest_takes_its_proxy_from_the_client_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from yandex_art import TransportError
+    from yandex_art.emulator import Emulator
+
+    dead_proxy = "http://127.0.0.1:1"  # nothing listens: a proxied call cannot succeed
+    with Emulator.start(generation_seconds=0) as emu:
+        base = {"folder_id": emu.folder_id, "auth": emu.auth, "verify": False}
+        proxied = AIStudio(
+            **base,
+            endpoint=emu.rest_address,
+            transport="rest",
+            env={"HTTP_PROXY": dead_proxy},
+            retry_policy=RetryPolicy(max_attempts=1),
+        )
+        with proxied, pytest.raises(TransportError):
+            proxied.models.image_generation("yandex-art").run_deferred("a cat")
+        direct = AIStudio(
+            **base,
+            endpoint=emu.rest_address,
+            transport="rest",
+            env={"HTTP_PROXY": dead_proxy, "NO_PROXY": "localhost,127.0.0.1"},
+        )
+        with direct:
+            assert direct.models.image_generation("yandex-art").run_deferred("a cat").wait()
+        assert emu.stats().calls.get("generate") == 1  # the proxied call never arrived
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_the_emulators_own_clients_bypass_a_proxy_in_the_environment(
+    transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the README quickstart runs on a machine behind a corporate proxy."""
+    from yandex_art.emulator import Emulator
+
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "grpc_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:1")
+    with Emulator.start(generation_seconds=0) as emu, emu.sdk(transport) as sdk:  # type: ignore[arg-type]
+        assert sdk.models.image_generation("yandex-art").run_deferred("a cat").wait().image_bytes

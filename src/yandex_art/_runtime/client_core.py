@@ -348,10 +348,22 @@ class ClientCore:
         resources = self._loop_resources()
         if resources.http is None:
             verify: Any = self._ssl_context() if self._verify is not False else False
+            verify = verify if verify is not None else True
+            # Proxies from the client's environment (env=), like gRPC's, per endpoint.
+            scheme = "http" if self._verify is False else "https"
+            mounts: dict[str, Any] = {}
+            for endpoint in set(self._endpoints.values()):
+                proxy = _rest_proxy(endpoint, scheme, self._env)
+                host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+                mounts[f"all://{host}:{endpoint.port}"] = (
+                    None if proxy is None else httpx.AsyncHTTPTransport(proxy=proxy, verify=verify)
+                )
             resources.http = httpx.AsyncClient(
-                verify=verify if verify is not None else True,
+                verify=verify,
                 headers={"user-agent": self._user_agent},
                 timeout=60.0,
+                trust_env=False,
+                mounts=mounts,
             )
         return resources.http
 
@@ -665,6 +677,16 @@ def _proxy_options(endpoint: Endpoint, env: Mapping[str, str]) -> tuple[tuple[st
     if _excluded(endpoint.host, excluded):
         return (("grpc.enable_http_proxy", 0),)
     return (("grpc.http_proxy", proxy.strip()),)
+
+
+def _rest_proxy(endpoint: Endpoint, scheme: str, env: Mapping[str, str]) -> str | None:
+    """The proxy REST calls to ``endpoint`` take: ``https_proxy`` (or ``http_proxy``), no_proxy."""
+    names = (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
+    proxy = next((env[name].strip() for name in names if env.get(name, "").strip()), None)
+    excluded = next((env[name] for name in ("no_proxy", "NO_PROXY") if name in env), "")
+    if proxy is None or _excluded(endpoint.host, excluded):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 def _excluded(host: str, no_proxy: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import socket
 import time
 from pathlib import Path
@@ -412,6 +413,13 @@ class Emulator:
         }
         if self.config.read_quota is None:
             kwargs["max_reads_per_second"] = None
+        # The emulator is on this machine: a proxy in the environment cannot reach it.
+        host = endpoint.rsplit(":", 1)[0].strip("[]").removeprefix("http://")
+        kwargs["env"] = {
+            **os.environ,
+            "no_grpc_proxy": host,
+            "no_proxy": f"{os.environ.get('no_proxy', '')},{host}".strip(","),
+        }
         kwargs.update(overrides)
         return kwargs
 
