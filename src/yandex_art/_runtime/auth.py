@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from . import logs
 from .errors import ConfigurationError, TransportError, code_name
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ IAM_TOKEN_ENDPOINT = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
 _DEFAULT_IAM_LIFETIME = 12 * 3600.0
 _EXCHANGE_TIMEOUT = 30.0
 _HIDDEN = "<hidden>"
+_LOG = logs.get("auth")
 _ENV_SOURCES = ("YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN", "YC_TOKEN")
 _NO_CREDENTIALS = "pass auth= or set " + ", ".join(_ENV_SOURCES)
 # Where the VM / Cloud Function metadata service answers (YC_METADATA_ADDR overrides
@@ -463,6 +465,12 @@ def auth_from_env(env: Mapping[str, str]) -> AuthProvider | None:
 
 def _discover(env: Mapping[str, str], clock: Callable[[], float]) -> AuthProvider:
     """The environment, then the metadata service, then the yc CLI; the error lists them all."""
+    provider = _discover_quietly(env, clock)
+    _LOG.info("credentials: %s", provider.describe())  # the kind, never the secret
+    return provider
+
+
+def _discover_quietly(env: Mapping[str, str], clock: Callable[[], float]) -> AuthProvider:
     if (provider := auth_from_env(env)) is not None:
         return provider
     tried = ["auth=", *_ENV_SOURCES]
