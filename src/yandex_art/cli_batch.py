@@ -13,12 +13,11 @@ answers and before anything else happens, then ``done`` (after the image is
 renamed into place) or ``failed``. Rerunning the same command reads it and:
 skips items done (whose file exists), attaches to started ones instead of
 generating them again, leaves failed ones failed unless ``--retry-failed``,
-and generates the rest. One window cannot be closed from the client: an item
-whose Generate was sent but whose answer never arrived (the process was
-killed during that round trip, a few milliseconds) is journaled as
-``sending`` only; its operation may or may not exist, and the API cannot list
-operations, so it is requested again (the journal says so), and may be
-generated twice in that one case.
+and generates the rest. An item whose Generate was sent but whose answer
+never arrived (the process was killed during that round trip) is journaled
+as ``sending`` only, with the ``idempotency-key`` it was sent with: it is
+requested again with the same key, so the service can recognise the repeat
+(the emulator answers with the operation it already started).
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ import os
 import re
 import statistics
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +171,7 @@ class _State:
     state: str  # sending, started, done, failed
     operation_id: str | None = None
     path: str | None = None
+    key: str | None = None  # the idempotency-key of the latest Generate sent
 
 
 class Journal:
@@ -215,7 +216,10 @@ class Journal:
             self.last_time = max(self.last_time, float(record["t"]))
         current = self.states.get(key)
         if event == "sending":
-            self.states[key] = _State("sending")
+            sent_key = record.get("key")
+            self.states[key] = _State(
+                "sending", key=sent_key if isinstance(sent_key, str) else None
+            )
         elif event == "started":
             self.states[key] = _State("started", record.get("operation_id"))
         elif event == "done":
@@ -358,11 +362,13 @@ async def _batch_with(
             if item.ratio is not None:
                 options["width_ratio"], options["height_ratio"] = item.ratio
             attach = None
+            idempotency_key = str(uuid.uuid4())
             if state and state.state in ("started", "done") and state.operation_id:
                 attach = state.operation_id
             elif state and state.state == "sending":
                 resent += 1
-            requests.append(BatchRequest(item.prompt, options, item.key, attach))
+                idempotency_key = state.key or idempotency_key
+            requests.append(BatchRequest(item.prompt, options, item.key, attach, idempotency_key))
         # A run that stopped a moment ago may still have reads counted in the
         # server's current quota window, which this process's budget cannot see.
         quiet = journal.last_time + 1.1 - time.time()
@@ -372,12 +378,15 @@ async def _batch_with(
         progress = _Progress(out, total, done, failed_before, args)
         if resent:
             out.info(
-                f"{resent} item(s) were being sent when the last run stopped; requesting again"
+                f"{resent} item(s) were being sent when the last run stopped; "
+                "requesting again with the same idempotency keys"
             )
         model = sdk.models.image_generation(args.model)
 
         def on_start(index: int, request: BatchRequest) -> None:
-            journal.write(sync=False, event="sending", item=request.name)
+            journal.write(
+                sync=False, event="sending", item=request.name, key=request.idempotency_key
+            )
 
         def on_started(index: int, request: BatchRequest, operation: AsyncOperation[Any]) -> None:
             if request.operation_id is None:

@@ -218,7 +218,12 @@ def test_sigkill_midway_then_rerun_generates_each_item_once(tmp_path: Path) -> N
         assert not list(out.glob(".*.tmp"))
         for image in images:
             assert image.read_bytes()[:2] == b"\xff\xd8" and image.read_bytes()[-2:] == b"\xff\xd9"
-        assert _stats(info["rest"])["calls"]["generate"] == 20 + in_the_window
+        stats = _stats(info["rest"])
+        # Items caught between sending and the answer were sent again with the
+        # same idempotency key: the emulator answered with the operation it had
+        # (a repeat), or started it then (the first request never arrived).
+        assert stats["calls"]["generate"] <= 20 + in_the_window
+        assert stats["calls"]["generate"] - stats["repeated_generates"] == 20  # none twice
     finally:
         emu.terminate()
         emu.wait(30)

@@ -116,3 +116,27 @@ def test_a_file_that_is_not_a_ca_bundle_fails_at_construction(tmp_path: Path) ->
         AIStudio(folder_id="b1g", auth="k", env={}, verify=bogus)
     with pytest.raises(ConfigurationError, match="no such CA bundle"):
         AIStudio(folder_id="b1g", auth="k", env={}, verify=tmp_path / "missing.pem")
+
+
+def test_a_repeated_idempotency_key_gets_the_operation_it_started(
+    sdk: AIStudio, emulator: Emulator
+) -> None:
+    model = _model(sdk)
+    first = model.run_deferred("a cat", idempotency_key="batch-item-7")
+    again = model.run_deferred("a cat", idempotency_key="batch-item-7")
+    other = model.run_deferred("a cat")
+    assert again.id == first.id != other.id
+    stats = emulator.stats()
+    assert stats.calls["generate"] == 3 and stats.repeated_generates == 1
+    assert len(stats.operations) == 2
+    assert again.wait().image_bytes
+
+
+@pytest.mark.parametrize("key", ["", "has space", "ключ", "x" * 129, "a\\nb"])
+def test_a_bad_idempotency_key_is_refused_before_sending(
+    sdk: AIStudio, emulator: Emulator, key: str
+) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        _model(sdk).run_deferred("a cat", idempotency_key=key.replace("\\n", "\n"))
+    assert caught.value.argument == "idempotency_key"
+    assert sum(emulator.stats().calls.values()) == 0

@@ -37,12 +37,15 @@ class BatchRequest:
 
     With ``operation_id`` the item's operation was started earlier: it is
     attached to, not started again (how a resumed batch picks up its work).
+    ``idempotency_key`` is sent with its Generate; a resumed batch repeats the
+    key of a request whose answer it never saw, so the service can tell.
     """
 
     messages: Any
     options: Mapping[str, Any] = field(default_factory=dict)
     name: str | None = None
     operation_id: str | None = None
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)

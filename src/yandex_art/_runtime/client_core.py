@@ -394,9 +394,10 @@ class ClientCore:
         idempotent: bool,
         send: Callable[[dict[str, str], float], Awaitable[T]],
         before_retry: BeforeRetry | None,
+        idempotency_key: str | None,
     ) -> T:
         """One logical call: attempts with the same request id and idempotency key."""
-        idempotency_key = str(uuid.uuid4())
+        idempotency_key = idempotency_key or str(uuid.uuid4())
         attempts = 0
 
         async def attempt() -> T:
@@ -454,6 +455,7 @@ class ClientCore:
         request: Any,
         parse: Callable[[bytes], T],
         before_retry: BeforeRetry | None = None,
+        idempotency_key: str | None = None,
     ) -> T:
         """Runs one logical gRPC call (with retries) and maps failures to TransportError.
 
@@ -478,7 +480,7 @@ class ClientCore:
                 raise _grpc_error(fail, exc) from None
             return result
 
-        return await self._call(fail, deadline, idempotent, send, before_retry)
+        return await self._call(fail, deadline, idempotent, send, before_retry, idempotency_key)
 
     async def rest_call(
         self,
@@ -491,6 +493,7 @@ class ClientCore:
         idempotent: bool,
         timeout: float,
         before_retry: BeforeRetry | None = None,
+        idempotency_key: str | None = None,
     ) -> Any:
         """Runs one logical REST call (with retries); returns the parsed JSON answer."""
         import httpx
@@ -529,7 +532,7 @@ class ClientCore:
                     "the answer is not JSON", "INTERNAL", server_request_id=server_id
                 ) from None
 
-        return await self._call(fail, deadline, idempotent, send, before_retry)
+        return await self._call(fail, deadline, idempotent, send, before_retry, idempotency_key)
 
     # -- operations and the sync bridge -------------------------------------
 

@@ -22,7 +22,7 @@ from .operation import AsyncOperation, Operation
 from .operation_reader import OperationMessage, OperationMessageReader
 from .snapshots import OperationSnapshot
 from .uri import ModelUri, parse_model_uri, resolve_model_uri
-from .validation import check_path_segment
+from .validation import check_idempotency_key, check_path_segment
 
 __all__ = ["AsyncModelBase", "ModelBase", "ModelFactory", "SyncModelBase"]
 
@@ -87,18 +87,24 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
         """The request that starts an operation, checked before anything is sent."""
 
     @abstractmethod
-    async def _send(self, request: Any, timeout: float) -> OperationMessage:
+    async def _send(
+        self, request: Any, timeout: float, idempotency_key: str | None
+    ) -> OperationMessage:
         """Sends a request made by :meth:`_build_request`; the new operation."""
 
     @abstractmethod
     def _reader(self) -> OperationMessageReader[Any, ResultT]:
         """Reads this model's operations, decoding their results."""
 
-    async def _start(self, messages: InputT, timeout: float) -> AsyncOperation[ResultT]:
+    async def _start(
+        self, messages: InputT, timeout: float, idempotency_key: str | None = None
+    ) -> AsyncOperation[ResultT]:
         """Starts an operation; it knows when its request left (to estimate its age)."""
         request = self._build_request(messages)
+        if idempotency_key is not None:
+            check_idempotency_key("idempotency_key", idempotency_key)
         sent_at = self._core.now()
-        initial = self._reader().snapshot(await self._send(request, timeout))
+        initial = self._reader().snapshot(await self._send(request, timeout, idempotency_key))
         return self._operation(initial.id, initial, sent_at)
 
     def _check_id(self, operation_id: str) -> str:
@@ -125,7 +131,7 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
         model = self.configure(**request.options) if request.options else self
         if request.operation_id:
             return model._operation(request.operation_id)
-        return await model._start(request.messages, 60)
+        return await model._start(request.messages, 60, request.idempotency_key)
 
     def _batch(
         self,

@@ -16,6 +16,7 @@ __all__ = [
     "INT64_MIN",
     "check_bool",
     "check_float",
+    "check_idempotency_key",
     "check_int",
     "check_path_segment",
     "check_str",
@@ -108,6 +109,14 @@ def check_path_segment(name: str, value: object) -> str:
         raise InvalidArgumentError(name, "must not be blank")
     if text in (".", ".."):
         raise InvalidArgumentError(name, f"must not be {text!r}")
+    return text
+
+
+def check_idempotency_key(name: str, value: object) -> str:
+    """A header value: 1 to 128 printable ASCII characters, no spaces."""
+    text = check_str(name, value, min_length=1, max_length=128)
+    if not all(33 <= ord(ch) < 127 for ch in text):
+        raise InvalidArgumentError(name, "must be printable ASCII without spaces")
     return text
 
 

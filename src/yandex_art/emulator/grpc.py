@@ -56,6 +56,7 @@ _METHODS = {
 
 
 _authorization: ContextVar[str | None] = ContextVar("yandex_art_emulator_auth", default=None)
+_idempotency_key: ContextVar[str | None] = ContextVar("yandex_art_emulator_key", default=None)
 
 
 def _time(seconds: float) -> datetime:
@@ -139,7 +140,9 @@ class _Generation(_Service):
     async def generate(self, message: ImageGenerationRequest) -> Operation:
         try:
             params = self._service.validate(message, json_names=False)
-            view = await self._service.generate(params, _authorization.get())
+            view = await self._service.generate(
+                params, _authorization.get(), idempotency_key=_idempotency_key.get()
+            )
         except EmulatorError as exc:
             raise _error(exc) from None
         return to_proto(view)
@@ -210,6 +213,8 @@ class GrpcServer:
             value = event.metadata.get("authorization")
             authorization = value if isinstance(value, str) else None
             _authorization.set(authorization)
+            key = event.metadata.get("idempotency-key")
+            _idempotency_key.set(key if isinstance(key, str) else None)
             try:
                 await service.enter(method, authorization)
             except EmulatorError as exc:

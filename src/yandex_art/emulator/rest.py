@@ -308,7 +308,9 @@ async def _generate(request: web.Request) -> web.Response:
     _check_headers(request)
     body = await _json_body(request)
     params = service.validate(parse_generation_request(body), json_names=True)
-    view = await service.generate(params, authorization)
+    view = await service.generate(
+        params, authorization, idempotency_key=request.headers.get("idempotency-key")
+    )
     return web.json_response(operation_json(view))
 
 

@@ -71,6 +71,10 @@ HTTP_STATUS: dict[Status, int] = {
 """HTTP status of each gRPC status, as the REST gateway answers it."""
 
 
+_MAX_KEYS = 100_000
+"""Idempotency keys remembered (oldest forgotten first)."""
+
+
 class EmulatorError(Exception):
     """A call answered with an error status."""
 
@@ -171,6 +175,8 @@ class EmulatorStats:
     resource_exhausted: int
     unauthenticated: int
     injected_faults: int
+    repeated_generates: int
+    """Generate calls answered with the operation their idempotency-key already started."""
     max_reads_per_window: int
     read_quota: int | None
     read_quota_window: float
@@ -335,9 +341,12 @@ class EmulatorService:
         """Set by the server with a state file: awaited before a generation is acknowledged."""
         self._last_purge = -math.inf
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._by_key: dict[tuple[str | None, str], str] = {}
+        """(authorization, idempotency-key) -> the operation it started."""
         self._reset_counters()
 
     def _reset_counters(self) -> None:
+        self._repeats = 0
         self._calls = dict.fromkeys((*METHODS, "endpoints"), 0)
         self._reads = 0
         self._exhausted = 0
@@ -380,6 +389,7 @@ class EmulatorService:
         """Forget all operations and counters and disarm faults (configuration stays)."""
         with self._lock:
             self._records.clear()
+            self._by_key.clear()
             self._reset_counters()
             self._version += 1
         self.faults.clear()
@@ -452,8 +462,26 @@ class EmulatorService:
     def validate(self, request: ImageGenerationRequest, *, json_names: bool) -> GenerationParams:
         return validate_request(request, json_names=json_names, folder_id=self.config.folder_id)
 
-    async def generate(self, params: GenerationParams, authorization: str | None) -> OperationView:
-        """Start a generation (already checked) and return its operation."""
+    async def generate(
+        self,
+        params: GenerationParams,
+        authorization: str | None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> OperationView:
+        """Start a generation (already checked) and return its operation.
+
+        A request repeating the ``idempotency-key`` of one this emulator already
+        started (a client retrying, a batch resumed after a crash) gets that
+        operation back; nothing is generated twice.
+        """
+        if idempotency_key:
+            with self._lock:
+                known = self._by_key.get((authorization, idempotency_key))
+                record = self._records.get(known) if known else None
+                if record is not None:
+                    self._repeats += 1
+                    return self._view(record)
         loop = asyncio.get_running_loop()
         with self._lock:
             seed = params.seed or self._rng.randrange(1, INT64_MAX)
@@ -491,6 +519,10 @@ class EmulatorService:
                 image=image,
             )
             self._records[record.id] = record
+            if idempotency_key:
+                self._by_key[(authorization, idempotency_key)] = record.id
+                while len(self._by_key) > _MAX_KEYS:
+                    self._by_key.pop(next(iter(self._by_key)))
             self._version += 1
             if duration <= 0:
                 self._finish(record)
@@ -553,6 +585,7 @@ class EmulatorService:
                 resource_exhausted=self._exhausted,
                 unauthenticated=self._unauthenticated,
                 injected_faults=self._injected,
+                repeated_generates=self._repeats,
                 max_reads_per_window=self._max_window,
                 read_quota=self.config.read_quota,
                 read_quota_window=self.config.read_quota_window,

@@ -79,8 +79,11 @@ class _BaseImageGenerationModel(
             request.generation_options = options
         return request
 
-    async def _send(self, request: ImageGenerationRequest, timeout: float) -> OperationMessage:
-        return await image_generation_async_service(self._core).generate(request, timeout=timeout)
+    async def _send(
+        self, request: ImageGenerationRequest, timeout: float, idempotency_key: str | None
+    ) -> OperationMessage:
+        service = image_generation_async_service(self._core)
+        return await service.generate(request, timeout=timeout, idempotency_key=idempotency_key)
 
     def _reader(
         self,
@@ -105,7 +108,11 @@ class AsyncImageGenerationModel(
     """
 
     async def run_deferred(
-        self, messages: ImageMessageInputType, *, timeout: float = 60
+        self,
+        messages: ImageMessageInputType,
+        *,
+        timeout: float = 60,
+        idempotency_key: str | None = None,
     ) -> AsyncOperation[ImageGenerationModelResult]:
         """Starts a generation and returns its operation at once.
 
@@ -114,8 +121,11 @@ class AsyncImageGenerationModel(
         :param messages: a prompt string, an ImageMessage, a dict, any object with a
             ``text`` attribute, or an iterable of those.
         :param timeout: seconds allowed for the request that starts the operation.
+        :param idempotency_key: sent as ``idempotency-key`` (a new one by default);
+            repeating a call with the same key, e.g. after a crash, lets the service
+            recognise the repeat instead of starting a second generation.
         """
-        return await self._start(messages, timeout)
+        return await self._start(messages, timeout, idempotency_key)
 
     def run_batch(
         self,
@@ -161,7 +171,11 @@ class ImageGenerationModel(
     """
 
     def run_deferred(
-        self, messages: ImageMessageInputType, *, timeout: float = 60
+        self,
+        messages: ImageMessageInputType,
+        *,
+        timeout: float = 60,
+        idempotency_key: str | None = None,
     ) -> Operation[ImageGenerationModelResult]:
         """Starts a generation and returns its operation at once.
 
@@ -170,8 +184,11 @@ class ImageGenerationModel(
         :param messages: a prompt string, an ImageMessage, a dict, any object with a
             ``text`` attribute, or an iterable of those.
         :param timeout: seconds allowed for the request that starts the operation.
+        :param idempotency_key: sent as ``idempotency-key`` (a new one by default);
+            repeating a call with the same key, e.g. after a crash, lets the service
+            recognise the repeat instead of starting a second generation.
         """
-        return self._blocking(self._core.run_sync(self._start(messages, timeout)))
+        return self._blocking(self._core.run_sync(self._start(messages, timeout, idempotency_key)))
 
     def run_batch(
         self,

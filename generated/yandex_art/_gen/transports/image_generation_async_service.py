@@ -52,6 +52,7 @@ class ImageGenerationAsyncServiceTransport(Protocol):
         *,
         timeout: float,
         before_retry: BeforeRetry | None = None,
+        idempotency_key: str | None = None,
     ) -> Operation:
         """Starts generating an image; the finished operation holds an
         ImageGenerationResponse."""
@@ -70,6 +71,7 @@ class ImageGenerationAsyncServiceGrpc:
         *,
         timeout: float,
         before_retry: BeforeRetry | None = None,
+        idempotency_key: str | None = None,
     ) -> Operation:
         """``/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate``: Starts generating an image; the finished operation holds an
         ImageGenerationResponse."""
@@ -79,6 +81,7 @@ class ImageGenerationAsyncServiceGrpc:
             idempotent=False,
             timeout=timeout,
             before_retry=before_retry,
+            idempotency_key=idempotency_key,
             request=request,
             parse=Operation.parse,
         )
@@ -96,6 +99,7 @@ class ImageGenerationAsyncServiceRest:
         *,
         timeout: float,
         before_retry: BeforeRetry | None = None,
+        idempotency_key: str | None = None,
     ) -> Operation:
         """``POST /foundationModels/v1/imageGenerationAsync``: Starts generating an image; the finished operation holds an
         ImageGenerationResponse."""
@@ -120,6 +124,7 @@ class ImageGenerationAsyncServiceRest:
             idempotent=False,
             timeout=timeout,
             before_retry=before_retry,
+            idempotency_key=idempotency_key,
         )
         try:
             checked = rest.Operation.model_validate(data).model_dump(

@@ -54,6 +54,7 @@ class OperationServiceTransport(Protocol):
         *,
         timeout: float,
         before_retry: BeforeRetry | None = None,
+        idempotency_key: str | None = None,
     ) -> Operation:
         """Returns the current state of an operation."""
         ...
@@ -64,6 +65,7 @@ class OperationServiceTransport(Protocol):
         *,
         timeout: float,
         before_retry: BeforeRetry | None = None,
+        idempotency_key: str | None = None,
     ) -> Operation:
         """Asks the server to stop an operation and returns its state afterwards."""
         ...
@@ -81,6 +83,7 @@ class OperationServiceGrpc:
         *,
         timeout: float,
         before_retry: BeforeRetry | None = None,
+        idempotency_key: str | None = None,
     ) -> Operation:
         """``/yandex.cloud.operation.OperationService/Get``: Returns the current state of an operation."""
         return await self._core.grpc_call(
@@ -89,6 +92,7 @@ class OperationServiceGrpc:
             idempotent=True,
             timeout=timeout,
             before_retry=before_retry,
+            idempotency_key=idempotency_key,
             request=request,
             parse=Operation.parse,
         )
@@ -99,6 +103,7 @@ class OperationServiceGrpc:
         *,
         timeout: float,
         before_retry: BeforeRetry | None = None,
+        idempotency_key: str | None = None,
     ) -> Operation:
         """``/yandex.cloud.operation.OperationService/Cancel``: Asks the server to stop an operation and returns its state afterwards."""
         return await self._core.grpc_call(
@@ -107,6 +112,7 @@ class OperationServiceGrpc:
             idempotent=True,
             timeout=timeout,
             before_retry=before_retry,
+            idempotency_key=idempotency_key,
             request=request,
             parse=Operation.parse,
         )
@@ -124,6 +130,7 @@ class OperationServiceRest:
         *,
         timeout: float,
         before_retry: BeforeRetry | None = None,
+        idempotency_key: str | None = None,
     ) -> Operation:
         """``GET /operations/{operation_id}``: Returns the current state of an operation."""
         check_path_segment(
@@ -145,6 +152,7 @@ class OperationServiceRest:
             idempotent=True,
             timeout=timeout,
             before_retry=before_retry,
+            idempotency_key=idempotency_key,
         )
         try:
             checked = rest.Operation.model_validate(data).model_dump(
@@ -178,6 +186,7 @@ class OperationServiceRest:
         *,
         timeout: float,
         before_retry: BeforeRetry | None = None,
+        idempotency_key: str | None = None,
     ) -> Operation:
         """``GET /operations/{operation_id}:cancel``: Asks the server to stop an operation and returns its state afterwards."""
         check_path_segment(
@@ -199,6 +208,7 @@ class OperationServiceRest:
             idempotent=True,
             timeout=timeout,
             before_retry=before_retry,
+            idempotency_key=idempotency_key,
         )
         try:
             checked = rest.Operation.model_validate(data).model_dump(
