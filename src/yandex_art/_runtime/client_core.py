@@ -86,6 +86,11 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
     @property
+    def url_host(self) -> str:
+        """The host as a URL or gRPC target writes it (an IPv6 address in brackets)."""
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
     def is_loopback(self) -> bool:
         if self.host == "localhost":
             return True
@@ -127,7 +132,10 @@ def _port(value: str, text: str) -> int:
 
 
 class _LoopResources:
-    """Channels and HTTP clients belong to the event loop that made them."""
+    """What belongs to one event loop: its HTTP client and the client-closing future.
+
+    (gRPC channels belong to no loop: grpcio's threaded stack.)
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -304,8 +312,7 @@ class ClientCore:
         if channel is None:
             import grpc
 
-            host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
-            target = f"{host}:{endpoint.port}"
+            target = f"{endpoint.url_host}:{endpoint.port}"
             options = (
                 *_CHANNEL_OPTIONS,
                 ("grpc.primary_user_agent", self._user_agent),
@@ -351,13 +358,12 @@ class ClientCore:
             verify = verify if verify is not None else True
             # Proxies from the client's environment (env=), like gRPC's, per endpoint.
             scheme = "http" if self._verify is False else "https"
-            mounts: dict[str, Any] = {}
+            mounts: dict[str, Any] = {}  # endpoints not listed go direct
             for endpoint in set(self._endpoints.values()):
                 proxy = _rest_proxy(endpoint, scheme, self._env)
-                host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
-                mounts[f"all://{host}:{endpoint.port}"] = (
-                    None if proxy is None else httpx.AsyncHTTPTransport(proxy=proxy, verify=verify)
-                )
+                if proxy is not None:
+                    transport = httpx.AsyncHTTPTransport(proxy=proxy, verify=verify)
+                    mounts[f"all://{endpoint.url_host}:{endpoint.port}"] = transport
             resources.http = httpx.AsyncClient(
                 verify=verify,
                 headers={"user-agent": self._user_agent},
@@ -370,10 +376,9 @@ class ClientCore:
     def rest_base(self, service_id: str) -> str:
         endpoint = self.endpoint(service_id)
         scheme = "http" if self._verify is False else "https"
-        host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
         default = 80 if scheme == "http" else 443
         port = "" if endpoint.port == default else f":{endpoint.port}"
-        return f"{scheme}://{host}{port}"
+        return f"{scheme}://{endpoint.url_host}{port}"
 
     # -- calls ---------------------------------------------------------------
 
@@ -665,6 +670,16 @@ _PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "H
 _NO_PROXY_VARIABLES = ("no_grpc_proxy", "no_proxy", "NO_PROXY")
 
 
+def _environment_proxy(
+    endpoint: Endpoint, env: Mapping[str, str], names: tuple[str, ...], exclusions: tuple[str, ...]
+) -> tuple[str | None, bool]:
+    """The first proxy set among ``names``, and whether the first of ``exclusions``
+    that is set (a no_proxy list) excludes ``endpoint``'s host."""
+    proxy = next((env[name].strip() for name in names if env.get(name, "").strip()), None)
+    excluded = next((env[name] for name in exclusions if name in env), "")
+    return proxy, proxy is not None and _excluded(endpoint.host, excluded)
+
+
 def _proxy_options(endpoint: Endpoint, env: Mapping[str, str]) -> tuple[tuple[str, Any], ...]:
     """The proxy of the environment for one endpoint, upper-case names included.
 
@@ -673,21 +688,19 @@ def _proxy_options(endpoint: Endpoint, env: Mapping[str, str]) -> tuple[tuple[st
     ``http_proxy``), and turns grpcio's own lookup off for hosts that
     ``no_grpc_proxy``/``no_proxy`` exclude.
     """
-    proxy = next((env[name] for name in _PROXY_VARIABLES if env.get(name, "").strip()), None)
+    proxy, excluded = _environment_proxy(endpoint, env, _PROXY_VARIABLES, _NO_PROXY_VARIABLES)
     if proxy is None:
         return ()
-    excluded = next((env[name] for name in _NO_PROXY_VARIABLES if name in env), "")
-    if _excluded(endpoint.host, excluded):
+    if excluded:
         return (("grpc.enable_http_proxy", 0),)
-    return (("grpc.http_proxy", proxy.strip()),)
+    return (("grpc.http_proxy", proxy),)
 
 
 def _rest_proxy(endpoint: Endpoint, scheme: str, env: Mapping[str, str]) -> str | None:
     """The proxy REST calls to ``endpoint`` take: ``https_proxy`` (or ``http_proxy``), no_proxy."""
     names = (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
-    proxy = next((env[name].strip() for name in names if env.get(name, "").strip()), None)
-    excluded = next((env[name] for name in ("no_proxy", "NO_PROXY") if name in env), "")
-    if proxy is None or _excluded(endpoint.host, excluded):
+    proxy, excluded = _environment_proxy(endpoint, env, names, ("no_proxy", "NO_PROXY"))
+    if proxy is None or excluded:
         return None
     return proxy if "://" in proxy else f"http://{proxy}"
 
