@@ -371,10 +371,7 @@ class AsyncOperation(Generic[T]):
             if closing is not None and closing.done():
                 raise ClientClosedError(operation_id=self._id)
             raise OperationTimeoutError(operation_id=self._id, timeout=seconds or 0.0)
-        try:
-            return work.result()
-        except (TransportError, ClientClosedError) as error:
-            raise self._named(error) from None
+        return work.result()  # a read's errors already name the operation (_read)
 
     def _why(self, poll_interval: float | None, hold_until: float, due: float) -> str:
         if due == hold_until:
@@ -418,12 +415,10 @@ class AsyncOperation(Generic[T]):
         self._reads += 1
         try:
             snapshot = await self._reader.get(self._id, timeout=timeout, before_retry=before_retry)
-        except TransportError as error:
-            if error.code in _QUOTA_CODES:
+        except (TransportError, ClientClosedError) as error:
+            if isinstance(error, TransportError) and error.code in _QUOTA_CODES:
                 scheduler.note_exhausted(error.retry_after)
-            raise error.for_operation(self._id) from None
-        except ClientClosedError:
-            raise ClientClosedError(operation_id=self._id) from None
+            raise self._named(error) from None
         finally:
             for grant in grants:
                 scheduler.release(grant)
@@ -524,11 +519,6 @@ class Operation(Generic[T]):
     @property
     def last_status(self) -> OperationStatus | None:
         return self._async.last_status
-
-    @property
-    def aio(self) -> AsyncOperation[T]:
-        """The asynchronous operation underneath."""
-        return self._async
 
     def expected_remaining(self) -> float | None:
         return self._async.expected_remaining()
