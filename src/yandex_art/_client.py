@@ -86,7 +86,10 @@ class _BaseAIStudio:
             enable_server_data_logging: sends ``x-data-logging-enabled`` when set.
             max_reads_per_second: the client-wide operation-read budget (None: none).
             allow_insecure: allow ``verify=False`` towards non-loopback endpoints.
-            env: the environment to read instead of ``os.environ``.
+            env: the environment to read instead of ``os.environ`` (credentials,
+                proxies, ``YANDEX_ART_LOG``).
+            duration_cache: ``False`` keeps learned durations out of the
+                on-disk cache (``None``: on unless ``YANDEX_ART_CACHE=0``).
         """
         env = os.environ if env is None else env
         folder_id = folder_id if folder_id is not None else env.get("YC_FOLDER_ID")

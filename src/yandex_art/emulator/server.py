@@ -414,7 +414,7 @@ class Emulator:
         if self.config.read_quota is None:
             kwargs["max_reads_per_second"] = None
         # The emulator is on this machine: a proxy in the environment cannot reach it.
-        host = endpoint.rsplit(":", 1)[0].strip("[]").removeprefix("http://")
+        host = endpoint.rsplit(":", 1)[0].strip("[]")
         kwargs["env"] = {
             **os.environ,
             "no_grpc_proxy": host,
