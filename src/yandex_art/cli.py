@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -481,12 +482,15 @@ def _check_output(path: str | None) -> None:
         raise CliError(f"cannot write {path}: directory {parent} is not writable", EXIT_USAGE)
 
 
-def _connection_kwargs(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
+def _connection_kwargs(
+    args: argparse.Namespace, env: Mapping[str, str], auth: Any = None
+) -> dict[str, Any]:
+    """The client's arguments for the real service; ``auth`` when already resolved."""
     from ._runtime.client_core import parse_endpoint
     from ._runtime.errors import ConfigurationError
 
     folder = args.folder_id or env.get("YC_FOLDER_ID", "").strip()
-    auth = _credentials(env)
+    auth = auth if auth is not None else _credentials(env)
     if auth is None:
         raise CliError(_NO_CREDENTIALS, EXIT_USAGE, details={"kind": "no_credentials"})
     if not folder:
@@ -584,24 +588,38 @@ async def _generate_with(
 async def _generate(
     args: argparse.Namespace, out: _Output, run: _Run, env: Mapping[str, str]
 ) -> None:
+    _check_output(args.output)
+    note = "using an embedded emulator: the image is a placeholder, not YandexART's"
+    async with connect(args, env, out, note) as sdk:
+        run.emulator = args.emulator
+        await _generate_with(sdk, args, out, run)
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    args: argparse.Namespace, env: Mapping[str, str], out: _Output, note: str
+) -> AsyncIterator[AsyncAIStudio]:
+    """The client a command runs with: the real service, or an embedded emulator
+    (``--emulator``, or ``--auto-emulator`` without a folder and credentials).
+    Credentials are resolved once (a metadata-service probe is not repeated)."""
     from ._client import AsyncAIStudio
 
-    _check_output(args.output)
+    auth = None
     if args.auto_emulator and not args.emulator:
-        args.emulator = not _has_cloud_credentials(args, env)
+        auth = _cloud_credentials(args, env)
+        args.emulator = auth is None
     if args.emulator:
         if args.endpoint or args.insecure:
             raise CliError("--emulator cannot be combined with --endpoint/--insecure", EXIT_USAGE)
         from .emulator import Emulator
 
-        run.emulator = True
-        out.info("using an embedded emulator: the image is a placeholder, not YandexART's")
+        out.info(note)
         async with Emulator(generation_seconds=_EMULATOR_GENERATION_SECONDS) as emulator:
             async with emulator.async_sdk(args.transport) as sdk:
-                await _generate_with(sdk, args, out, run)
+                yield sdk
         return
-    async with AsyncAIStudio(**_connection_kwargs(args, env)) as sdk:
-        await _generate_with(sdk, args, out, run)
+    async with AsyncAIStudio(**_connection_kwargs(args, env, auth)) as sdk:
+        yield sdk
 
 
 def _credentials(env: Mapping[str, str]) -> Any:
@@ -615,10 +633,13 @@ def _credentials(env: Mapping[str, str]) -> Any:
         return None
 
 
-def _has_cloud_credentials(args: argparse.Namespace, env: Mapping[str, str]) -> bool:
-    # Without a folder the real service cannot be used: no source is probed then.
+def _cloud_credentials(args: argparse.Namespace, env: Mapping[str, str]) -> Any:
+    """The credentials for the real service, or None (then --auto-emulator emulates).
+
+    Without a folder the real service cannot be used: no source is probed then.
+    """
     folder = args.folder_id or env.get("YC_FOLDER_ID")
-    return bool(folder) and _credentials(env) is not None
+    return _credentials(env) if folder else None
 
 
 async def _attach(

@@ -480,14 +480,7 @@ async def _batch_with(
 
 
 async def _batch(args: Any, out: _Output, env: Mapping[str, str]) -> int:
-    from ._client import AsyncAIStudio
-    from .cli import (
-        _EMULATOR_GENERATION_SECONDS,
-        EXIT_USAGE,
-        CliError,
-        _connection_kwargs,
-        _has_cloud_credentials,
-    )
+    from .cli import EXIT_USAGE, CliError, connect
 
     if args.concurrency < 1:
         raise CliError("--concurrency must be at least 1", EXIT_USAGE)
@@ -499,18 +492,8 @@ async def _batch(args: Any, out: _Output, env: Mapping[str, str]) -> int:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"cannot create {directory}: {exc}", EXIT_USAGE) from None
-    if args.auto_emulator and not args.emulator:
-        args.emulator = not _has_cloud_credentials(args, env)
-    if args.emulator:
-        if args.endpoint or args.insecure:
-            raise CliError("--emulator cannot be combined with --endpoint/--insecure", EXIT_USAGE)
-        from .emulator import Emulator
-
-        out.info("using an embedded emulator: the images are placeholders, not YandexART's")
-        async with Emulator(generation_seconds=_EMULATOR_GENERATION_SECONDS) as emulator:
-            async with emulator.async_sdk(args.transport) as sdk:
-                return await _batch_with(sdk, args, out, items, directory)
-    async with AsyncAIStudio(**_connection_kwargs(args, env)) as sdk:
+    note = "using an embedded emulator: the images are placeholders, not YandexART's"
+    async with connect(args, env, out, note) as sdk:
         return await _batch_with(sdk, args, out, items, directory)
 
 
