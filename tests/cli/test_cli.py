@@ -356,3 +356,29 @@ def test_auto_emulator_picks_the_emulator_only_without_credentials(
     assert "embedded emulator" not in err
     operation_id = out.splitlines()[0].split()[1]
     assert emulator.stats().operations[operation_id].state == "succeeded"
+
+
+def test_auto_emulator_resolves_cloud_credentials_once(emulator: Emulator, tmp_path: Path) -> None:
+    """On a cloud VM (the metadata service answers), deciding and connecting share one probe."""
+    from tests.runtime.test_auth_sources import MetadataServer
+
+    emulator.reset()
+    metadata = MetadataServer()
+    try:
+        image = tmp_path / "cat.jpeg"
+        code, _, err = run(
+            "generate",
+            "--auto-emulator",
+            "--endpoint",
+            emulator.grpc_address,
+            "-o",
+            str(image),
+            "a cat",
+            env={"YC_FOLDER_ID": emulator.folder_id, "YC_METADATA_ADDR": metadata.addr},
+        )
+    finally:
+        metadata.close()
+    assert code == EXIT_OK, err
+    assert image.read_bytes()[:2] == b"\xff\xd8"
+    assert emulator.stats().calls["generate"] == 1  # the real-service path, not an embedded one
+    assert len(metadata.requests) == 1
