@@ -278,3 +278,17 @@ def test_end_to_end_metadata_token_reaches_the_server(metadata: MetadataServer) 
             sdk.models.image_generation("yandex-art").run_deferred("x").wait(poll_interval=0.05)
         assert server.calls
         assert {c.metadata["authorization"] for c in server.calls} == {"Bearer t1.meta-1"}
+
+
+def test_the_source_found_is_logged_by_kind_never_by_secret(
+    metadata: MetadataServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="yandex_art.auth"):
+        coerce_auth(None, {"YC_API_KEY": "AQVN-logged-secret-1"})
+        coerce_auth(None, {"YC_METADATA_ADDR": metadata.addr})
+    messages = [r.getMessage() for r in caplog.records if r.name == "yandex_art.auth"]
+    assert messages == [
+        "credentials: API key",
+        f"credentials: IAM token from the metadata service at {metadata.addr}",
+    ]
+    assert "AQVN-logged-secret-1" not in caplog.text and "t1.meta" not in caplog.text
