@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self, TypedDict
 
@@ -93,18 +94,19 @@ class _BaseAIStudio:
         """
         env = os.environ if env is None else env
         folder_id = folder_id if folder_id is not None else env.get("YC_FOLDER_ID")
-        if folder_id is not None and not isinstance(folder_id, str):
+        if not isinstance(folder_id, str | None):
             raise ConfigurationError(f"folder_id must be a str, not {type(folder_id).__name__}")
-        if folder_id and not folder_id.isprintable():
-            raise ConfigurationError("folder_id must be printable text (no control or surrogate)")
         if not folder_id or not folder_id.strip():
             raise ConfigurationError(
                 "no folder id: pass folder_id= or set the YC_FOLDER_ID environment variable"
             )
+        if not folder_id.isprintable():
+            raise ConfigurationError("folder_id must be printable text (no control or surrogate)")
         _check_verify(verify)
-        endpoints: dict[str, Endpoint] = {}
-        for service_id, default in DEFAULT_SERVICE_MAP.items():
-            endpoints[service_id] = parse_endpoint(default if endpoint is None else endpoint)
+        endpoints: dict[str, Endpoint] = {
+            service_id: parse_endpoint(default if endpoint is None else endpoint)
+            for service_id, default in DEFAULT_SERVICE_MAP.items()
+        }
         for service_id, address in (service_map or {}).items():
             if service_id not in DEFAULT_SERVICE_MAP:
                 known = ", ".join(sorted(DEFAULT_SERVICE_MAP))
@@ -215,11 +217,11 @@ def _check_verify(verify: object) -> None:
         raise ConfigurationError(f"verify={path!r} is not a usable CA bundle ({exc})") from None
 
 
+@dataclass(frozen=True)
 class _SyncModels:
-    def __init__(self, image_generation: ImageGeneration) -> None:
-        self.image_generation = image_generation
+    image_generation: ImageGeneration
 
 
+@dataclass(frozen=True)
 class _AsyncModels:
-    def __init__(self, image_generation: AsyncImageGeneration) -> None:
-        self.image_generation = image_generation
+    image_generation: AsyncImageGeneration

@@ -3,8 +3,6 @@ import pytest
 from yandex_art._runtime.errors import ConfigurationError, InvalidArgumentError
 from yandex_art._runtime.uri import ModelUri, parse_model_uri, resolve_model_uri
 
-WELL_KNOWN = {"art": "yandex-art"}
-
 
 def resolve(name: str, **kw: object) -> str:
     args: dict[str, object] = {"model_version": "latest", "folder_id": "b1g", "scheme": "art"}
@@ -15,11 +13,6 @@ def resolve(name: str, **kw: object) -> str:
 def test_builds_uri_from_name() -> None:
     assert resolve("yandex-art") == "art://b1g/yandex-art/latest"
     assert resolve("yandex-art", model_version="rc") == "art://b1g/yandex-art/rc"
-
-
-def test_well_known_names_are_mapped() -> None:
-    assert resolve("art", well_known_names=WELL_KNOWN) == "art://b1g/yandex-art/latest"
-    assert resolve("other", well_known_names=WELL_KNOWN) == "art://b1g/other/latest"
 
 
 def test_generic_scheme() -> None:

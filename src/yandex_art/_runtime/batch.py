@@ -1,15 +1,9 @@
 """Many operations from one list: bounded concurrency, a start rate, results as they finish.
 
-:func:`run_batch` is what a model's ``run_batch()`` stands on. It knows
-nothing about images: the model hands it a ``start`` coroutine that turns one
-:class:`BatchRequest` into an :class:`~.operation.AsyncOperation` (starting it,
-or attaching to ``operation_id``). Reads of all operations go through the
-client's poll scheduler like any other, so a batch shares the client's read
-budget. Starts are spaced by a :class:`RateLimiter` (the service's quota on
-starting generations is in the hundreds per minute); a start refused for quota
-(``RESOURCE_EXHAUSTED`` / HTTP 429, after the transport's own retries) slows
-the limiter down and is tried again. Every other failure is reported on its
-item: one bad prompt does not stop the batch.
+Generic: the model hands :func:`run_batch` a ``start`` coroutine turning a
+:class:`BatchRequest` into an operation. Reads share the client's read budget;
+a start refused for quota slows the :class:`RateLimiter` and is tried again;
+any other failure is reported on its item, never raised for the batch.
 """
 
 from __future__ import annotations
@@ -29,16 +23,16 @@ __all__ = ["BatchItem", "BatchRequest", "RateLimiter", "iterate_sync", "run_batc
 T = TypeVar("T")
 
 _QUOTA_CODES = frozenset({"RESOURCE_EXHAUSTED", "HTTP 429"})
+_MAX_QUOTA_RETRIES = 8
 
 
 @dataclass(frozen=True)
 class BatchRequest:
-    """One item of a batch: its messages, options for ``configure()``, an optional name.
+    """One item: its messages, options for ``configure()`` and an optional name.
 
-    With ``operation_id`` the item's operation was started earlier: it is
-    attached to, not started again (how a resumed batch picks up its work).
-    ``idempotency_key`` is sent with its Generate; a resumed batch repeats the
-    key of a request whose answer it never saw, so the service can tell.
+    ``operation_id`` attaches to an operation started earlier instead of
+    starting one; ``idempotency_key`` is sent with its Generate (a resumed
+    batch repeats the key of a request whose answer it never saw).
     """
 
     messages: Any
@@ -74,12 +68,9 @@ class BatchItem(Generic[T]):
 
 
 class RateLimiter:
-    """Spaces events at least ``60 / per_minute`` seconds apart (no bursts).
-
-    :meth:`slow_down` (a quota refusal) doubles the spacing, up to a minute,
-    and holds the next event back; each later event that goes through brings
-    it back a little towards the configured rate.
-    """
+    """Spaces events ``60 / per_minute`` seconds apart; :meth:`slow_down` (a quota
+    refusal) doubles the spacing, up to a minute, and each event let through
+    brings it back a little."""
 
     def __init__(
         self,
@@ -95,7 +86,6 @@ class RateLimiter:
         self._next = -math.inf
         self._clock = clock
         self._sleep = sleep
-        self.refusals = 0
 
     @property
     def interval(self) -> float:
@@ -112,8 +102,7 @@ class RateLimiter:
             await self._sleep(self._next - now)
 
     def slow_down(self, retry_after: float | None = None) -> float:
-        """A start was refused for quota: returns how long the next start is held back."""
-        self.refusals += 1
+        """Returns how long the next start is held back."""
         self._interval = min(max(self._interval * 2, 1.0), 60.0)
         hold = max(retry_after or 0.0, self._interval)
         self._next = max(self._next, self._clock() + hold)
@@ -127,23 +116,18 @@ async def run_batch(
     concurrency: int = 8,
     rate_per_minute: float | None = 100.0,
     poll_timeout: float | None = 3600,
-    max_quota_retries: int = 8,
     on_start: Callable[[int, BatchRequest], object] | None = None,
     on_started: Callable[[int, BatchRequest, AsyncOperation[T]], object] | None = None,
-    limiter: RateLimiter | None = None,
 ) -> AsyncIterator[BatchItem[T]]:
     """Run every request, at most ``concurrency`` at a time; yield items as they finish.
 
-    ``on_start(index, request)`` is called just before a new operation is
-    requested and ``on_started(index, request, operation)`` as soon as it
-    exists, before anything else happens to it (a journal writes there).
-    Requests with an ``operation_id`` are attached (no start, no rate limit).
-    Closing the iterator early cancels the waits; operations keep running on
-    the server.
+    ``on_start``/``on_started`` see an item just before its start is requested
+    and as soon as its operation exists (where a journal writes). Closing the
+    iterator early cancels the waits; the operations keep running.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
-    limiter = limiter if limiter is not None else RateLimiter(rate_per_minute)
+    limiter = RateLimiter(rate_per_minute)
     source = enumerate(requests)
     results: asyncio.Queue[BatchItem[T] | None] = asyncio.Queue()
 
@@ -158,7 +142,7 @@ async def run_batch(
             try:
                 return await start(request)
             except TransportError as error:
-                if error.code not in _QUOTA_CODES or refusals >= max_quota_retries:
+                if error.code not in _QUOTA_CODES or refusals >= _MAX_QUOTA_RETRIES:
                     raise
                 refusals += 1
                 await asyncio.sleep(limiter.slow_down(error.retry_after))

@@ -1,24 +1,9 @@
-"""Importing betterproto2 without the parts of its import this SDK never uses.
+"""Importing betterproto2 without pydantic and without importlib.metadata.
 
-``import betterproto2`` does two expensive things at import time that the
-SDK does not need:
-
-- it imports pydantic (and pydantic-core), when installed, to support
-  messages generated as pydantic dataclasses. The SDK's messages are plain
-  dataclasses, and the SDK imports pydantic only for its REST transport;
-- it reads its own version through :mod:`importlib.metadata`, which pulls in
-  the email parser, zipfile, csv and more.
-
-Together that is about a fifth of the SDK's cold start (``bench/run.py``,
-cold section). :func:`load_betterproto2` imports betterproto2 with pydantic
-hidden and its version read from the ``betterproto2-X.Y.Z.dist-info``
-directory next to the package. The generated package calls it before any
-message module is imported. When the distribution directory cannot be found
-(an unusual install), betterproto2 is imported the ordinary way.
-
-The price: in a process where the SDK imported betterproto2 first, other
-betterproto2 messages generated *as pydantic dataclasses* are not validated
-on serialisation. Importing pydantic before the SDK avoids that.
+Both are imported by ``import betterproto2`` and unused by the SDK's messages
+(plain dataclasses); together they were a fifth of the cold start. The price:
+betterproto2 messages generated *as pydantic dataclasses* elsewhere in the
+process are not validated, unless pydantic was imported before the SDK.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -20,9 +21,8 @@ _SHUTDOWN_GRACE = 5.0
 class LoopThread:
     """One daemon thread running an asyncio event loop, started on first use.
 
-    :meth:`run` blocks the calling thread until the coroutine finishes. If the
-    wait is interrupted (Ctrl-C raises :class:`KeyboardInterrupt`), the
-    coroutine is cancelled in the loop before the interruption propagates.
+    :meth:`run` blocks until the coroutine finishes; an interruption of the
+    wait (Ctrl-C) cancels the coroutine, and lets it clean up, first.
     """
 
     def __init__(self, name: str = "yandex-art-loop") -> None:
@@ -30,30 +30,13 @@ class LoopThread:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._closed = False
+        self.closed = False
         self._pending: set[concurrent.futures.Future[Any]] = set()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else "running" if self._thread else "idle"
-        return f"{type(self).__name__}(name={self._name!r}, {state})"
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        """The event loop (the thread is started if it was not yet)."""
-        return self._start()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def in_loop_thread(self) -> bool:
-        """Whether the caller is running on this object's loop thread."""
-        thread = self._thread
-        return thread is not None and thread.ident == threading.get_ident()
-
-    def _start(self) -> asyncio.AbstractEventLoop:
         with self._lock:
-            if self._closed:
+            if self.closed:
                 raise RuntimeError(f"{self._name} event loop thread is closed")
             if self._loop is None:
                 loop = asyncio.new_event_loop()
@@ -87,90 +70,57 @@ class LoopThread:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop thread and return its result (or raise its error)."""
-        if self.in_loop_thread():
+        if self._thread is not None and self._thread.ident == threading.get_ident():
             coro.close()
             raise RuntimeError(
                 "LoopThread.run() was called from its own event loop thread, which would "
                 "deadlock; use the async API (await the coroutine) there instead"
             )
         try:
-            loop = self._start()
-        except BaseException:
+            loop = self.loop
+        except RuntimeError:
             coro.close()
             raise
+        finished = threading.Event()
 
-        result: concurrent.futures.Future[T] = concurrent.futures.Future()
-        tasks: list[asyncio.Task[T]] = []
-        cancel_requested = False
-        # start(), cancel() and copy_outcome() all run on the loop thread, in
-        # the order they were scheduled, so they need no lock between them.
-
-        def copy_outcome(task: asyncio.Task[T]) -> None:
+        async def guarded() -> T:
             try:
-                if task.cancelled():
-                    result.cancel()
-                elif (error := task.exception()) is not None:
-                    result.set_exception(error)
-                else:
-                    result.set_result(task.result())
-            except concurrent.futures.InvalidStateError:
-                pass  # already cancelled by close()
+                return await coro
+            finally:
+                finished.set()
 
-        def start() -> None:
-            if cancel_requested:
-                coro.close()
-                result.cancel()
-                return
-            task = loop.create_task(coro)
-            tasks.append(task)
-            task.add_done_callback(copy_outcome)
-
-        def cancel() -> None:
-            nonlocal cancel_requested
-            cancel_requested = True
-            for task in tasks:
-                task.cancel()
-
-        with self._lock:
-            self._pending.add(result)
+        wrapper = guarded()
+        future: concurrent.futures.Future[T] | None = None
         try:
-            # Submitting is inside the guarded block: an interrupt that lands
-            # right after the submission must still cancel the work.
             try:
-                loop.call_soon_threadsafe(start)
+                future = asyncio.run_coroutine_threadsafe(wrapper, loop)
             except RuntimeError:  # the loop was closed meanwhile
+                wrapper.close()
                 coro.close()
                 raise RuntimeError(f"{self._name} event loop thread is closed") from None
-            # Wait in short slices so Ctrl-C is seen promptly. Test done()
-            # rather than catching TimeoutError: the coroutine's own error may
-            # be a TimeoutError subclass (an operation that ran out of time).
-            while not result.done():
-                concurrent.futures.wait((result,), timeout=_WAIT_SLICE)
-            return result.result()
+            with self._lock:
+                self._pending.add(future)
+            # Short slices, so Ctrl-C is seen promptly; done() rather than a
+            # TimeoutError, which the coroutine itself may raise.
+            while not future.done():
+                concurrent.futures.wait((future,), timeout=_WAIT_SLICE)
+            return future.result()
         except BaseException:
-            if not result.done():
-                try:
-                    loop.call_soon_threadsafe(cancel)
-                except RuntimeError:
-                    pass  # loop already closed; nothing left to cancel
-                else:
-                    # Give the task a moment to run its cleanup; exception()
-                    # (unlike futures.wait) also wakes up on cancel().
-                    try:
-                        result.exception(timeout=_CANCEL_GRACE)
-                    except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
-                        pass
+            if future is not None and future.cancel():
+                finished.wait(_CANCEL_GRACE)  # its cleanup, when it had started
             raise
         finally:
             with self._lock:
-                self._pending.discard(result)
+                self._pending.discard(future)
+            if not finished.is_set() and inspect.getcoroutinestate(coro) == "CORO_CREATED":
+                coro.close()  # cancelled before it started: no "never awaited" warning
 
     def close(self) -> None:
         """Cancel what is still running, stop the loop and join its thread. Idempotent."""
         with self._lock:
-            if self._closed:
+            if self.closed:
                 return
-            self._closed = True
+            self.closed = True
             loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return

@@ -1,13 +1,7 @@
 """What every generated model shares, whatever its spec: the URI, the
-configuration plumbing, operations and batches, and the model factory.
-
-A generated model subclasses :class:`AsyncModelBase` or :class:`SyncModelBase`
-(through one generated base holding the spec-dependent part): its typed
-``configure()``, :meth:`ModelBase._build_request` from the spec's messages,
-:meth:`ModelBase._send` through its service, and :meth:`ModelBase._reader`
-bound to its result type. Both faces create operations through one factory,
-:meth:`ModelBase._operation`; the sync face wraps the async operation.
-"""
+configuration plumbing, operations (one factory, :meth:`ModelBase._operation`),
+batches, and the model factory. Generated subclasses add ``configure()``,
+``_build_request``, ``_send`` and ``_reader`` from the spec."""
 
 from __future__ import annotations
 
@@ -38,7 +32,6 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
     """One concrete model: its URI and its configuration."""
 
     _config_type: type[ConfigT]
-    """The configuration of a model nobody configured yet."""
 
     def __init__(self, *, uri: str, core: ClientCore, config: ConfigT | None = None) -> None:
         self._parsed: ModelUri = parse_model_uri(uri)
@@ -99,18 +92,12 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
     async def _start(
         self, messages: InputT, timeout: float, idempotency_key: str | None = None
     ) -> AsyncOperation[ResultT]:
-        """Starts an operation; it knows when its request left (to estimate its age)."""
         request = self._build_request(messages)
         if idempotency_key is not None:
             check_idempotency_key("idempotency_key", idempotency_key)
         sent_at = self._core.now()
         initial = self._reader().snapshot(await self._send(request, timeout, idempotency_key))
         return self._operation(initial.id, initial, sent_at)
-
-    def _check_id(self, operation_id: str) -> str:
-        if not isinstance(operation_id, str):
-            raise InvalidArgumentError("operation_id", "must be a non-empty string")
-        return check_path_segment("operation_id", operation_id)
 
     def _operation(
         self,
@@ -119,8 +106,10 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
         sent_at: float | None = None,
     ) -> AsyncOperation[ResultT]:
         """The one operation factory: an operation just started, or attached by id."""
+        if not isinstance(operation_id, str):
+            raise InvalidArgumentError("operation_id", "must be a non-empty string")
         return self._core.async_operation(
-            self._check_id(operation_id),
+            check_path_segment("operation_id", operation_id),
             reader=self._reader(),
             duration_key=self.uri,
             initial=initial,

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from .errors import ConfigurationError, InvalidArgumentError
 
 __all__ = ["ModelUri", "parse_model_uri", "resolve_model_uri"]
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 _SEGMENT = re.compile(r"[^/\s]+")
 _EXPECTED = "expected <scheme>://<owner>/<name>[/<version>]"
@@ -19,11 +16,7 @@ _EXPECTED = "expected <scheme>://<owner>/<name>[/<version>]"
 
 @dataclass(frozen=True)
 class ModelUri:
-    """The parts of a model URI.
-
-    ``version`` is ``None`` when the URI has no version segment; a version of
-    the form ``base@tuning`` marks a fine-tuned model.
-    """
+    """The parts of a model URI; ``version`` is None when absent, ``base@tuning`` is fine-tuned."""
 
     uri: str
     scheme: str
@@ -79,14 +72,11 @@ def resolve_model_uri(
     model_version: str,
     folder_id: str | None,
     scheme: str,
-    well_known_names: Mapping[str, str] = _EMPTY,
 ) -> str:
     """Turn a model name (or a full URI) into the URI the service expects.
 
     A name containing ``://`` is returned as given once it parses and its
-    scheme matches; ``model_version`` and ``folder_id`` are then ignored.
-    Otherwise the name is looked up in ``well_known_names`` and the URI is
-    ``<scheme>://<folder_id>/<name>/<model_version>``.
+    scheme matches; otherwise the URI is ``<scheme>://<folder_id>/<name>/<model_version>``.
     """
     if not _SCHEME.fullmatch(scheme):
         raise ValueError(f"invalid URI scheme {scheme!r}")
@@ -110,8 +100,7 @@ def resolve_model_uri(
             )
         return model_name
 
-    name = well_known_names.get(model_name, model_name)
-    if not _SEGMENT.fullmatch(name):
+    if not _SEGMENT.fullmatch(model_name):
         raise InvalidArgumentError(
             "model_name", f"{model_name!r} must not contain '/' or whitespace"
         )
@@ -129,7 +118,7 @@ def resolve_model_uri(
         )
     if not _SEGMENT.fullmatch(folder_id):
         raise ConfigurationError(f"folder id {folder_id!r} must not contain '/' or whitespace")
-    uri = f"{scheme}://{folder_id}/{name}/{model_version}"
+    uri = f"{scheme}://{folder_id}/{model_name}/{model_version}"
     try:
         parse_model_uri(uri)
     except InvalidArgumentError as exc:
