@@ -548,8 +548,13 @@ def extension(mime_type: str | None) -> str:
 
 def _emulator_module() -> Any:
     """``yandex_art.emulator``, or a configuration error naming the extra it needs."""
+    import importlib
+
     try:
         from . import emulator
+
+        for name in ("aiohttp", "PIL"):  # what the emulator imports only when it starts
+            importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if (exc.name or "").startswith("yandex_art"):
             raise
@@ -690,6 +695,7 @@ async def _finish(
     )
     out.event(
         event="succeeded",
+        exit_code=EXIT_OK,
         operation_id=operation.id,
         path=path,
         mime_type=result.mime_type,
