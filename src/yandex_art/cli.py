@@ -249,13 +249,14 @@ def add_generation_flags(parser: argparse.ArgumentParser, rules: Any = None) -> 
         flags = [_flag(field)]
         if field in _GROUP_ALIASES:
             flags.insert(0, _GROUP_ALIASES[field])
-        parts = ", ".join(f"{n}" for n in names)
+        parts = " and ".join(_flag(n) for n in names)
         group.add_argument(
             *flags,
             dest=f"group__{field}",
             type=_group_type(field, names),
             metavar=":".join(n[0].upper() for n in names),
-            help=f"{field} as one value ({parts}), e.g. 16:9",
+            help=f"{field.replace('_', ' ')} in one value, e.g. 16:9: sets {parts} "
+            "(whole numbers >= 0; 0 takes the documented default)",
         )
     for rule in by_name.values():
         kwargs: dict[str, Any] = {"dest": f"option__{rule.name}", "help": _first_line(rule.doc)}
@@ -837,10 +838,7 @@ def describe(exc: BaseException) -> str:
     from ._runtime.errors import InvalidArgumentError, OperationTimeoutError
 
     if isinstance(exc, OperationTimeoutError):
-        return (
-            f"operation {exc.operation_id} did not finish within {exc.timeout:g} s; "
-            "it keeps running on the server"
-        )
+        return f"operation {exc.operation_id} did not finish within {exc.timeout:g} s"
     if isinstance(exc, InvalidArgumentError):
         return f"{_cli_argument(exc.argument)}: {exc.problem}"
     return str(exc)
@@ -902,10 +900,12 @@ def _report(
 ) -> int:
     if error.code == EXIT_TIMEOUT and run.operation_id and args is not None:
         if run.emulator:
-            error.message += " (the embedded emulator stops with this command)"
+            error.message += "; the embedded emulator stops with this command"
         else:
             error.details["resume"] = _resume(run.operation_id, args)
-            error.message += f"; resume with: {error.details['resume']}"
+            error.message += (
+                f"; it keeps running on the server, resume with: {error.details['resume']}"
+            )
     print(f"{PROG}: error: {error.message}", file=out.stderr, flush=True)
     out.event(
         event="error",
