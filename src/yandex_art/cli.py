@@ -1,10 +1,13 @@
 """The ``yandex-art`` command: generate images, attach to operations, run the emulator.
 
-Exit codes: 0 success; 1 unexpected failure; 2 usage or configuration error
-(also requests the service rejected as invalid, unauthenticated or unknown);
-3 the operation failed or was cancelled; 4 transport error (unreachable,
+Exit codes (the README's table lists the same): 0 success; 1 unexpected failure
+(e.g. the image could not be written); 2 usage or configuration error (bad
+flags, no credentials, a missing ``[emulator]`` extra, requests the service
+rejected as invalid, unauthenticated or unknown); 3 the operation failed or
+was cancelled (batch: some items failed); 4 transport error (unreachable,
 unavailable, quota); 5 the wait timed out (the operation keeps running);
-130 interrupted.
+130 interrupted. With ``--json`` every exit but 0 also prints one JSON line
+with ``exit_code`` on stdout, usage errors included.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from ._client import AsyncAIStudio
@@ -98,6 +101,53 @@ class CliError(Exception):
 # -- argument parsing -------------------------------------------------------------------
 
 
+class _UsageError(Exception):
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are raised, so that ``main`` reports them like any other error
+    (on stderr as argparse does, and as a JSON line with ``--json``); the
+    subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """Whether ``--json`` (or an abbreviation argparse accepts) is among the options."""
+    for token in argv:
+        if token == "--":
+            return False
+        if len(token) >= 3 and "--json".startswith(token):
+            return True
+    return False
+
+
+def _dash_values(argv: Sequence[str], flags: frozenset[str]) -> list[str]:
+    """``--ratio -1:2`` as ``--ratio=-1:2``: argparse takes a value starting with a
+    dash for an option and says "expected one argument"; joined, the value reaches
+    its type check, whose message says what a ratio looks like."""
+    fixed: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            fixed.append(token)
+            fixed.extend(tokens)
+            break
+        value = next(tokens, None) if token in flags else None
+        if value is not None and value.startswith("-") and value not in ("-", "--"):
+            fixed.append(f"{token}={value}")
+            continue
+        fixed.append(token)
+        if value is not None:
+            fixed.append(value)
+    return fixed
+
+
 # -- generation flags, derived from the specs' rules table --------------------------------
 
 # What the table cannot say: short value forms users type, and the one-flag form of
@@ -141,22 +191,47 @@ def _value_type(rule: Any) -> Any:
     return parse
 
 
-def _group_type(field: str, names: tuple[str, ...]) -> Any:
-    example = {2: "16:9"}.get(len(names), ":".join("1" * len(names)))
+_INT64_MAX = 2**63 - 1
 
+
+def parse_group(text: str, names: tuple[str, ...]) -> tuple[int, ...] | None:
+    """``"16:9"`` as ``(16, 9)``: whole numbers >= 0, one per field; None when malformed.
+
+    0 is allowed: the service documents a zero or missing side of the aspect
+    ratio as its default, 1 (the rules table's ``default``). Negative sides are
+    refused: no ratio has them, and nothing documents what the service does.
+    """
+    parts = text.strip().split(":")
+    if len(parts) != len(names) or not all(re.fullmatch(r"[0-9]{1,19}", p) for p in parts):
+        return None
+    values = tuple(int(part) for part in parts)
+    return values if all(v <= _INT64_MAX for v in values) else None
+
+
+def group_usage(names: tuple[str, ...]) -> str:
+    """What a one-flag sub-message value looks like, for error messages."""
+    shape = ":".join(n[0].upper() for n in names)
+    example = {2: "16:9"}.get(len(names), ":".join("1" * len(names)))
+    return f"expected {shape} with whole numbers >= 0 (0 means the default, 1), e.g. {example}"
+
+
+def _group_type(field: str, names: tuple[str, ...]) -> Any:
     def parse(text: str) -> tuple[int, ...]:
-        parts = text.split(":")
-        try:
-            if len(parts) != len(names):
-                raise ValueError
-            return tuple(int(part) for part in parts)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not {':'.join(n[0].upper() for n in names)} (e.g. {example})"
-            ) from None
+        values = parse_group(text, names)
+        if values is None:
+            raise argparse.ArgumentTypeError(f"{group_usage(names)}; got {text!r}")
+        return values
 
     parse.__name__ = field
     return parse
+
+
+def _group_flags(rules: Any = None) -> frozenset[str]:
+    rules = rules if rules is not None else generation_rules()
+    flags = {_flag(field) for field in rules.OPTION_GROUPS}
+    return frozenset(
+        flags | {_GROUP_ALIASES[f] for f in rules.OPTION_GROUPS if f in _GROUP_ALIASES}
+    )
 
 
 def _first_line(doc: str) -> str:
@@ -174,13 +249,14 @@ def add_generation_flags(parser: argparse.ArgumentParser, rules: Any = None) -> 
         flags = [_flag(field)]
         if field in _GROUP_ALIASES:
             flags.insert(0, _GROUP_ALIASES[field])
-        parts = ", ".join(f"{n}" for n in names)
+        parts = " and ".join(_flag(n) for n in names)
         group.add_argument(
             *flags,
             dest=f"group__{field}",
             type=_group_type(field, names),
             metavar=":".join(n[0].upper() for n in names),
-            help=f"{field} as one value ({parts}), e.g. 16:9",
+            help=f"{field.replace('_', ' ')} in one value, e.g. 16:9: sets {parts} "
+            "(whole numbers >= 0; 0 takes the documented default)",
         )
     for rule in by_name.values():
         kwargs: dict[str, Any] = {"dest": f"option__{rule.name}", "help": _first_line(rule.doc)}
@@ -256,12 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``yandex-art``."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Generate images with YandexART, or run a local emulator of the service.",
         epilog="Credentials come from YC_API_KEY, YC_IAM_TOKEN or YC_OAUTH_TOKEN; the folder "
-        "from YC_FOLDER_ID. Exit codes: 0 ok, 2 usage/configuration, 3 operation failed, "
-        "4 transport error, 5 timed out, 130 interrupted.",
+        "from YC_FOLDER_ID. Exit codes: 0 ok, 1 unexpected failure, 2 usage/configuration, "
+        "3 operation failed (batch: some items), 4 transport error, 5 timed out, "
+        "130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -277,8 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         metavar="FILE",
-        help="where to save the image ('-': stdout); "
-        "default: <operation id>.jpeg in the current directory",
+        help="where to save the image ('-': stdout); without a suffix the image's is added; "
+        "a .png/.jpeg name sets --mime-type when not given; "
+        "default: <operation id>.jpeg (.png for PNG) in the current directory",
     )
     generate.add_argument("--model", default="yandex-art", help="model name or URI (yandex-art)")
     generate.add_argument(
@@ -300,7 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Resume an interrupted generation by its operation id.",
     )
     attach.add_argument("operation_id", metavar="OPERATION_ID")
-    attach.add_argument("-o", "--output", metavar="FILE", help="where to save the image")
+    attach.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to save the image ('-': stdout); without a suffix the image's is added; "
+        "default: <operation id>.jpeg (.png for PNG)",
+    )
     attach.add_argument("--model", default="yandex-art", help="model name or URI (yandex-art)")
     _add_connection(attach)
 
@@ -455,6 +539,35 @@ class _Run:
     emulator: bool = False
 
 
+_EXTENSIONS = {"image/jpeg": "jpeg", "image/png": "png"}
+
+
+def extension(mime_type: str | None) -> str:
+    """The file name extension of an image type (``img`` when unknown)."""
+    return _EXTENSIONS.get(mime_type or "", "img")
+
+
+def _emulator_module() -> Any:
+    """``yandex_art.emulator``, or a configuration error naming the extra it needs."""
+    import importlib
+
+    try:
+        from . import emulator
+
+        for name in ("aiohttp", "PIL"):  # what the emulator imports only when it starts
+            importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("yandex_art"):
+            raise
+        raise CliError(
+            f"the emulator needs the [emulator] extra (module {exc.name!r} is missing): "
+            "pip install 'yandex-art-sdk[emulator]'",
+            EXIT_USAGE,
+            details={"kind": "missing_extra", "module": exc.name},
+        ) from None
+    return emulator
+
+
 def _image_size(data: bytes) -> tuple[int, int] | None:
     try:
         import io
@@ -507,27 +620,63 @@ def _connection_kwargs(
         except ConfigurationError as exc:
             raise CliError(f"--endpoint: {exc}", EXIT_USAGE) from None
         kwargs["endpoint"] = args.endpoint
-        if args.insecure or endpoint.is_loopback:
+        if args.insecure and not endpoint.is_loopback:
+            raise CliError(
+                "--insecure is allowed only with a loopback --endpoint (127.0.0.1, ::1, "
+                "localhost): elsewhere credentials would travel in plaintext",
+                EXIT_USAGE,
+            )
+        if endpoint.is_loopback:
             kwargs["verify"] = False
     elif args.insecure:
         raise CliError("--insecure needs a loopback --endpoint", EXIT_USAGE)
+    args.folder_id = folder  # the folder used, for the resume hint
     return kwargs
 
 
-def _save(result: ImageGenerationModelResult, output: str | None, operation_id: str) -> str:
+def _output_mime_type(args: argparse.Namespace) -> None:
+    """A ``-o`` named ``.png``/``.jpeg`` asks for that type when ``--mime-type`` is not
+    given, and contradicts a ``--mime-type`` asking for another (refused before sending)."""
+    import mimetypes
+
+    if not args.output or args.output == "-" or not hasattr(args, "option__mime_type"):
+        return
+    named = mimetypes.guess_type(Path(args.output).name)[0]
+    if named not in _EXTENSIONS:
+        return
+    if args.option__mime_type is None:
+        args.option__mime_type = named
+    elif args.option__mime_type != named:
+        raise CliError(
+            f"-o {args.output} names an {named} file but --mime-type asks for "
+            f"{args.option__mime_type}; choose a matching name or type",
+            EXIT_USAGE,
+        )
+
+
+def _save(
+    result: ImageGenerationModelResult, output: str | None, operation_id: str, out: _Output
+) -> str:
+    from ._runtime.errors import InvalidArgumentError
+
     if output == "-":
         sys.stdout.flush()
         sys.stdout.buffer.write(result.image_bytes)
         sys.stdout.buffer.flush()
         return "-"
-    if output is None:
-        extension = "png" if result.mime_type == "image/png" else "jpeg"
-        output = f"{operation_id}.{extension}"
+    target = output or f"{operation_id}.{extension(result.mime_type)}"
     try:
-        result.save(output)
+        try:
+            return str(result.save(target))  # adds the image's suffix when there is none
+        except InvalidArgumentError:
+            # The image exists (and was paid for): keep the name asked for, and say so.
+            out.info(
+                f"warning: {target} names another type than the image's "
+                f"({result.mime_type}); written anyway"
+            )
+            return str(result.save(target, force=True))
     except OSError as exc:
-        raise CliError(f"cannot write {output}: {exc.strerror or exc}", EXIT_FAILURE) from None
-    return output
+        raise CliError(f"cannot write {target}: {exc.strerror or exc}", EXIT_FAILURE) from None
 
 
 async def _finish(
@@ -537,7 +686,7 @@ async def _finish(
 ) -> None:
     with _Progress(out.stderr, operation.id, operation.expected_remaining, out) as progress:
         result = await operation.wait(poll_timeout=args.timeout)
-    path = _save(result, args.output, operation.id)
+    path = _save(result, args.output, operation.id, out)
     size = _image_size(result.image_bytes)
     seconds = round(progress.elapsed(), 3)
     described = f"{size[0]}x{size[1]} " if size else ""
@@ -547,6 +696,7 @@ async def _finish(
     )
     out.event(
         event="succeeded",
+        exit_code=EXIT_OK,
         operation_id=operation.id,
         path=path,
         mime_type=result.mime_type,
@@ -559,10 +709,23 @@ async def _finish(
 
 
 def _resume(operation_id: str, args: argparse.Namespace) -> str:
-    command = f"{PROG} attach {operation_id}"
+    """The ``attach`` command that resumes the operation with this command's settings."""
+    words = [PROG, "attach", operation_id]
     if args.output:
-        command += f" -o {shlex.quote(args.output)}"
-    return command
+        words += ["-o", args.output]
+    if args.endpoint:
+        words += ["--endpoint", args.endpoint]
+    if args.insecure:
+        words.append("--insecure")
+    if args.transport != "grpc":
+        words += ["--transport", args.transport]
+    if args.folder_id:
+        words += ["--folder-id", args.folder_id]
+    if args.model != "yandex-art":
+        words += ["--model", args.model]
+    if args.json:
+        words.append("--json")
+    return " ".join(shlex.quote(word) for word in words)
 
 
 def _announce(operation_id: str, args: argparse.Namespace, out: _Output, run: _Run) -> None:
@@ -589,6 +752,7 @@ async def _generate(
     args: argparse.Namespace, out: _Output, run: _Run, env: Mapping[str, str]
 ) -> None:
     _check_output(args.output)
+    _output_mime_type(args)
     note = "using an embedded emulator: the image is a placeholder, not YandexART's"
     async with connect(args, env, out, note) as sdk:
         run.emulator = args.emulator
@@ -611,7 +775,7 @@ async def connect(
     if args.emulator:
         if args.endpoint or args.insecure:
             raise CliError("--emulator cannot be combined with --endpoint/--insecure", EXIT_USAGE)
-        from .emulator import Emulator
+        Emulator = _emulator_module().Emulator
 
         out.info(note)
         async with Emulator(generation_seconds=_EMULATOR_GENERATION_SECONDS) as emulator:
@@ -657,6 +821,29 @@ async def _attach(
         await _finish(operation, args, out)
 
 
+def _cli_argument(name: str) -> str:
+    """The flag or operand of an SDK parameter (``width_ratio`` -> ``--width-ratio``)."""
+    if name.startswith("messages"):
+        return "PROMPT"
+    if name in ("model_name", "model_version", "model_uri"):
+        return "--model"
+    if name == "operation_id":
+        return "OPERATION_ID"
+    rules = generation_rules()
+    return _flag(name) if any(rule.name == name for rule in rules.OPTION_RULES) else name
+
+
+def describe(exc: BaseException) -> str:
+    """An SDK error in the command line's words (flags, not Python parameters)."""
+    from ._runtime.errors import InvalidArgumentError, OperationTimeoutError
+
+    if isinstance(exc, OperationTimeoutError):
+        return f"operation {exc.operation_id} did not finish within {exc.timeout:g} s"
+    if isinstance(exc, InvalidArgumentError):
+        return f"{_cli_argument(exc.argument)}: {exc.problem}"
+    return str(exc)
+
+
 def _classify(exc: BaseException) -> CliError:
     """An SDK error as a message and an exit code."""
     from ._runtime.errors import (
@@ -671,10 +858,10 @@ def _classify(exc: BaseException) -> CliError:
     if isinstance(exc, CliError):
         return exc
     if isinstance(exc, ConfigurationError | InvalidArgumentError):
-        return CliError(str(exc), EXIT_USAGE, details={"type": type(exc).__name__})
+        return CliError(describe(exc), EXIT_USAGE, details={"type": type(exc).__name__})
     if isinstance(exc, OperationTimeoutError):
         return CliError(
-            f"{exc}",
+            describe(exc),
             EXIT_TIMEOUT,
             details={"type": "OperationTimeoutError", "timeout": exc.timeout},
         )
@@ -711,9 +898,15 @@ def _classify(exc: BaseException) -> CliError:
 def _report(
     error: CliError, out: _Output, run: _Run, args: argparse.Namespace | None = None
 ) -> int:
+    if error.code == EXIT_TIMEOUT and run.operation_id and args is not None:
+        if run.emulator:
+            error.message += "; the embedded emulator stops with this command"
+        else:
+            error.details["resume"] = _resume(run.operation_id, args)
+            error.message += (
+                f"; it keeps running on the server, resume with: {error.details['resume']}"
+            )
     print(f"{PROG}: error: {error.message}", file=out.stderr, flush=True)
-    if error.code == EXIT_TIMEOUT and run.operation_id and not run.emulator and args:
-        out.info(f"resume with: {_resume(run.operation_id, args)}")
     out.event(
         event="error",
         operation_id=run.operation_id,
@@ -746,7 +939,8 @@ def _run_client(args: argparse.Namespace, out: _Output, env: Mapping[str, str]) 
 
 
 async def _serve(args: argparse.Namespace, out: _Output) -> None:
-    from .emulator import Emulator, EmulatorConfig
+    emulator_module = _emulator_module()
+    Emulator, EmulatorConfig = emulator_module.Emulator, emulator_module.EmulatorConfig
 
     config = EmulatorConfig(
         host=args.host,
@@ -798,8 +992,7 @@ async def _serve(args: argparse.Namespace, out: _Output) -> None:
 
 
 def _run_emulator(args: argparse.Namespace, out: _Output) -> int:
-    from .emulator import EmulatorConfigError
-
+    EmulatorConfigError = _emulator_module().EmulatorConfigError
     if args.read_quota < 0:
         raise CliError("--read-quota must be >= 0", EXIT_USAGE)
     if args.jitter > 1:
@@ -816,6 +1009,20 @@ def _run_emulator(args: argparse.Namespace, out: _Output) -> int:
 # -- entry point ------------------------------------------------------------------------------
 
 
+def _usage_error(error: _UsageError, argv: Sequence[str], stdout: IO[str], stderr: IO[str]) -> int:
+    """argparse's report of a usage error, plus a JSON line when ``--json`` was asked for."""
+    stderr.write(error.parser.format_usage())
+    print(f"{error.parser.prog}: error: {error.message}", file=stderr, flush=True)
+    if _wants_json(argv):
+        _Output(True, stdout, stderr).event(
+            event="error",
+            operation_id=None,
+            exit_code=EXIT_USAGE,
+            error={"message": error.message, "kind": "usage"},
+        )
+    return EXIT_USAGE
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -823,14 +1030,15 @@ def main(
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
 ) -> int:
-    """Run the command line; returns the exit code (argparse errors exit with 2)."""
+    """Run the command line; returns the exit code (``--help``/``--version`` exit with 0)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     parser = build_parser()
-    args = parser.parse_args(argv)
-    out = _Output(
-        json=bool(getattr(args, "json", False)),
-        stdout=stdout or sys.stdout,
-        stderr=stderr or sys.stderr,
-    )
+    try:
+        args = parser.parse_args(_dash_values(argv, _group_flags()))
+    except _UsageError as error:
+        return _usage_error(error, argv, stdout, stderr)
+    out = _Output(json=bool(getattr(args, "json", False)), stdout=stdout, stderr=stderr)
     try:
         if getattr(args, "output", None) == "-":
             if out.json:
@@ -845,6 +1053,10 @@ def main(
         return _run_client(args, out, os.environ if env is None else env)
     except CliError as error:
         return _report(error, out, _Run())
+    except KeyboardInterrupt:  # before or after a command's own handling
+        print(f"\n{PROG}: interrupted", file=out.stderr, flush=True)
+        out.event(event="interrupted", operation_id=None, exit_code=EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # the reader went away (e.g. `| head -1`): stop quietly
         try:

@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["JOURNAL", "register", "run"]
 
 JOURNAL = ".yandex-art-batch.jsonl"
-_EXTENSIONS = {"image/jpeg": "jpeg", "image/png": "png"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$")
 
 
@@ -99,18 +98,16 @@ class _Item:
 
 
 def _parse_ratio(value: Any, where: str) -> tuple[int, int]:
-    from .cli import EXIT_USAGE, CliError
+    """``"W:H"`` or ``[W, H]``, read as ``--ratio`` reads it (0 means the default, 1)."""
+    from .cli import EXIT_USAGE, CliError, group_usage, parse_group
 
-    if isinstance(value, str):
-        width, _, height = value.partition(":")
-        value = [width, height]
-    try:
-        w, h = (int(v) for v in value)
-        if w > 0 and h > 0:
-            return w, h
-    except (TypeError, ValueError):
-        pass
-    raise CliError(f"{where}: ratio must be W:H with positive integers", EXIT_USAGE)
+    names = ("width_ratio", "height_ratio")
+    if isinstance(value, list) and all(type(v) is int for v in value):
+        value = ":".join(str(v) for v in value)
+    ratio = parse_group(value, names) if isinstance(value, str) else None
+    if ratio is None:
+        raise CliError(f"{where}: ratio: {group_usage(names)}; got {value!r}", EXIT_USAGE)
+    return ratio[0], ratio[1]
 
 
 def read_prompts(path: str) -> list[_Item]:
@@ -327,15 +324,11 @@ class _Progress:
 # -- the run ---------------------------------------------------------------------------------
 
 
-def _extension(mime_type: str | None) -> str:
-    return _EXTENSIONS.get(mime_type or "image/jpeg", "img")
-
-
 async def _batch_with(
     sdk: AsyncAIStudio, args: Any, out: _Output, items: list[_Item], directory: Path
 ) -> int:
     from ._runtime.batch import BatchRequest
-    from .cli import EXIT_OK, EXIT_OPERATION
+    from .cli import EXIT_OK, EXIT_OPERATION, describe, extension
 
     journal = Journal(directory)
     try:
@@ -400,7 +393,8 @@ async def _batch_with(
         async def finish(item: BatchItem[Any]) -> None:
             key = item.request.name or str(item.index)
             if item.error is None and item.result is not None:
-                name = f"{key}.{_extension(item.result.mime_type or defaults.get('mime_type'))}"
+                mime_type = item.result.mime_type or defaults.get("mime_type") or "image/jpeg"
+                name = f"{key}.{extension(mime_type)}"
                 try:
                     await asyncio.to_thread(_write_image, directory, name, item.result.image_bytes)
                 except OSError as exc:
@@ -421,7 +415,7 @@ async def _batch_with(
                 return
             error = item.error
             code = getattr(error, "code", None)
-            message = getattr(error, "error_message", None) or str(error)
+            message = getattr(error, "error_message", None) or describe(error or Exception())
             journal.write(
                 sync=True,
                 event="failed",
@@ -465,8 +459,10 @@ async def _batch_with(
             + (f", {skipped} already done" if skipped else "")
             + f", {seconds:.1f} s; images in {directory}"
         )
+        code = EXIT_OK if progress.failed == 0 else EXIT_OPERATION
         out.event(
             event="summary",
+            exit_code=code,
             total=total,
             done=progress.done,
             failed=progress.failed,
@@ -474,7 +470,7 @@ async def _batch_with(
             seconds=round(seconds, 3),
             directory=str(directory),
         )
-        return EXIT_OK if progress.failed == 0 else EXIT_OPERATION
+        return code
     finally:
         journal.close()
 

@@ -138,7 +138,8 @@ def test_failed_items_exit_3_and_are_retried_only_when_asked(
         ('{"prompt": "a", "name": "x"}\n{"prompt": "b", "name": "x"}\n', "used twice"),
         ('{"prompt": "a", "name": "../up"}\n', "file name"),
         ('{"name": "a"}\n', "prompt"),
-        ('{"prompt": "a", "ratio": "0:1"}\n', "ratio"),
+        ('{"prompt": "a", "ratio": "-1:2"}\n', "ratio: expected W:H"),
+        ('{"prompt": "a", "ratio": [1.5, 2]}\n', "ratio: expected W:H"),
         ("\n\n", "no prompts"),
     ],
 )

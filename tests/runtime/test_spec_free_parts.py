@@ -10,6 +10,9 @@ import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
+
+from yandex_art._runtime.errors import InvalidArgumentError
 from yandex_art._runtime.operation_reader import OperationMessageReader
 from yandex_art._runtime.rest import pop_unknown_any, restore_any
 from yandex_art._runtime.result import ImageResult
@@ -115,3 +118,25 @@ def test_image_result_sniffs_saves_and_shows(tmp_path: Path) -> None:
     odd = Picture(b"GIF89a", "v2")
     assert odd.mime_type is None
     assert repr(odd) == "Picture(version='v2', data=<6 bytes, unknown format>)"
+
+
+def test_save_adds_the_image_suffix_and_refuses_a_contradicting_one(tmp_path: Path) -> None:
+    png = Picture(b"\x89PNG\r\n\x1a\n" + b"0" * 8, "v1")
+    jpeg = Picture(b"\xff\xd8\xff" + b"0" * 8, "v1")
+    assert png.save(tmp_path / "a") == tmp_path / "a.png"
+    assert jpeg.save(str(tmp_path / "b")) == tmp_path / "b.jpeg"
+    assert (tmp_path / "a.png").read_bytes() == png.data
+    assert jpeg.save(tmp_path / "c.JPG").read_bytes() == jpeg.data  # any spelling of its type
+    with pytest.raises(InvalidArgumentError) as caught:
+        png.save(tmp_path / "x.jpeg")
+    assert isinstance(caught.value, ValueError)
+    assert "image/jpeg" in str(caught.value) and "image/png" in str(caught.value)
+    assert "force=True" in str(caught.value)
+    assert not (tmp_path / "x.jpeg").exists()
+    with pytest.raises(InvalidArgumentError, match="image/gif"):
+        jpeg.save(tmp_path / "y.gif")
+    assert png.save(tmp_path / "x.jpeg", force=True).read_bytes() == png.data
+    assert png.save(tmp_path / "x.bin").read_bytes() == png.data  # not an image name: as given
+    odd = Picture(b"GIF89a", "v2")  # unknown bytes: written as given, no suffix invented
+    assert odd.save(tmp_path / "z") == tmp_path / "z"
+    assert odd.save(tmp_path / "z.jpeg").read_bytes() == odd.data

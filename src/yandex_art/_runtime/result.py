@@ -4,8 +4,11 @@ format from its first bytes, save it, show it in a notebook, and a short repr.""
 from __future__ import annotations
 
 import dataclasses
+import mimetypes
 from pathlib import Path
 from typing import ClassVar
+
+from .errors import InvalidArgumentError
 
 __all__ = ["ImageResult"]
 
@@ -31,9 +34,24 @@ class ImageResult:
                 return mime
         return None
 
-    def save(self, path: str | Path) -> Path:
-        """Writes the image to ``path`` and returns the path."""
-        target = Path(path)
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Writes the image to ``path`` and returns the path written.
+
+        A path without a suffix gets the image's (``.jpeg``, ``.png``). A suffix
+        naming another image type (``x.jpeg`` for a PNG) raises
+        :class:`~.errors.InvalidArgumentError` unless ``force``. Bytes of an
+        unknown format are written as given.
+        """
+        target, mime = Path(path), self.mime_type
+        if mime is not None and not target.suffix:
+            target = target.with_name(f"{target.name}.{mime.split('/')[1]}")
+        named = mimetypes.guess_type(target.name)[0] or ""
+        if mime is not None and not force and named.startswith("image/") and named != mime:
+            raise InvalidArgumentError(
+                "path",
+                f"{target.name!r} names an {named} file but the image is {mime}; "
+                "choose a matching name, or pass force=True to write it anyway",
+            )
         target.write_bytes(self._image)
         return target
 
