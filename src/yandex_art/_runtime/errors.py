@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,6 +51,29 @@ def code_name(http_status: int, rpc_code: object = None) -> str:
     return "FAILED_PRECONDITION" if 400 <= http_status < 500 else "UNKNOWN"
 
 
+def http_error_fields(response: Any) -> tuple[str, dict[str, Any]]:
+    """The message and the TransportError fields of an HTTP answer (an ``httpx.Response``)."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    rpc_code = None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        message, rpc_code = data["message"][:200], data.get("code")
+    else:
+        message = json.dumps(data)[:200] if data is not None else response.reason_phrase
+    try:
+        retry_after: float | None = max(float(response.headers.get("retry-after", "")), 0.0)
+    except ValueError:
+        retry_after = None  # absent, or an HTTP date
+    return message or "error", {
+        "code": code_name(response.status_code, rpc_code),
+        "http_status": response.status_code,
+        "server_request_id": response.headers.get("x-request-id"),
+        "retry_after": retry_after,
+    }
+
+
 class AIStudioError(Exception):
     """Base class of every error the SDK raises on purpose."""
 
@@ -83,8 +107,7 @@ class ConfigurationError(AIStudioError, ValueError):
 class InvalidArgumentError(AIStudioError, ValueError):
     """A value passed by the caller was rejected before anything was sent.
 
-    ``argument`` names the parameter (``"seed"``) or the position
-    (``"messages[2].text"``) that was wrong.
+    ``argument`` names the parameter (``"seed"``) or position (``"messages[2].text"``).
     """
 
     def __init__(self, argument: str, problem: str) -> None:
@@ -148,13 +171,6 @@ class TransportError(AIStudioError):
             self.args = (self.message,)
         return self
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(code={self.code!r}, message={self.detail!r}, "
-            f"endpoint={self.endpoint!r}, method={self.method!r}, "
-            f"request_id={self.request_id!r}, operation_id={self.operation_id!r})"
-        )
-
 
 class ClientClosedError(AIStudioError):
     """The client was closed while this call or wait was still going on."""
@@ -196,12 +212,6 @@ class OperationFailedError(OperationError):
             text += f"; details: {list(self.details)!r}"
         super().__init__(text, operation_id=operation_id)
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(operation_id={self.operation_id!r}, code={self.code!r}, "
-            f"message={self.error_message!r}, details={self.details!r})"
-        )
-
 
 class UnexpectedOperationResultError(OperationError):
     """The server said the operation is done but its result is unusable."""
@@ -216,9 +226,4 @@ class OperationTimeoutError(OperationError, TimeoutError):
             f"operation did not finish within {timeout:g} s; it keeps running on the "
             "server and can be re-attached with attach_deferred()",
             operation_id=operation_id,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(operation_id={self.operation_id!r}, timeout={self.timeout!r})"
         )
