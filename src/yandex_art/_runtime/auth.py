@@ -96,10 +96,8 @@ class IAMTokenAuth:
 
 
 class EnvIAMTokenAuth:
-    """An IAM token read from an environment variable at every call (DataSphere's ``YC_TOKEN``).
-
-    The environment that set it keeps it fresh; the provider only reads it.
-    """
+    """An IAM token read from an environment variable at every call (DataSphere's
+    ``YC_TOKEN``): the environment that set it keeps it fresh."""
 
     __slots__ = ("_env", "_name")
 
@@ -121,11 +119,8 @@ class EnvIAMTokenAuth:
 
 
 class _RefreshingAuth:
-    """An IAM token from ``_fetch``, cached and refreshed before it expires.
-
-    A new token is fetched when less than ``refresh_margin`` seconds (or a tenth
-    of the token's lifetime, whichever is smaller) remain. One fetch at a time.
-    """
+    """An IAM token from ``_fetch``, cached; refetched (one fetch at a time) when less
+    than ``refresh_margin`` seconds, or a tenth of its lifetime, remain."""
 
     def __init__(self, *, refresh_margin: float, clock: Callable[[], float]) -> None:
         if refresh_margin < 0:
@@ -169,10 +164,9 @@ class _RefreshingAuth:
 class OAuthTokenAuth(_RefreshingAuth):
     """A Yandex OAuth token, exchanged for IAM tokens that are cached and refreshed.
 
-    A new IAM token is fetched when less than ``refresh_margin`` seconds (or a
-    tenth of the token's lifetime, whichever is smaller) remain. Only one
-    exchange runs at a time. ``http`` is used as given and not closed by
-    :meth:`aclose`; without it the provider makes (and closes) its own client.
+    A new IAM token is fetched, one exchange at a time, when less than
+    ``refresh_margin`` seconds (or a tenth of its lifetime) remain. A given
+    ``http`` client is not closed by :meth:`aclose`; one made here is.
     """
 
     def __init__(
@@ -277,19 +271,16 @@ def _metadata_token(addr: str, connect_timeout: float, read_timeout: float) -> t
     try:
         data = json.loads(body)
         token, expires_in = data["access_token"], float(data.get("expires_in", 3600))
+        if not isinstance(token, str) or not token or not expires_in > 0:
+            raise ValueError
     except (ValueError, TypeError, KeyError, AttributeError):
-        token = expires_in = None
-    if not isinstance(token, str) or not token or not expires_in or expires_in <= 0:
-        raise _Unavailable("answered without an access_token and expires_in")
+        raise _Unavailable("answered without an access_token and expires_in") from None
     return token, expires_in
 
 
 class MetadataAuth(_RefreshingAuth):
-    """IAM tokens of a VM's or Cloud Function's service account, from the metadata service.
-
-    ``addr`` is ``host[:port]`` (``YC_METADATA_ADDR``); tokens are cached and
-    refreshed before they expire, like :class:`OAuthTokenAuth`'s.
-    """
+    """IAM tokens of a VM's or Cloud Function's service account from the metadata
+    service at ``addr`` (``host[:port]``), cached and refreshed like OAuthTokenAuth's."""
 
     def __init__(
         self,
@@ -324,10 +315,8 @@ class MetadataAuth(_RefreshingAuth):
 
 
 class YcCliAuth(_RefreshingAuth):
-    """IAM tokens from ``yc iam create-token`` (``--profile`` when given).
-
-    A token is reused for ``refresh_after`` seconds (IAM tokens live up to 12 h).
-    """
+    """IAM tokens from ``yc iam create-token`` (``--profile`` when given), each reused
+    for ``refresh_after`` seconds (IAM tokens live up to 12 h)."""
 
     def __init__(
         self,
@@ -421,9 +410,8 @@ def coerce_auth(
     """Turn what the user passed as ``auth=`` into a provider.
 
     Strings are recognised by shape: ``"Api-Key ..."``/``"Bearer ..."`` header
-    values, ``t1.`` IAM tokens, ``y0_``/``AQAA`` OAuth tokens; any other string
-    is taken as an API key. ``None`` looks in ``env``, then at the metadata
-    service, then for the ``yc`` CLI (see the module docstring).
+    values, ``t1.`` IAM tokens, ``y0_``/``AQAA`` OAuth tokens, else an API key.
+    ``None`` discovers the credentials (see the module docstring).
     """
     if auth is None:
         provider = _discover(env, clock)

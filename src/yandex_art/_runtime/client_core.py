@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import dataclasses
 import ipaddress
-import logging
 import os
 import sys
 import time
@@ -174,7 +173,6 @@ class ClientCore:
         user_agent: str = "yandex-art-sdk",
         env: Mapping[str, str] | None = None,
         max_reads_per_second: float | None = 50.0,
-        clock: Callable[[], float] = time.monotonic,
         duration_cache: bool | None = None,
     ) -> None:
         if transport not in ("grpc", "rest"):
@@ -187,9 +185,9 @@ class ClientCore:
         self._retry = retry_policy if retry_policy is not None else RetryPolicy()
         self._data_logging = enable_server_data_logging
         self._user_agent = user_agent
-        self._clock = clock
+        self._clock = time.monotonic
         self._ssl: ssl.SSLContext | None = None
-        self.scheduler = PollScheduler(max_reads_per_second=max_reads_per_second, clock=clock)
+        self.scheduler = PollScheduler(max_reads_per_second=max_reads_per_second, clock=self._clock)
         # Learned durations are shared by every client of the same endpoints in
         # the process and, unless turned off, cached on disk (see history.py).
         from .history import shared_durations
@@ -358,21 +356,24 @@ class ClientCore:
         async def attempt() -> T:
             nonlocal attempts
             attempts += 1
+            authorization = {"authorization": await self._auth.authorization()}
             started = self._clock()
             code = "OK"
             try:
-                authorization = {"authorization": await self._auth.authorization()}
                 return await send(authorization | headers, max(deadline - started, 0.001))
-            except TransportError as error:
-                code = error.code
+            except BaseException as error:
+                code = error.code if isinstance(error, TransportError) else type(error).__name__
                 raise
             finally:
-                if _RPC_LOG.isEnabledFor(logging.DEBUG):
-                    _RPC_LOG.debug(
-                        "%s at %s: %s in %.3f s (attempt %d, request id %s)",
-                        *(fail.method, fail.endpoint, code, self._clock() - started),
-                        *(attempts, fail.request_id),
-                    )
+                _RPC_LOG.debug(
+                    "%s at %s: %s in %.3f s (attempt %d, request id %s)",
+                    fail.method,
+                    fail.endpoint,
+                    code,
+                    self._clock() - started,
+                    attempts,
+                    fail.request_id,
+                )
 
         return await call_with_retry(
             attempt,

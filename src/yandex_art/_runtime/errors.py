@@ -4,20 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
-
-__all__ = [
-    "AIStudioError",
-    "ClientClosedError",
-    "ConfigurationError",
-    "InvalidArgumentError",
-    "OperationError",
-    "OperationFailedError",
-    "OperationTimeoutError",
-    "TransportError",
-    "UnexpectedOperationResultError",
-]
-
 
 # google.rpc.Code by number, and the HTTP statuses the REST gateways answer
 # them with (code.proto's mapping; 502 is a gateway failing like 503).
@@ -116,6 +104,7 @@ class InvalidArgumentError(AIStudioError, ValueError):
         super().__init__(f"{argument}: {problem}")
 
 
+@dataclass(eq=False, repr=False)
 class TransportError(AIStudioError):
     """A call failed on its way to or from the server.
 
@@ -126,30 +115,19 @@ class TransportError(AIStudioError):
     failed read or cancel was about.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str,
-        endpoint: str,
-        method: str = "",
-        request_id: str | None = None,
-        server_request_id: str | None = None,
-        retry_after: float | None = None,
-        http_status: int | None = None,
-        sent: bool = True,
-        operation_id: str | None = None,
-    ) -> None:
-        self.code = code
-        self.endpoint = endpoint
-        self.method = method
-        self.request_id = request_id
-        self.server_request_id = server_request_id
-        self.retry_after = retry_after
-        self.http_status = http_status
-        self.sent = sent
-        self.operation_id = operation_id
-        self.detail = message
+    detail: str
+    _: KW_ONLY
+    code: str
+    endpoint: str
+    method: str = ""
+    request_id: str | None = None
+    server_request_id: str | None = None
+    retry_after: float | None = None
+    http_status: int | None = None
+    sent: bool = True
+    operation_id: str | None = None
+
+    def __post_init__(self) -> None:
         super().__init__(self._text())
 
     def _text(self) -> str:
