@@ -220,25 +220,25 @@ class OAuthTokenAuth(_RefreshingAuth):
         except httpx.HTTPError as exc:
             why = f"IAM token exchange failed: {type(exc).__name__}: {exc}"
             raise self._error(why, "UNAVAILABLE") from None
-        message, fields = http_error_fields(response)
         if not response.is_success:
+            message, fields = http_error_fields(response)
             raise self._error(f"IAM token exchange was refused: {message}", **fields)
-        fields["code"] = "UNKNOWN"
+        answer = {"server_request_id": response.headers.get("x-request-id")}
         try:
             body = response.json()
-        except ValueError:
-            body = None
-        token = body.get("iamToken") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise self._error("IAM token exchange answered without an iamToken", **fields)
-        assert isinstance(body, dict)
+            token = body["iamToken"]
+            if not isinstance(token, str) or not token:
+                raise TypeError
+        except (ValueError, TypeError, KeyError):
+            why = "IAM token exchange answered without an iamToken"
+            raise self._error(why, "UNKNOWN", **answer) from None
         if body.get("expiresAt") is None:
             return token, requested_at + 12 * 3600.0  # IAM tokens live 12 h
         try:
             moment = datetime.fromisoformat(body["expiresAt"])
         except (TypeError, ValueError):
             why = f"IAM token exchange answered with a bad expiresAt {body['expiresAt']!r}"
-            raise self._error(why, **fields) from None
+            raise self._error(why, "UNKNOWN", **answer) from None
         return token, moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
 
 

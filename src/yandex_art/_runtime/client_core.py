@@ -450,15 +450,15 @@ class ClientCore:
                 raise fail.unreachable(exc, sent=False) from None
             except httpx.TransportError as exc:
                 raise fail.unreachable(exc) from None
-            message, fields = http_error_fields(response)
             if response.status_code >= 400:
+                message, fields = http_error_fields(response)
                 raise fail(message, **fields)
             try:
                 return response.json()
             except ValueError:
-                server_request_id = fields["server_request_id"]
+                server_id = response.headers.get("x-request-id")
                 raise fail(
-                    "the answer is not JSON", "INTERNAL", server_request_id=server_request_id
+                    "the answer is not JSON", "INTERNAL", server_request_id=server_id
                 ) from None
 
         return await self._call(fail, idempotent, send, before_retry, idempotency_key)
