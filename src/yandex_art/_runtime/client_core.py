@@ -108,10 +108,7 @@ def parse_endpoint(value: str, *, default_port: int = 443) -> Endpoint:
 
 
 class _LoopResources:
-    """What belongs to one event loop: its HTTP client and the client-closing future.
-
-    (gRPC channels belong to no loop: grpcio's threaded stack.)
-    """
+    """What one event loop holds: its HTTP client and the client-closing future."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
