@@ -107,22 +107,20 @@ async def test_success_first_try() -> None:
     assert t.sleeps == []
 
 
-async def test_retries_idempotent_then_succeeds() -> None:
+async def test_retries_idempotent_then_succeeds(caplog: pytest.LogCaptureFixture) -> None:
     t = FakeTime()
-    seen: list[tuple[int, str, float]] = []
     fn, calls = failing(err("UNAVAILABLE"), err("UNAVAILABLE"))
-    result = await call_with_retry(
-        fn,
-        policy=NO_JITTER,
-        idempotent=True,
-        clock=t.clock,
-        sleep=t.sleep,
-        on_retry=lambda n, e, d: seen.append((n, e.code, d)),
-    )
+    with caplog.at_level("DEBUG", logger="yandex_art.retry"):
+        result = await call_with_retry(
+            fn, policy=NO_JITTER, idempotent=True, clock=t.clock, sleep=t.sleep, name="Get"
+        )
     assert result == "ok"
     assert calls == [3]
     assert t.sleeps == [0.1, 0.2]
-    assert seen == [(1, "UNAVAILABLE", 0.1), (2, "UNAVAILABLE", 0.2)]
+    assert [r.getMessage() for r in caplog.records if r.name == "yandex_art.retry"] == [
+        "Get: attempt 1 failed with UNAVAILABLE; retrying in 0.100 s",
+        "Get: attempt 2 failed with UNAVAILABLE; retrying in 0.200 s",
+    ]
 
 
 async def test_gives_up_after_max_attempts_with_last_error() -> None:

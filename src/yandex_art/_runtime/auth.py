@@ -17,31 +17,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from . import logs
-from .errors import ConfigurationError, TransportError, code_name
+from .errors import ConfigurationError, TransportError, http_error_fields
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = [
-    "APIKeyAuth",
-    "AuthProvider",
-    "EnvIAMTokenAuth",
-    "IAMTokenAuth",
-    "MetadataAuth",
-    "OAuthTokenAuth",
-    "YcCliAuth",
-    "IAM_TOKEN_ENDPOINT",
-    "auth_from_env",
-    "coerce_auth",
-]
-
 IAM_TOKEN_ENDPOINT = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
-_DEFAULT_IAM_LIFETIME = 12 * 3600.0
-_EXCHANGE_TIMEOUT = 30.0
 _HIDDEN = "<hidden>"
 _LOG = logs.get("auth")
-_ENV_SOURCES = ("YC_API_KEY", "YC_IAM_TOKEN", "YC_OAUTH_TOKEN", "YC_TOKEN")
-_NO_CREDENTIALS = "pass auth= or set " + ", ".join(_ENV_SOURCES)
+_ENV_SOURCES = "YC_API_KEY, YC_IAM_TOKEN, YC_OAUTH_TOKEN, YC_TOKEN"
+_NO_CREDENTIALS = f"pass auth= or set {_ENV_SOURCES}"
 # Where the VM / Cloud Function metadata service answers (YC_METADATA_ADDR overrides
 # it) and the CLI looked up on PATH; the test suite points both at nothing.
 METADATA_ADDR = "169.254.169.254"
@@ -110,12 +95,32 @@ class IAMTokenAuth:
         return f"{type(self).__name__}(token={_HIDDEN})"
 
 
-class _RefreshingAuth:
-    """An IAM token fetched by ``_fetch``, cached and refreshed before it expires.
+class EnvIAMTokenAuth:
+    """An IAM token read from an environment variable at every call (DataSphere's
+    ``YC_TOKEN``): the environment that set it keeps it fresh."""
 
-    A new token is fetched when less than ``refresh_margin`` seconds (or a tenth
-    of the token's lifetime, whichever is smaller) remain. One fetch at a time.
-    """
+    __slots__ = ("_env", "_name")
+
+    def __init__(self, env: Mapping[str, str] | None = None, name: str = "YC_TOKEN") -> None:
+        self._env, self._name = os.environ if env is None else env, name
+        self._token()
+
+    def _token(self) -> str:
+        return _check_secret(f"IAM token in {self._name}", self._env.get(self._name, ""))
+
+    async def authorization(self) -> str:
+        return f"Bearer {self._token()}"
+
+    def describe(self) -> str:
+        return f"IAM token from {self._name}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self._name!r})"
+
+
+class _RefreshingAuth:
+    """An IAM token from ``_fetch``, cached; refetched (one fetch at a time) when less
+    than ``refresh_margin`` seconds, or a tenth of its lifetime, remain."""
 
     def __init__(self, *, refresh_margin: float, clock: Callable[[], float]) -> None:
         if refresh_margin < 0:
@@ -124,8 +129,7 @@ class _RefreshingAuth:
         self._clock = clock
         self._lock = asyncio.Lock()
         self._iam_token: str | None = None
-        self._obtained_at = 0.0
-        self._expires_at = 0.0
+        self._obtained_at = self._expires_at = 0.0
 
     @property
     def expires_at(self) -> float | None:
@@ -133,19 +137,17 @@ class _RefreshingAuth:
         return self._expires_at if self._iam_token is not None else None
 
     def forget_loop_state(self) -> None:
-        """After fork (or on a new loop): the lock belonged to the parent's loop."""
+        """After fork: the lock belonged to the parent's loop."""
         self._lock = asyncio.Lock()
 
     async def authorization(self) -> str:
-        token = self._cached()
-        if token is None:
+        if not self._fresh():
             async with self._lock:
-                token = self._cached()
-                if token is None:
+                if not self._fresh():
                     requested_at = self._clock()
                     token, expires_at = await self._fetch(requested_at)
                     self._store(token, requested_at, expires_at)
-        return f"Bearer {token}"
+        return f"Bearer {self._iam_token}"
 
     async def _fetch(self, requested_at: float) -> tuple[str, float]:
         """A new token and when it expires."""
@@ -154,23 +156,17 @@ class _RefreshingAuth:
     def _store(self, token: str, obtained_at: float, expires_at: float) -> None:
         self._iam_token, self._obtained_at, self._expires_at = token, obtained_at, expires_at
 
-    def _cached(self) -> str | None:
-        if self._iam_token is None:
-            return None
-        lifetime = self._expires_at - self._obtained_at
-        margin = min(self._refresh_margin, 0.1 * lifetime)
-        if self._expires_at - self._clock() < margin:
-            return None
-        return self._iam_token
+    def _fresh(self) -> bool:
+        margin = min(self._refresh_margin, 0.1 * (self._expires_at - self._obtained_at))
+        return self._iam_token is not None and self._expires_at - self._clock() >= margin
 
 
 class OAuthTokenAuth(_RefreshingAuth):
     """A Yandex OAuth token, exchanged for IAM tokens that are cached and refreshed.
 
-    A new IAM token is fetched when less than ``refresh_margin`` seconds (or a
-    tenth of the token's lifetime, whichever is smaller) remain. Only one
-    exchange runs at a time. ``http`` is used as given and not closed by
-    :meth:`aclose`; without it the provider makes (and closes) its own client.
+    A new IAM token is fetched, one exchange at a time, when less than
+    ``refresh_margin`` seconds (or a tenth of its lifetime) remain. A given
+    ``http`` client is not closed by :meth:`aclose`; one made here is.
     """
 
     def __init__(
@@ -205,121 +201,45 @@ class OAuthTokenAuth(_RefreshingAuth):
             http, self._http = self._http, None
             await http.aclose()
 
-    def _fail(
-        self, message: str, *, code: str, response: httpx.Response | None = None
-    ) -> TransportError:
+    def _error(self, message: str, code: str, **fields: Any) -> TransportError:
         message = message.replace(self._oauth_token, _HIDDEN)
-        retry_after: float | None = None
-        server_request_id: str | None = None
-        http_status = None if response is None else response.status_code
-        if response is not None:
-            server_request_id = response.headers.get("x-request-id")
-            try:
-                retry_after = float(response.headers.get("retry-after", ""))
-            except ValueError:
-                retry_after = None
-        return TransportError(
-            message,
-            code=code,
-            endpoint=self._endpoint,
-            method="POST",
-            server_request_id=server_request_id,
-            retry_after=retry_after,
-            http_status=http_status,
-        )
+        return TransportError(message, code=code, endpoint=self._endpoint, method="POST", **fields)
 
     async def _fetch(self, requested_at: float) -> tuple[str, float]:
         import httpx
 
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=_EXCHANGE_TIMEOUT)
+            self._http = httpx.AsyncClient(timeout=30.0)
         try:
             response = await self._http.post(
                 self._endpoint, json={"yandexPassportOauthToken": self._oauth_token}
             )
         except httpx.TimeoutException as exc:
-            raise self._fail(
-                f"IAM token exchange timed out ({type(exc).__name__})", code="DEADLINE_EXCEEDED"
-            ) from None
+            why = f"IAM token exchange timed out ({type(exc).__name__})"
+            raise self._error(why, "DEADLINE_EXCEEDED") from None
         except httpx.HTTPError as exc:
-            raise self._fail(
-                f"IAM token exchange failed: {type(exc).__name__}: {exc}", code="UNAVAILABLE"
-            ) from None
-
+            why = f"IAM token exchange failed: {type(exc).__name__}: {exc}"
+            raise self._error(why, "UNAVAILABLE") from None
         if not response.is_success:
-            raise self._fail(
-                f"IAM token exchange was refused{_server_message(response)}",
-                code=code_name(response.status_code),
-                response=response,
-            )
+            message, fields = http_error_fields(response)
+            raise self._error(f"IAM token exchange was refused: {message}", **fields)
+        answer = {"server_request_id": response.headers.get("x-request-id")}
         try:
             body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        token = body.get("iamToken") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise self._fail(
-                "IAM token exchange answered without an iamToken", code="UNKNOWN", response=response
-            )
-        expires_at = requested_at + _DEFAULT_IAM_LIFETIME
-        raw_expiry = body.get("expiresAt") if isinstance(body, dict) else None
-        if raw_expiry is not None:
-            parsed = _parse_rfc3339(raw_expiry)
-            if parsed is None:
-                raise self._fail(
-                    f"IAM token exchange answered with a bad expiresAt {raw_expiry!r}",
-                    code="UNKNOWN",
-                    response=response,
-                )
-            expires_at = parsed
-        return token, expires_at
-
-
-def _server_message(response: httpx.Response) -> str:
-    try:
-        body: Any = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return f" with HTTP {response.status_code}"
-    message = body.get("message") if isinstance(body, dict) else None
-    if isinstance(message, str) and message:
-        return f": {message[:200]}"
-    return f" with HTTP {response.status_code}"
-
-
-def _parse_rfc3339(value: object) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-class EnvIAMTokenAuth:
-    """An IAM token read from an environment variable at every call (DataSphere's ``YC_TOKEN``).
-
-    The environment that set it keeps it fresh; the provider only reads it.
-    """
-
-    __slots__ = ("_env", "_name")
-
-    def __init__(self, env: Mapping[str, str] | None = None, name: str = "YC_TOKEN") -> None:
-        self._env, self._name = os.environ if env is None else env, name
-        _check_secret(f"IAM token in {name}", self._env.get(name, ""))
-
-    async def authorization(self) -> str:
-        return (
-            f"Bearer {_check_secret(f'IAM token in {self._name}', self._env.get(self._name, ''))}"
-        )
-
-    def describe(self) -> str:
-        return f"IAM token from {self._name}"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self._name!r})"
+            token = body["iamToken"]
+            if not isinstance(token, str) or not token:
+                raise TypeError
+        except (ValueError, TypeError, KeyError):
+            why = "IAM token exchange answered without an iamToken"
+            raise self._error(why, "UNKNOWN", **answer) from None
+        if body.get("expiresAt") is None:
+            return token, requested_at + 12 * 3600.0  # IAM tokens live 12 h
+        try:
+            moment = datetime.fromisoformat(body["expiresAt"])
+        except (TypeError, ValueError):
+            why = f"IAM token exchange answered with a bad expiresAt {body['expiresAt']!r}"
+            raise self._error(why, "UNKNOWN", **answer) from None
+        return token, moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
 
 
 class _Unavailable(Exception):
@@ -342,9 +262,8 @@ def _metadata_token(addr: str, connect_timeout: float, read_timeout: float) -> t
         response = conn.getresponse()
         body = response.read(1 << 16)
     except (OSError, http.client.HTTPException) as exc:
-        raise _Unavailable(
-            f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
-        ) from None
+        why = getattr(exc, "strerror", None) or exc
+        raise _Unavailable(f"{type(exc).__name__}: {why}") from None
     finally:
         conn.close()
     if response.status != 200:
@@ -352,19 +271,16 @@ def _metadata_token(addr: str, connect_timeout: float, read_timeout: float) -> t
     try:
         data = json.loads(body)
         token, expires_in = data["access_token"], float(data.get("expires_in", 3600))
+        if not isinstance(token, str) or not token or not expires_in > 0:
+            raise ValueError
     except (ValueError, TypeError, KeyError, AttributeError):
-        token = expires_in = None
-    if not isinstance(token, str) or not token or not expires_in or expires_in <= 0:
-        raise _Unavailable("answered without an access_token and expires_in")
+        raise _Unavailable("answered without an access_token and expires_in") from None
     return token, expires_in
 
 
 class MetadataAuth(_RefreshingAuth):
-    """IAM tokens of a VM's or Cloud Function's service account, from the metadata service.
-
-    ``addr`` is ``host[:port]`` (``YC_METADATA_ADDR``); tokens are cached and
-    refreshed before they expire, like :class:`OAuthTokenAuth`'s.
-    """
+    """IAM tokens of a VM's or Cloud Function's service account from the metadata
+    service at ``addr`` (``host[:port]``), cached and refreshed like OAuthTokenAuth's."""
 
     def __init__(
         self,
@@ -399,10 +315,8 @@ class MetadataAuth(_RefreshingAuth):
 
 
 class YcCliAuth(_RefreshingAuth):
-    """IAM tokens from ``yc iam create-token`` (``--profile`` when given).
-
-    A token is reused for ``refresh_after`` seconds (IAM tokens live up to 12 h).
-    """
+    """IAM tokens from ``yc iam create-token`` (``--profile`` when given), each reused
+    for ``refresh_after`` seconds (IAM tokens live up to 12 h)."""
 
     def __init__(
         self,
@@ -421,9 +335,8 @@ class YcCliAuth(_RefreshingAuth):
         return f"{type(self).__name__}(profile={self._profile!r}, executable={self._executable!r})"
 
     def describe(self) -> str:
-        return "IAM token from the yc CLI" + (
-            f" (profile {self._profile})" if self._profile else ""
-        )
+        profile = f" (profile {self._profile})" if self._profile else ""
+        return f"IAM token from the yc CLI{profile}"
 
     async def _fetch(self, requested_at: float) -> tuple[str, float]:
         import subprocess
@@ -448,10 +361,8 @@ class YcCliAuth(_RefreshingAuth):
 
 
 def auth_from_env(env: Mapping[str, str]) -> AuthProvider | None:
-    """A provider from ``YC_API_KEY``, ``YC_IAM_TOKEN``, ``YC_OAUTH_TOKEN`` or ``YC_TOKEN``.
-
-    The first one set wins; nothing is probed.
-    """
+    """A provider from the first of ``YC_API_KEY``, ``YC_IAM_TOKEN``, ``YC_OAUTH_TOKEN``,
+    ``YC_TOKEN`` that is set; nothing is probed."""
     if api_key := env.get("YC_API_KEY", "").strip():
         return APIKeyAuth(api_key)
     if iam_token := env.get("YC_IAM_TOKEN", "").strip():
@@ -465,15 +376,8 @@ def auth_from_env(env: Mapping[str, str]) -> AuthProvider | None:
 
 def _discover(env: Mapping[str, str], clock: Callable[[], float]) -> AuthProvider:
     """The environment, then the metadata service, then the yc CLI; the error lists them all."""
-    provider = _discover_quietly(env, clock)
-    _LOG.info("credentials: %s", provider.describe())  # the kind, never the secret
-    return provider
-
-
-def _discover_quietly(env: Mapping[str, str], clock: Callable[[], float]) -> AuthProvider:
     if (provider := auth_from_env(env)) is not None:
         return provider
-    tried = ["auth=", *_ENV_SOURCES]
     addr = env.get("YC_METADATA_ADDR", "").strip()
     # An explicit address is almost surely meant to answer: give it longer.
     connect_timeout = 1.0 if addr else PROBE_TIMEOUT
@@ -482,7 +386,7 @@ def _discover_quietly(env: Mapping[str, str], clock: Callable[[], float]) -> Aut
     try:
         token, expires_in = _metadata_token(addr, connect_timeout, 2.0)
     except _Unavailable as exc:
-        tried.append(f"metadata service at {addr} ({exc})")
+        metadata_failure = f"metadata service at {addr} ({exc})"
     else:
         metadata = MetadataAuth(addr, clock=clock)
         metadata._store(token, requested_at, requested_at + expires_in)
@@ -490,15 +394,11 @@ def _discover_quietly(env: Mapping[str, str], clock: Callable[[], float]) -> Aut
     import shutil
 
     if executable := shutil.which(YC_EXECUTABLE, path=env.get("PATH")):
-        return YcCliAuth(
-            env.get("YC_PROFILE", "").strip() or None, executable=executable, clock=clock
-        )
-    tried.append("yc CLI (not on PATH)")
-    raise ConfigurationError(f"no credentials: tried {', '.join(tried)}")
-
-
-def _has_prefix(value: str, prefix: str) -> bool:
-    return value[: len(prefix)].lower() == prefix.lower()
+        profile = env.get("YC_PROFILE", "").strip() or None
+        return YcCliAuth(profile, executable=executable, clock=clock)
+    raise ConfigurationError(
+        f"no credentials: tried auth=, {_ENV_SOURCES}, {metadata_failure}, yc CLI (not on PATH)"
+    )
 
 
 def coerce_auth(
@@ -510,27 +410,28 @@ def coerce_auth(
     """Turn what the user passed as ``auth=`` into a provider.
 
     Strings are recognised by shape: ``"Api-Key ..."``/``"Bearer ..."`` header
-    values, ``t1.`` IAM tokens, ``y0_``/``AQAA`` OAuth tokens; any other string
-    is taken as an API key. ``None`` looks in ``env``, then at the metadata
-    service, then for the ``yc`` CLI (see the module docstring).
+    values, ``t1.`` IAM tokens, ``y0_``/``AQAA`` OAuth tokens, else an API key.
+    ``None`` discovers the credentials (see the module docstring).
     """
     if auth is None:
-        return _discover(env, clock)
-    if isinstance(auth, str):
-        value = auth.strip()
-        if not value:
-            raise ConfigurationError(f"auth is an empty string; {_NO_CREDENTIALS}")
-        if value.lower() in ("api-key", "bearer"):
-            raise ConfigurationError(f"auth {value!r} has no credential after the scheme")
-        if _has_prefix(value, "Api-Key "):
-            return APIKeyAuth(value[len("Api-Key ") :])
-        if _has_prefix(value, "Bearer "):
-            return IAMTokenAuth(value[len("Bearer ") :])
-        if value.startswith("t1."):
-            return IAMTokenAuth(value)
-        if value.startswith(("y0_", "AQAA")):
-            return OAuthTokenAuth(value)
-        return APIKeyAuth(value)
+        provider = _discover(env, clock)
+        _LOG.info("credentials: %s", provider.describe())  # the kind, never the secret
+        return provider
     if isinstance(auth, AuthProvider):
         return auth
-    raise TypeError(f"auth must be a str or an AuthProvider, not {type(auth).__name__}")
+    if not isinstance(auth, str):
+        raise TypeError(f"auth must be a str or an AuthProvider, not {type(auth).__name__}")
+    value = auth.strip()
+    if not value:
+        raise ConfigurationError(f"auth is an empty string; {_NO_CREDENTIALS}")
+    if value.lower() in ("api-key", "bearer"):
+        raise ConfigurationError(f"auth {value!r} has no credential after the scheme")
+    if value.lower().startswith("api-key "):
+        return APIKeyAuth(value[len("Api-Key ") :])
+    if value.lower().startswith("bearer "):
+        return IAMTokenAuth(value[len("Bearer ") :])
+    if value.startswith("t1."):
+        return IAMTokenAuth(value)
+    if value.startswith(("y0_", "AQAA")):
+        return OAuthTokenAuth(value)
+    return APIKeyAuth(value)

@@ -1,16 +1,15 @@
 """The client core: endpoints, channels, auth headers, retries and error mapping.
 
-Generated transports call :meth:`ClientCore.grpc_call` and
-:meth:`ClientCore.rest_call`; generated models create operations through
-:meth:`ClientCore.async_operation`. Nothing here knows about images.
+Generated transports call :meth:`ClientCore.grpc_call` and :meth:`ClientCore.rest_call`;
+models create operations through :meth:`ClientCore.async_operation`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import logging
+import dataclasses
+import ipaddress
 import os
 import sys
 import time
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from . import logs
 from .auth import AuthProvider
 from .bridge import LoopThread
-from .errors import ClientClosedError, ConfigurationError, TransportError, code_name
+from .errors import ClientClosedError, ConfigurationError, TransportError, http_error_fields
 from .operation import AsyncOperation
 from .retry import BeforeRetry, RetryPolicy, call_with_retry
 from .scheduler import PollScheduler
@@ -35,16 +34,12 @@ if TYPE_CHECKING:
 
     import grpc
 
-__all__ = ["ClientCore", "Endpoint", "parse_endpoint"]
-
 T = TypeVar("T")
 
 TransportName = Literal["grpc", "rest"]
 Verify = bool | str | os.PathLike[str]
 
 _RPC_LOG = logs.get("rpc")
-_RETRY_LOG = logs.get("retry")
-_MIB = 1024 * 1024
 # Channel options: results of several megabytes both ways, HTTP/2 pings while
 # a call is open so a connection lost during a long read is noticed, and
 # reconnection tries 0.5 s apart growing to 2 s (grpcio: 1 s growing to
@@ -53,8 +48,8 @@ _MIB = 1024 * 1024
 # is left alone: grpcio uses it as the connect timeout (20 s), and a small
 # value fails slow handshakes.
 _CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
-    ("grpc.max_receive_message_length", 64 * _MIB),
-    ("grpc.max_send_message_length", 64 * _MIB),
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.max_send_message_length", 64 << 20),
     ("grpc.keepalive_time_ms", 60_000),
     ("grpc.keepalive_timeout_ms", 20_000),
     ("grpc.keepalive_permit_without_calls", 0),
@@ -73,8 +68,7 @@ _NOT_SENT_MARKS = (
 
 def user_agent(version: str) -> str:
     """``yandex-art-sdk/<version> python/<x.y.z>``: the SDK's user agent."""
-    python = ".".join(str(part) for part in sys.version_info[:3])
-    return f"yandex-art-sdk/{version} python/{python}"
+    return f"yandex-art-sdk/{version} python/{'.'.join(map(str, sys.version_info[:3]))}"
 
 
 @dataclass(frozen=True)
@@ -92,50 +86,29 @@ class Endpoint:
 
     @property
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        import ipaddress
-
         try:
-            return ipaddress.ip_address(self.host.strip("[]")).is_loopback
+            return self.host == "localhost" or ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
 
 
 def parse_endpoint(value: str, *, default_port: int = 443) -> Endpoint:
     """``host[:port]`` (IPv6 in brackets) -> Endpoint; a URL scheme is not accepted."""
-    text = value.strip()
-    if not text or "://" in text or "/" in text:
+    host, port = value.strip(), str(default_port)
+    if host.startswith("["):
+        host, bracket, rest = host[1:].partition("]")
+        if not bracket or rest[:1] not in ("", ":"):
+            raise ConfigurationError(f"endpoint {value!r} must look like [v6]:port")
+        port = rest[1:] if rest else port
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+    if not host or "/" in value or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigurationError(f"endpoint {value!r} must look like host:port")
-    host, port = text, default_port
-    if text.startswith("["):
-        close = text.find("]")
-        if close < 0:
-            raise ConfigurationError(f"endpoint {value!r} has an unclosed IPv6 bracket")
-        host, rest = text[1:close], text[close + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ConfigurationError(f"endpoint {value!r} must look like [v6]:port")
-            port = _port(value, rest[1:])
-    elif text.count(":") == 1:
-        host, port_text = text.split(":")
-        port = _port(value, port_text)
-    if not host:
-        raise ConfigurationError(f"endpoint {value!r} has no host")
-    return Endpoint(host, port)
-
-
-def _port(value: str, text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise ConfigurationError(f"endpoint {value!r} has an invalid port")
-    return int(text)
+    return Endpoint(host, int(port))
 
 
 class _LoopResources:
-    """What belongs to one event loop: its HTTP client and the client-closing future.
-
-    (gRPC channels belong to no loop: grpcio's threaded stack.)
-    """
+    """What one event loop holds: its HTTP client and the client-closing future."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -163,15 +136,11 @@ class _LoopResources:
 
     def retire(self) -> None:
         """Release what a loop other than the running one holds, without awaiting there."""
-        loop = self.loop
-        if loop.is_closed() or not loop.is_running():
-            # A dead loop's sockets went with it: only drop the reference.
-            self.http = None
+        if self.loop.is_closed() or not self.loop.is_running():
+            self.http = None  # a dead loop's sockets went with it
             return
-        try:
-            asyncio.run_coroutine_threadsafe(self.aclose(), loop)
-        except RuntimeError:
-            pass
+        with contextlib.suppress(RuntimeError):
+            asyncio.run_coroutine_threadsafe(self.aclose(), self.loop)
 
 
 _LIVE_CORES: weakref.WeakSet[ClientCore] = weakref.WeakSet()
@@ -201,7 +170,6 @@ class ClientCore:
         user_agent: str = "yandex-art-sdk",
         env: Mapping[str, str] | None = None,
         max_reads_per_second: float | None = 50.0,
-        clock: Callable[[], float] = time.monotonic,
         duration_cache: bool | None = None,
     ) -> None:
         if transport not in ("grpc", "rest"):
@@ -214,12 +182,9 @@ class ClientCore:
         self._retry = retry_policy if retry_policy is not None else RetryPolicy()
         self._data_logging = enable_server_data_logging
         self._user_agent = user_agent
-        self._clock = clock
+        self._clock = time.monotonic
         self._ssl: ssl.SSLContext | None = None
-        # Reads count against the budget from their grant until a window after
-        # their answer, so reads delayed on their way (a busy loop, the
-        # network) cannot bunch up in one server window.
-        self.scheduler = PollScheduler(max_reads_per_second=max_reads_per_second, clock=clock)
+        self.scheduler = PollScheduler(max_reads_per_second=max_reads_per_second, clock=self._clock)
         # Learned durations are shared by every client of the same endpoints in
         # the process and, unless turned off, cached on disk (see history.py).
         from .history import shared_durations
@@ -255,17 +220,6 @@ class ClientCore:
     def _cafile(self) -> str | None:
         return None if isinstance(self._verify, bool) else os.fspath(self._verify)
 
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        if self._verify is False:
-            return None
-        import ssl  # TLS only costs its import when it is used
-
-        if self._ssl is None:
-            context = ssl.create_default_context(cafile=self._cafile())
-            context.set_alpn_protocols(["h2", "http/1.1"])
-            self._ssl = context
-        return self._ssl
-
     def _loop_resources(self) -> _LoopResources:
         if self._closed:
             raise ClientClosedError()
@@ -293,77 +247,71 @@ class ClientCore:
         self._channels = {}  # the parent's; closing them here would touch its sockets
         self._calls = {}
         self.scheduler = self.scheduler.fresh()
-        forget = getattr(self._auth, "forget_loop_state", None)
-        if forget is not None:
+        if (forget := getattr(self._auth, "forget_loop_state", None)) is not None:
             forget()
 
-    def grpc_channel(self, service_id: str) -> grpc.Channel:
-        """The grpcio channel to a service's endpoint, one per endpoint.
+    def _grpc_channel(self, endpoint: Endpoint) -> grpc.Channel:
+        """One grpcio channel per endpoint.
 
         grpcio's threaded stack, not ``grpc.aio``: its channels belong to no
         event loop (any loop, any thread may call), and a process forked
         after using them can open new ones, where grpc.aio's poller thread
         stays behind in the parent and the child hangs.
         """
+        import grpc
+
+        target = f"{endpoint.url_host}:{endpoint.port}"
+        options = (
+            *_CHANNEL_OPTIONS,
+            ("grpc.primary_user_agent", self._user_agent),
+            *_proxy_options(endpoint, self._env),
+        )
+        if self._verify is False:
+            return grpc.insecure_channel(target, options=options)
+        roots = None
+        if (cafile := self._cafile()) is not None:
+            with open(cafile, "rb") as bundle:
+                roots = bundle.read()
+        credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+        return grpc.secure_channel(target, credentials, options=options)
+
+    def _unary(self, endpoint: Endpoint, method: str, parse: Callable[[bytes], T]) -> Any:
+        """The multicallable of one method, made once per endpoint and method."""
         if self._closed:
             raise ClientClosedError()
-        endpoint = self.endpoint(service_id)
-        channel = self._channels.get(endpoint)
-        if channel is None:
-            import grpc
-
-            target = f"{endpoint.url_host}:{endpoint.port}"
-            options = (
-                *_CHANNEL_OPTIONS,
-                ("grpc.primary_user_agent", self._user_agent),
-                *_proxy_options(endpoint, self._env),
-            )
-            if self._verify is False:
-                channel = grpc.insecure_channel(target, options=options)
-            else:
-                cafile = self._cafile()
-                roots = None
-                if cafile is not None:
-                    with open(cafile, "rb") as bundle:
-                        roots = bundle.read()
-                credentials = grpc.ssl_channel_credentials(root_certificates=roots)
-                channel = grpc.secure_channel(target, credentials, options=options)
-            self._channels[endpoint] = channel
-        return channel
-
-    def _unary(self, service_id: str, method: str, parse: Callable[[bytes], T]) -> Any:
-        endpoint = self.endpoint(service_id)
-        key = (endpoint, method)
-        call = self._calls.get(key)
+        call = self._calls.get((endpoint, method))
         if call is None:
-            call = self.grpc_channel(service_id).unary_unary(
+            channel = self._channels.get(endpoint)
+            if channel is None:
+                channel = self._channels[endpoint] = self._grpc_channel(endpoint)
+            call = channel.unary_unary(
                 method, request_serializer=bytes, response_deserializer=parse
             )
-            self._calls[key] = call
+            self._calls[endpoint, method] = call
         return call
-
-    def _close_channels(self) -> None:
-        channels = list(self._channels.values())
-        self._channels.clear()
-        self._calls.clear()
-        for channel in channels:
-            channel.close()
 
     def _http(self) -> Any:
         import httpx
 
         resources = self._loop_resources()
         if resources.http is None:
-            verify: Any = self._ssl_context() if self._verify is not False else False
-            verify = verify if verify is not None else True
-            # Proxies from the client's environment (env=), like gRPC's, per endpoint.
-            scheme = "http" if self._verify is False else "https"
-            mounts: dict[str, Any] = {}  # endpoints not listed go direct
-            for endpoint in set(self._endpoints.values()):
-                proxy = _rest_proxy(endpoint, scheme, self._env)
-                if proxy is not None:
-                    transport = httpx.AsyncHTTPTransport(proxy=proxy, verify=verify)
-                    mounts[f"all://{endpoint.url_host}:{endpoint.port}"] = transport
+            verify: Any = False
+            if self._verify is not False:
+                import ssl  # TLS only costs its import when it is used
+
+                if self._ssl is None:
+                    self._ssl = ssl.create_default_context(cafile=self._cafile())
+                    self._ssl.set_alpn_protocols(["h2", "http/1.1"])
+                verify = self._ssl
+            # Proxies from the client's environment (env=), like gRPC's, per endpoint;
+            # endpoints not mounted go direct.
+            mounts = {
+                f"all://{endpoint.url_host}:{endpoint.port}": httpx.AsyncHTTPTransport(
+                    proxy=proxy, verify=verify
+                )
+                for endpoint in set(self._endpoints.values())
+                if (proxy := _rest_proxy(endpoint, self._rest_scheme(), self._env))
+            }
             resources.http = httpx.AsyncClient(
                 verify=verify,
                 headers={"user-agent": self._user_agent},
@@ -373,59 +321,54 @@ class ClientCore:
             )
         return resources.http
 
+    def _rest_scheme(self) -> str:
+        return "http" if self._verify is False else "https"
+
     def rest_base(self, service_id: str) -> str:
         endpoint = self.endpoint(service_id)
-        scheme = "http" if self._verify is False else "https"
-        default = 80 if scheme == "http" else 443
+        default = 80 if self._verify is False else 443
         port = "" if endpoint.port == default else f":{endpoint.port}"
-        return f"{scheme}://{endpoint.url_host}{port}"
+        return f"{self._rest_scheme()}://{endpoint.url_host}{port}"
 
     # -- calls ---------------------------------------------------------------
-
-    async def _headers(self, request_id: str, idempotency_key: str) -> dict[str, str]:
-        headers = {
-            "authorization": await self._auth.authorization(),
-            "x-client-request-id": request_id,
-            "idempotency-key": idempotency_key,
-        }
-        if self._data_logging is not None:
-            headers["x-data-logging-enabled"] = "true" if self._data_logging else "false"
-        return headers
 
     async def _call(
         self,
         fail: _Failure,
-        deadline: float,
         idempotent: bool,
         send: Callable[[dict[str, str], float], Awaitable[T]],
         before_retry: BeforeRetry | None,
         idempotency_key: str | None,
     ) -> T:
         """One logical call: attempts with the same request id and idempotency key."""
-        idempotency_key = idempotency_key or str(uuid.uuid4())
+        deadline = self._clock() + fail.timeout
+        headers = {
+            "x-client-request-id": fail.request_id,
+            "idempotency-key": idempotency_key or str(uuid.uuid4()),
+        }
+        if self._data_logging is not None:
+            headers["x-data-logging-enabled"] = "true" if self._data_logging else "false"
         attempts = 0
 
         async def attempt() -> T:
             nonlocal attempts
             attempts += 1
-            headers = await self._headers(fail.request_id, idempotency_key)
+            authorization = {"authorization": await self._auth.authorization()}
             started = self._clock()
+            code = "OK"
             try:
-                result = await send(headers, max(deadline - started, 0.001))
-            except TransportError as error:
-                self._log_rpc(fail, attempts, error.code, started)
+                return await send(authorization | headers, max(deadline - started, 0.001))
+            except BaseException as error:
+                code = error.code if isinstance(error, TransportError) else type(error).__name__
                 raise
-            self._log_rpc(fail, attempts, "OK", started)
-            return result
-
-        def on_retry(attempt: int, error: TransportError, delay: float) -> None:
-            if _RETRY_LOG.isEnabledFor(logging.DEBUG):
-                _RETRY_LOG.debug(
-                    "%s: attempt %d failed with %s; retrying in %.3f s (request id %s)",
+            finally:
+                _RPC_LOG.debug(
+                    "%s at %s: %s in %.3f s (attempt %d, request id %s)",
                     fail.method,
-                    attempt,
-                    error.code,
-                    delay,
+                    fail.endpoint,
+                    code,
+                    self._clock() - started,
+                    attempts,
                     fail.request_id,
                 )
 
@@ -434,21 +377,9 @@ class ClientCore:
             policy=self._retry,
             idempotent=idempotent,
             deadline=deadline,
-            on_retry=on_retry,
             before_retry=before_retry,
+            name=f"{fail.method} (request id {fail.request_id})",
         )
-
-    def _log_rpc(self, fail: _Failure, attempt: int, code: str, started: float) -> None:
-        if _RPC_LOG.isEnabledFor(logging.DEBUG):
-            _RPC_LOG.debug(
-                "%s at %s: %s in %.3f s (attempt %d, request id %s)",
-                fail.method,
-                fail.endpoint,
-                code,
-                self._clock() - started,
-                attempt,
-                fail.request_id,
-            )
 
     async def grpc_call(
         self,
@@ -469,13 +400,11 @@ class ClientCore:
         """
         import grpc
 
-        timeout = check_timeout("timeout", timeout)
-        endpoint = str(self.endpoint(service_id))
-        deadline = self._clock() + timeout
-        fail = _Failure(endpoint, method, str(uuid.uuid4()), timeout)
+        endpoint = self.endpoint(service_id)
+        fail = _Failure(str(endpoint), method, check_timeout("timeout", timeout))
 
         async def send(headers: dict[str, str], remaining: float) -> T:
-            call = self._unary(service_id, method, parse)
+            call = self._unary(endpoint, method, parse)
             future = call.future(request, timeout=remaining, metadata=tuple(headers.items()))
             try:
                 result: T = await _completion(future)
@@ -485,7 +414,7 @@ class ClientCore:
                 raise _grpc_error(fail, exc) from None
             return result
 
-        return await self._call(fail, deadline, idempotent, send, before_retry, idempotency_key)
+        return await self._call(fail, idempotent, send, before_retry, idempotency_key)
 
     async def rest_call(
         self,
@@ -503,11 +432,9 @@ class ClientCore:
         """Runs one logical REST call (with retries); returns the parsed JSON answer."""
         import httpx
 
-        timeout = check_timeout("timeout", timeout)
-        endpoint = self.rest_base(service_id)
-        url = endpoint + path
-        deadline = self._clock() + timeout
-        fail = _Failure(endpoint, f"{http_method} {path}", str(uuid.uuid4()), timeout)
+        base = self.rest_base(service_id)
+        url = base + path
+        fail = _Failure(base, f"{http_method} {path}", check_timeout("timeout", timeout))
 
         async def send(headers: dict[str, str], remaining: float) -> Any:
             try:
@@ -520,26 +447,20 @@ class ClientCore:
                 raise fail.unreachable(exc, sent=False) from None
             except httpx.TransportError as exc:
                 raise fail.unreachable(exc) from None
-            server_id = response.headers.get("x-request-id")
             if response.status_code >= 400:
-                message, rpc_code = _error_body(response)
-                raise fail(
-                    message,
-                    code_name(response.status_code, rpc_code),
-                    http_status=response.status_code,
-                    server_request_id=server_id,
-                    retry_after=_retry_after(response.headers.get("retry-after")),
-                )
+                message, fields = http_error_fields(response)
+                raise fail(message, **fields)
             try:
                 return response.json()
             except ValueError:
+                server_id = response.headers.get("x-request-id")
                 raise fail(
                     "the answer is not JSON", "INTERNAL", server_request_id=server_id
                 ) from None
 
-        return await self._call(fail, deadline, idempotent, send, before_retry, idempotency_key)
+        return await self._call(fail, idempotent, send, before_retry, idempotency_key)
 
-    # -- operations and the sync bridge -------------------------------------
+    # -- operations, the sync bridge and closing ----------------------------
 
     def async_operation(
         self,
@@ -550,6 +471,9 @@ class ClientCore:
         initial: OperationSnapshot[T] | None,
         sent_at: float | None = None,
     ) -> AsyncOperation[T]:
+        # The server created the operation between the request leaving and the
+        # answer arriving; the midpoint is off by at most half the round trip.
+        started_at = None if sent_at is None else (sent_at + self._clock()) / 2
         return AsyncOperation(
             operation_id,
             reader=reader,
@@ -557,7 +481,7 @@ class ClientCore:
             durations=self.durations,
             duration_key=duration_key,
             initial=initial,
-            started_at=self._creation_estimate(sent_at),
+            started_at=started_at,
             clock=self._clock,
             closing=self.closing,
         )
@@ -565,13 +489,6 @@ class ClientCore:
     def now(self) -> float:
         """A reading of the client's clock (the one operations and the scheduler use)."""
         return self._clock()
-
-    def _creation_estimate(self, sent_at: float | None) -> float | None:
-        # The server created the operation between the request leaving and the
-        # answer arriving; the midpoint is off by at most half the round trip.
-        if sent_at is None:
-            return None
-        return (sent_at + self._clock()) / 2
 
     def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
         import concurrent.futures
@@ -588,55 +505,47 @@ class ClientCore:
                 raise ClientClosedError() from None
             raise
 
-    async def aclose(self) -> None:
-        """Closes connections and wakes every waiter with ClientClosedError.
-
-        Works from any event loop: what another (or a dead) loop holds is
-        released there or dropped.
-        """
-        self._closed = True
+    def _release(self) -> None:
+        """Close the channels; what a loop holds is released there, or dropped with it."""
         resources, self._resources = self._resources, None
         if resources is not None:
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if resources.loop is running:
-                await resources.aclose()
-            else:
-                resources.retire()
-        self._close_channels()
-        aclose = getattr(self._auth, "aclose", None)
-        if aclose is not None:
-            try:
+            resources.retire()
+        channels = list(self._channels.values())
+        self._channels.clear()
+        self._calls.clear()
+        for channel in channels:
+            channel.close()
+
+    async def aclose(self) -> None:
+        """Closes connections and wakes every waiter with ClientClosedError (from any loop)."""
+        self._closed = True
+        resources = self._resources
+        if resources is not None and resources.loop is asyncio.get_running_loop():
+            self._resources = None
+            await resources.aclose()
+        self._release()
+        if (aclose := getattr(self._auth, "aclose", None)) is not None:
+            with contextlib.suppress(RuntimeError):  # bound to a loop that is gone
                 await aclose()
-            except RuntimeError:
-                pass  # bound to a loop that is gone
 
     def close(self) -> None:
         """Closes channels and stops the sync bridge's thread; waiters get ClientClosedError."""
         if self._closed:
             return
         bridge, self._bridge = self._bridge, None
-        if bridge is None:
-            self._closed = True
-            if self._resources is not None:
-                self._resources.retire()
-                self._resources = None
-            self._close_channels()
-            return
         try:
-            bridge.run(self.aclose())
+            if bridge is not None:
+                bridge.run(self.aclose())
         finally:
             self._closed = True
-            bridge.close()
+            self._release()
+            if bridge is not None:
+                bridge.close()
 
     def release_quietly(self) -> None:
         """At garbage collection or interpreter exit: close without raising or printing."""
-        try:
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:
-            pass
 
 
 @dataclass(frozen=True)
@@ -645,8 +554,8 @@ class _Failure:
 
     endpoint: str
     method: str
-    request_id: str
     timeout: float
+    request_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
 
     def __call__(self, message: str, code: str, **extra: Any) -> TransportError:
         return TransportError(
@@ -662,64 +571,53 @@ class _Failure:
         return self(f"no answer within {self.timeout:g} s", "DEADLINE_EXCEEDED")
 
     def unreachable(self, exc: BaseException, *, sent: bool = True) -> TransportError:
-        text = f"cannot reach the server ({type(exc).__name__}: {exc})"
-        return self(text, "UNAVAILABLE", sent=sent)
+        return self(
+            f"cannot reach the server ({type(exc).__name__}: {exc})", "UNAVAILABLE", sent=sent
+        )
 
 
-_PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
-_NO_PROXY_VARIABLES = ("no_grpc_proxy", "no_proxy", "NO_PROXY")
+def _first_set(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    return next((env[name].strip() for name in names if env.get(name, "").strip()), None)
 
 
-def _environment_proxy(
-    endpoint: Endpoint, env: Mapping[str, str], names: tuple[str, ...], exclusions: tuple[str, ...]
-) -> tuple[str | None, bool]:
-    """The first proxy set among ``names``, and whether the first of ``exclusions``
-    that is set (a no_proxy list) excludes ``endpoint``'s host."""
-    proxy = next((env[name].strip() for name in names if env.get(name, "").strip()), None)
-    excluded = next((env[name] for name in exclusions if name in env), "")
-    return proxy, proxy is not None and _excluded(endpoint.host, excluded)
+def _bypassed(host: str, env: Mapping[str, str], names: tuple[str, ...]) -> bool:
+    """Whether the first no_proxy list of ``names`` that is set names ``host``
+    (``*``, the name, a parent domain, the address or its CIDR network)."""
+    no_proxy = next((env[name] for name in names if name in env), "")
+    host = host.lower()
+    for entry in (entry.strip().lower().lstrip(".") for entry in no_proxy.split(",")):
+        if entry and (entry == "*" or host == entry or host.endswith("." + entry)):
+            return True
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
+                return True
+    return False
 
 
 def _proxy_options(endpoint: Endpoint, env: Mapping[str, str]) -> tuple[tuple[str, Any], ...]:
     """The proxy of the environment for one endpoint, upper-case names included.
 
     grpcio itself reads only the lower-case variables; this passes the same
-    choice explicitly (``grpc_proxy`` first, then ``https_proxy``, then
-    ``http_proxy``), and turns grpcio's own lookup off for hosts that
-    ``no_grpc_proxy``/``no_proxy`` exclude.
+    choice explicitly, and turns grpcio's own lookup off for excluded hosts.
     """
-    proxy, excluded = _environment_proxy(endpoint, env, _PROXY_VARIABLES, _NO_PROXY_VARIABLES)
+    proxy = _first_set(
+        env, ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
+    )
     if proxy is None:
         return ()
-    if excluded:
+    if _bypassed(endpoint.host, env, ("no_grpc_proxy", "no_proxy", "NO_PROXY")):
         return (("grpc.enable_http_proxy", 0),)
     return (("grpc.http_proxy", proxy),)
 
 
 def _rest_proxy(endpoint: Endpoint, scheme: str, env: Mapping[str, str]) -> str | None:
     """The proxy REST calls to ``endpoint`` take: ``https_proxy`` (or ``http_proxy``), no_proxy."""
-    names = (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
-    proxy, excluded = _environment_proxy(endpoint, env, names, ("no_proxy", "NO_PROXY"))
-    if proxy is None or excluded:
+    proxy = _first_set(
+        env, (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
+    )
+    if proxy is None or _bypassed(endpoint.host, env, ("no_proxy", "NO_PROXY")):
         return None
     return proxy if "://" in proxy else f"http://{proxy}"
-
-
-def _excluded(host: str, no_proxy: str) -> bool:
-    import ipaddress
-
-    host = host.lower().strip("[]")
-    for entry in (e.strip().lower() for e in no_proxy.split(",")):
-        if not entry:
-            continue
-        if entry == "*" or host == entry.lstrip(".") or host.endswith("." + entry.lstrip(".")):
-            return True
-        try:
-            if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
 
 
 async def _completion(future: grpc.Future[Any]) -> Any:
@@ -732,10 +630,8 @@ async def _completion(future: grpc.Future[Any]) -> Any:
             done.set_result(None)
 
     def on_done(_: object) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits any more
             loop.call_soon_threadsafe(wake)
-        except RuntimeError:
-            pass  # the loop is gone; nobody waits any more
 
     future.add_done_callback(on_done)
     try:
@@ -747,34 +643,11 @@ async def _completion(future: grpc.Future[Any]) -> Any:
 
 
 def _grpc_error(fail: _Failure, exc: Any) -> TransportError:
-    code = exc.code().name
-    details = exc.details() or ""
-    server_id = None
-    for key, value in (*(exc.initial_metadata() or ()), *(exc.trailing_metadata() or ())):
-        if key == "x-request-id" and isinstance(value, str):
-            server_id = value
+    code, details = exc.code().name, exc.details() or ""
     if code == "DEADLINE_EXCEEDED":
         return fail.timed_out()
     if code == "UNAVAILABLE" and any(mark in details.lower() for mark in _NOT_SENT_MARKS):
         return fail(f"cannot reach the server ({details})", code, sent=False)
-    return fail(details or code, code, server_request_id=server_id)
-
-
-def _error_body(response: Any) -> tuple[str, object]:
-    """The message and the gRPC code (when given) of an HTTP error answer."""
-    try:
-        data = response.json()
-    except ValueError:
-        return response.reason_phrase or "error", None
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        return str(data["message"]), data.get("code")
-    return json.dumps(data)[:200], None
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
+    metadata = (*(exc.initial_metadata() or ()), *(exc.trailing_metadata() or ()))
+    server_ids = [value for key, value in metadata if key == "x-request-id"]
+    return fail(details or code, code, server_request_id=next(iter(server_ids[-1:]), None))

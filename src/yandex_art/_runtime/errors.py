@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
-
-__all__ = [
-    "AIStudioError",
-    "ClientClosedError",
-    "ConfigurationError",
-    "InvalidArgumentError",
-    "OperationError",
-    "OperationFailedError",
-    "OperationTimeoutError",
-    "TransportError",
-    "UnexpectedOperationResultError",
-]
-
 
 # google.rpc.Code by number, and the HTTP statuses the REST gateways answer
 # them with (code.proto's mapping; 502 is a gateway failing like 503).
@@ -48,6 +37,29 @@ def code_name(http_status: int, rpc_code: object = None) -> str:
     if http_status in _HTTP_CODES:
         return _HTTP_CODES[http_status]
     return "FAILED_PRECONDITION" if 400 <= http_status < 500 else "UNKNOWN"
+
+
+def http_error_fields(response: Any) -> tuple[str, dict[str, Any]]:
+    """The message and the TransportError fields of an HTTP answer (an ``httpx.Response``)."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    rpc_code = None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        message, rpc_code = data["message"][:200], data.get("code")
+    else:
+        message = json.dumps(data)[:200] if data is not None else response.reason_phrase
+    try:
+        retry_after: float | None = max(float(response.headers.get("retry-after", "")), 0.0)
+    except ValueError:
+        retry_after = None  # absent, or an HTTP date
+    return message or "error", {
+        "code": code_name(response.status_code, rpc_code),
+        "http_status": response.status_code,
+        "server_request_id": response.headers.get("x-request-id"),
+        "retry_after": retry_after,
+    }
 
 
 class AIStudioError(Exception):
@@ -83,8 +95,7 @@ class ConfigurationError(AIStudioError, ValueError):
 class InvalidArgumentError(AIStudioError, ValueError):
     """A value passed by the caller was rejected before anything was sent.
 
-    ``argument`` names the parameter (``"seed"``) or the position
-    (``"messages[2].text"``) that was wrong.
+    ``argument`` names the parameter (``"seed"``) or position (``"messages[2].text"``).
     """
 
     def __init__(self, argument: str, problem: str) -> None:
@@ -93,6 +104,7 @@ class InvalidArgumentError(AIStudioError, ValueError):
         super().__init__(f"{argument}: {problem}")
 
 
+@dataclass(eq=False, repr=False)
 class TransportError(AIStudioError):
     """A call failed on its way to or from the server.
 
@@ -103,30 +115,19 @@ class TransportError(AIStudioError):
     failed read or cancel was about.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str,
-        endpoint: str,
-        method: str = "",
-        request_id: str | None = None,
-        server_request_id: str | None = None,
-        retry_after: float | None = None,
-        http_status: int | None = None,
-        sent: bool = True,
-        operation_id: str | None = None,
-    ) -> None:
-        self.code = code
-        self.endpoint = endpoint
-        self.method = method
-        self.request_id = request_id
-        self.server_request_id = server_request_id
-        self.retry_after = retry_after
-        self.http_status = http_status
-        self.sent = sent
-        self.operation_id = operation_id
-        self.detail = message
+    detail: str
+    _: KW_ONLY
+    code: str
+    endpoint: str
+    method: str = ""
+    request_id: str | None = None
+    server_request_id: str | None = None
+    retry_after: float | None = None
+    http_status: int | None = None
+    sent: bool = True
+    operation_id: str | None = None
+
+    def __post_init__(self) -> None:
         super().__init__(self._text())
 
     def _text(self) -> str:
@@ -147,13 +148,6 @@ class TransportError(AIStudioError):
             self.message = self._text()
             self.args = (self.message,)
         return self
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(code={self.code!r}, message={self.detail!r}, "
-            f"endpoint={self.endpoint!r}, method={self.method!r}, "
-            f"request_id={self.request_id!r}, operation_id={self.operation_id!r})"
-        )
 
 
 class ClientClosedError(AIStudioError):
@@ -196,12 +190,6 @@ class OperationFailedError(OperationError):
             text += f"; details: {list(self.details)!r}"
         super().__init__(text, operation_id=operation_id)
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(operation_id={self.operation_id!r}, code={self.code!r}, "
-            f"message={self.error_message!r}, details={self.details!r})"
-        )
-
 
 class UnexpectedOperationResultError(OperationError):
     """The server said the operation is done but its result is unusable."""
@@ -216,9 +204,4 @@ class OperationTimeoutError(OperationError, TimeoutError):
             f"operation did not finish within {timeout:g} s; it keeps running on the "
             "server and can be re-attached with attach_deferred()",
             operation_id=operation_id,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(operation_id={self.operation_id!r}, timeout={self.timeout!r})"
         )

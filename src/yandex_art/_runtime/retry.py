@@ -7,42 +7,29 @@ a separate concern.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
+from . import logs
 from .errors import TransportError
-
-__all__ = ["JITTER", "BeforeRetry", "RetryPolicy", "call_with_retry"]
 
 T = TypeVar("T")
 
-_DEFAULT_RETRYABLE = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
+_LOG = logs.get("retry")
 # Generate carries an idempotency-key, kept across its retries, so the service
-# can tell a repeat from a new request.
-_DEFAULT_NON_IDEMPOTENT = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
+# can tell a repeat from a new request: it may retry on the same codes.
+_TRANSIENT = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
 JITTER = random.Random()
 """The one jitter source of the runtime (backoffs, poll plans) when none is injected."""
 
 BeforeRetry = Callable[[TransportError], Awaitable[None]]
 """Awaited with the error after each backoff, before the retry is sent (an
 operation read asks the client's read budget for a slot there)."""
-
-
-def _codes(name: str, value: Iterable[str]) -> frozenset[str]:
-    if isinstance(value, str) or not all(isinstance(code, str) for code in value):
-        raise TypeError(f"{name} must be a collection of status code strings")
-    return frozenset(value)
-
-
-def _number(name: str, value: float, minimum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value) or value < minimum:
-        raise ValueError(f"{name} must be a finite number >= {minimum:g}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -63,24 +50,30 @@ class RetryPolicy:
     max_backoff: float = 3.0
     multiplier: float = 2.0
     jitter: float = 0.2
-    retryable_codes: frozenset[str] = field(default=_DEFAULT_RETRYABLE)
-    non_idempotent_codes: frozenset[str] = field(default=_DEFAULT_NON_IDEMPOTENT)
+    retryable_codes: frozenset[str] = _TRANSIENT
+    non_idempotent_codes: frozenset[str] = _TRANSIENT
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+        if type(self.max_attempts) is not int:
             raise TypeError(f"max_attempts must be an int, not {type(self.max_attempts).__name__}")
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
-        _number("initial_backoff", self.initial_backoff, 0.0)
-        _number("max_backoff", self.max_backoff, self.initial_backoff)
-        _number("multiplier", self.multiplier, 1.0)
-        _number("jitter", self.jitter, 0.0)
-        if self.jitter > 1:
-            raise ValueError(f"jitter must be between 0 and 1, got {self.jitter!r}")
-        object.__setattr__(self, "retryable_codes", _codes("retryable_codes", self.retryable_codes))
-        object.__setattr__(
-            self, "non_idempotent_codes", _codes("non_idempotent_codes", self.non_idempotent_codes)
-        )
+        bounds = {
+            "max_attempts": (1, math.inf),
+            "initial_backoff": (0.0, math.inf),
+            "max_backoff": (self.initial_backoff, math.inf),
+            "multiplier": (1.0, math.inf),
+            "jitter": (0.0, 1.0),
+        }
+        for name, (low, high) in bounds.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+            if not low <= value <= high or math.isnan(value):
+                raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+        for name in ("retryable_codes", "non_idempotent_codes"):
+            codes = getattr(self, name)
+            if isinstance(codes, str) or not all(isinstance(code, str) for code in codes):
+                raise TypeError(f"{name} must be a collection of status code strings")
+            object.__setattr__(self, name, frozenset(codes))
 
     @classmethod
     def none(cls) -> RetryPolicy:
@@ -113,17 +106,15 @@ async def call_with_retry(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     rng: random.Random | None = None,
-    on_retry: Callable[[int, TransportError, float], None] | None = None,
     before_retry: BeforeRetry | None = None,
+    name: str = "call",
 ) -> T:
     """Await ``fn()`` and repeat it on retryable :class:`TransportError`.
 
     ``deadline`` is an absolute ``clock()`` value: when the next wait would end
     after it, the last error is raised at once. A server's ``retry_after``
     hint is honoured when it is longer than the computed backoff.
-    ``on_retry(attempt, error, delay)`` is called before each wait, where
-    ``attempt`` is the 1-based number of the attempt that failed;
-    ``before_retry(error)`` is awaited after the wait.
+    ``before_retry(error)`` is awaited after each wait; ``name`` is logged.
     """
     attempt = 0
     while True:
@@ -135,13 +126,12 @@ async def call_with_retry(
                 error, idempotent=idempotent
             ):
                 raise
-            delay = policy.backoff(attempt, rng)
-            if error.retry_after is not None and error.retry_after > delay:
-                delay = error.retry_after
+            delay = max(policy.backoff(attempt, rng), error.retry_after or 0.0)
             if deadline is not None and clock() + delay > deadline:
                 raise
-            if on_retry is not None:
-                on_retry(attempt, error, delay)
+            if _LOG.isEnabledFor(logging.DEBUG):
+                message = "%s: attempt %d failed with %s; retrying in %.3f s"
+                _LOG.debug(message, name, attempt, error.code, delay)
             failed = error
         # Sleep outside the except block so errors of later attempts do not
         # chain onto earlier ones.
