@@ -2,10 +2,12 @@
 
 Each block is a test named ``<file>:<line of its opening fence>``, run in a fresh
 temporary directory (blocks write ``cat.jpeg`` and the like). A block runs in
-this process, in a fresh namespace, against the pytest plugin's emulator; while
-it runs, and nothing else is changed:
+this process, in a fresh namespace (after the blocks it continues, see below),
+against the pytest plugin's emulator. While it runs, and that is all that
+differs from a reader's machine:
 
-- ``YC_API_KEY`` and ``YC_FOLDER_ID`` hold the emulator's credentials;
+- ``YC_API_KEY`` and ``YC_FOLDER_ID`` hold the emulator's credentials, and
+  ``no_proxy``/``no_grpc_proxy`` name 127.0.0.1;
 - ``yandex_art.AIStudio`` and ``yandex_art.AsyncAIStudio`` are subclasses that
   add ``endpoint=<the emulator>`` and ``verify=False`` (what a block cannot say
   through the environment) unless the block passes an endpoint itself, and that
@@ -29,7 +31,9 @@ allowed) says otherwise. The whole vocabulary:
     code it imports (and ``SMOKE_TESTS`` when it is a ``conftest.py``, to use
     the fixtures it overrides), and run by pytest in a subprocess through the
     installed plugin's entry point, once with ``asyncio_mode=strict``
-    (pytest-asyncio's default) and once with ``auto``. Every test must pass.
+    (pytest-asyncio's default) and once with ``auto``, with the plugin's
+    ``--yandex-art-generation-seconds 0.01`` to keep it quick. Every test must
+    pass, none may be skipped.
 
 Any other ``docs-test`` comment, or one not followed by a python block, is an error.
 """
@@ -115,7 +119,8 @@ class Block:
 
     @property
     def id(self) -> str:
-        return f"{self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path}:{self.line}"
+        path = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{path}:{self.line}"
 
     def upto_here(self) -> list[Block]:
         return self.chain[: self.chain.index(self) + 1]
@@ -438,6 +443,15 @@ def test_markers_are_read() -> None:
         ("<!-- docs-test: continues -->\n```sh\nls\n```\n", "before a non-python block"),
         ("<!-- docs-test: continues -->\ntext\n```python\npass\n```\n", "not before a block"),
         ("```python\npass\n", "never closed"),
+    ],
+    ids=[
+        "typo",
+        "skip-without-reason",
+        "dangling-continues",
+        "unnamed-pytest",
+        "not-python",
+        "text-between",
+        "unclosed",
     ],
 )
 def test_bad_markers_are_errors(text: str, message: str) -> None:
