@@ -164,8 +164,7 @@ def test_scheduler_survives_its_loop_closing_with_waiters() -> None:
     [
         ({"max_reads_per_second": 0}, "max_reads_per_second"),
         ({"max_reads_per_second": -5}, "max_reads_per_second"),
-        ({"window": 0}, "window"),
-        ({"guard": -0.1}, "guard"),
+        ({"max_reads_per_second": float("nan")}, "max_reads_per_second"),
     ],
 )
 def test_scheduler_rejects_bad_settings(kwargs: dict[str, float], name: str) -> None:
@@ -188,7 +187,6 @@ def test_duration_is_the_midpoint_between_last_running_and_done() -> None:
     assert recorded == pytest.approx(2.9)
     assert model.history("m") == pytest.approx((2.9,))
     assert model.history("other") == ()
-    assert model.quantile("other", 0.5) is None
 
 
 def test_duration_model_keeps_the_last_n() -> None:
@@ -196,7 +194,6 @@ def test_duration_model_keeps_the_last_n() -> None:
     for seconds in (1.0, 2.0, 3.0, 4.0):
         model.observe("m", seconds)
     assert model.history("m") == (2.0, 3.0, 4.0)
-    assert model.quantile("m", 0.5) == 3.0
 
 
 def test_reads_held_back_for_long_are_not_learned() -> None:
@@ -369,25 +366,6 @@ def test_plan_jitter_spreads_reads() -> None:
     picks = {policy.next_read_age(age=0.0, last_read_age=None, rng=rng) for _ in range(50)}
     assert len(picks) > 40
     assert min(picks) >= 0.15 * 0.85 and max(picks) <= 0.15 * 1.15
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [
-        ({"initial_interval": 0}, "initial_interval"),
-        ({"multiplier": 0.5}, "multiplier"),
-        ({"max_interval": 0.01}, "max_interval"),
-        ({"jitter": 1.0}, "jitter"),
-        ({"dense_interval": -1}, "dense_interval"),
-        ({"dense_reads": 0}, "dense_reads"),
-        ({"lead": 1.5}, "lead"),
-        ({"exhausted_delay": -1}, "exhausted_delay"),
-        ({"sparse_min_age": -1}, "sparse_min_age"),
-    ],
-)
-def test_policy_rejects_bad_settings(kwargs: dict[str, float], name: str) -> None:
-    with pytest.raises(ValueError, match=name):
-        PollPolicy(**kwargs)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- many operations

@@ -10,7 +10,7 @@ import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from yandex_art._runtime.operation_reader import OperationMessageReader
+from yandex_art._runtime.operation import OperationMessageReader
 from yandex_art._runtime.rest import pop_unknown_any, restore_any
 from yandex_art._runtime.result import ImageResult
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from yandex_art._runtime.client_core import ClientCore
-from yandex_art._runtime.operation_reader import OperationMessageReader, ResponseType
+from yandex_art._runtime.operation import OperationMessageReader, ResponseType
 from yandex_art._runtime.retry import BeforeRetry
 
 from .proto.yandex.cloud.operation import CancelOperationRequest, GetOperationRequest, Operation
