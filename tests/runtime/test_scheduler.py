@@ -183,7 +183,7 @@ def test_scheduler_repr_shows_counters() -> None:
 
 def test_duration_is_the_midpoint_between_last_running_and_done() -> None:
     model = DurationModel()
-    recorded = model.observe_done("m", started_at=10.0, last_running_at=12.8, done_at=13.0)
+    recorded = model.learn("m", running_at=2.8, done_at=3.0)
     assert recorded == pytest.approx(2.9)
     assert model.history("m") == pytest.approx((2.9,))
     assert model.history("other") == ()
@@ -198,8 +198,8 @@ def test_duration_model_keeps_the_last_n() -> None:
 
 def test_reads_held_back_for_long_are_not_learned() -> None:
     model = DurationModel()
-    assert model.observe_done("m", started_at=0.0, last_running_at=4.0, done_at=60.0) is None
-    assert model.observe_done("m", started_at=0.0, last_running_at=5.0, done_at=4.0) is None
+    assert model.learn("m", running_at=4.0, done_at=60.0) is None
+    assert model.learn("m", running_at=5.0, done_at=4.0) is None
     assert model.history("m") == ()
 
 
@@ -322,18 +322,15 @@ def test_few_observations_widen_the_window_and_one_is_never_tight() -> None:
 
 def test_server_timestamps_give_precise_durations_when_they_fit() -> None:
     model = DurationModel()
-    assert model.observe_server(
-        "k", created_at=100.25, modified_at=120.25, earliest=19.8, latest=20.1
-    )
-    assert model.history("k") == (20.0,)
+    ages = {"running_at": 19.8, "done_at": 20.1}
+    assert model.learn("k", created_at=100.25, modified_at=120.25, **ages) == 20.0
+    assert model.history("k") == (20.0,) and model.uncertainty("k") == 0.0
     # Not updated on completion (modified == created): the client's view wins.
-    assert (
-        model.observe_server("k", created_at=100.5, modified_at=100.5, earliest=19.8, latest=20.1)
-        is None
-    )
+    assert model.learn("k", created_at=100.5, modified_at=100.5, **ages) == pytest.approx(19.95)
+    assert model.uncertainty("k") == pytest.approx(0.15)
     # Whole seconds only: kept, but as a coarse observation.
     coarse = DurationModel(min_precise=1)
-    coarse.observe_server("k", created_at=100.0, modified_at=120.0, earliest=19.8, latest=20.1)
+    coarse.learn("k", created_at=100.0, modified_at=120.0, **ages)
     coarse.observe("k", 5.0, uncertainty=0.01)
     assert coarse.history("k") == (20.0, 5.0)  # the coarse one lies outside: kept
 

@@ -576,29 +576,16 @@ class AsyncOperation(Generic[T]):
         if not seen_done:
             self._log_finished(snapshot)
         running_at = self._last_running_at
-        if not learn or self._recorded or not self._age_known or running_at is None:
-            return
-        if not OperationStatus.from_snapshot(snapshot).is_succeeded:
-            return
-        self._recorded = True
-        # The server's own timestamps, when they agree with what this client
-        # saw, are far more precise than the gap between two reads.
-        created, modified = snapshot.created_at, snapshot.modified_at
-        if (
-            created is None
-            or modified is None
-            or self._durations.observe_server(
-                self._key,
-                created_at=created,
-                modified_at=modified,
-                earliest=running_at - self._started_at,
-                latest=issued - self._started_at,
-            )
-            is None
-        ):
-            self._durations.observe_done(
-                self._key, started_at=self._started_at, last_running_at=running_at, done_at=issued
-            )
+        if learn and not self._recorded and self._age_known and running_at is not None:
+            if OperationStatus.from_snapshot(snapshot).is_succeeded:
+                self._recorded = True
+                self._durations.learn(
+                    self._key,
+                    running_at=running_at - self._started_at,
+                    done_at=issued - self._started_at,
+                    created_at=snapshot.created_at,
+                    modified_at=snapshot.modified_at,
+                )
 
     def _log_finished(self, snapshot: OperationSnapshot[T]) -> None:
         if _LOG.isEnabledFor(logging.INFO):

@@ -86,13 +86,13 @@ class PollScheduler:
 
     A read may start once its ``due`` time has come and fewer than
     ``max_reads_per_second * window`` reads could still be counted by the
-    server. A read counts from its grant until ``window + guard`` after its
-    answer (:meth:`release`): the server counts it on arrival, somewhere in
-    between, so however long a read is delayed on its way (a busy event loop,
-    the network), the server never sees more than its quota. ``guard`` covers
-    clock granularity. Waiting reads are granted in order of due time;
-    ``max_reads_per_second=None`` (or ``inf``) turns the limit off. One
-    scheduler serves one event loop at a time (moving on after it closed is fine).
+    server. A read counts from its grant until ``window + guard`` (clock
+    granularity) after its answer (:meth:`release`): the server counts it on
+    arrival, somewhere in between, so however long a read is delayed on its
+    way (a busy event loop, the network), the server never sees more than its
+    quota. Waiting reads are granted by due time; ``max_reads_per_second=None``
+    (or ``inf``) turns the limit off. It serves one event loop at a time
+    (moving on after that one closed is fine).
     """
 
     def __init__(
@@ -103,9 +103,8 @@ class PollScheduler:
         window: float = 1.0,
         guard: float = 0.02,
     ) -> None:
-        if max_reads_per_second is None or max_reads_per_second == math.inf:
-            self.reads_per_window: int | None = None
-        else:
+        self.reads_per_window: int | None = None
+        if max_reads_per_second is not None and max_reads_per_second != math.inf:
             check_number("max_reads_per_second", max_reads_per_second, strict=True)
             self.reads_per_window = max(1, math.floor(max_reads_per_second * window))
         self._rate = max_reads_per_second
@@ -118,9 +117,9 @@ class PollScheduler:
         self._dispatcher: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
         self._pressure_until = -math.inf
-        self._reduced_cap = self.reads_per_window
-        # Counters, for tests and benchmarks: slots handed out, and the
-        # seconds granted reads waited past their due time (summed, longest).
+        self._reduced_cap = self.reads_per_window or 0
+        # For tests and benchmarks: slots handed out, and the seconds granted
+        # reads waited past their due time (summed, and the longest).
         self.granted = 0
         self.total_wait = 0.0
         self.max_wait = 0.0
@@ -144,7 +143,6 @@ class PollScheduler:
 
     @property
     def waiting(self) -> int:
-        """Reads currently waiting for a slot."""
         return sum(1 for waiter in self._heap if not waiter.future.done())
 
     @property
@@ -153,12 +151,9 @@ class PollScheduler:
         return sum(1 for grant in self._grants if grant.end == math.inf)
 
     def note_exhausted(self, retry_after: float | None = None) -> None:
-        """The server refused a read for quota: halve the budget for a while.
-
-        The reduced budget lasts ``retry_after`` (at least one window) plus one
-        window; further refusals meanwhile halve it again.
-        """
-        if self.reads_per_window is None or self._reduced_cap is None:
+        """The server refused a read for quota: halve the budget (again, if still halved)
+        for ``retry_after`` (at least one window) plus one window."""
+        if self.reads_per_window is None:
             return
         now = self._clock()
         base = self._reduced_cap if now < self._pressure_until else self.reads_per_window
@@ -200,8 +195,7 @@ class PollScheduler:
             self._heap = [w for w in self._heap if w.future.get_loop() is loop]
             heapq.heapify(self._heap)
             for grant in self._grants:
-                if grant.end == math.inf:
-                    grant.end = now
+                grant.end = min(grant.end, now)
             self._start_dispatcher(loop)
         try:
             return await waiter.future
@@ -244,20 +238,20 @@ class PollScheduler:
     def _free_at(self, now: float) -> float:
         """The earliest time at which one more read fits the budget (inf: after a release)."""
         assert self.reads_per_window is not None
-        cutoff = now - self._window - self._guard
-        self._grants = [g for g in self._grants if g.end > cutoff]
+        counted = self._window + self._guard
+        self._grants = [g for g in self._grants if g.end > now - counted]
         ends = sorted(g.end for g in self._grants)
-        free = self._bound(ends, self.reads_per_window)
-        if now < self._pressure_until and self._reduced_cap is not None:
-            free = min(self._bound(ends, self._reduced_cap), max(free, self._pressure_until))
-        return free
 
-    def _bound(self, ends: list[float], cap: int) -> float:
-        # With ``cap`` or more reads still counted, the oldest of the newest
-        # ``cap`` has to leave the window first.
-        if len(ends) < cap:
-            return -math.inf
-        return ends[len(ends) - cap] + self._window + self._guard
+        def free(cap: int) -> float:
+            # With ``cap`` reads or more still counted, the oldest of the newest
+            # ``cap`` has to leave the window first.
+            return ends[-cap] + counted if len(ends) >= cap else -math.inf
+
+        if now < self._pressure_until:
+            return min(
+                free(self._reduced_cap), max(free(self.reads_per_window), self._pressure_until)
+            )
+        return free(self.reads_per_window)
 
     def _wake_dispatcher(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
@@ -298,35 +292,25 @@ Entry = tuple[float, float, float]  # seconds, uncertainty, wall-clock time seen
 
 
 class DurationModel:
-    """Recent operation durations, per key (the model URI); the last ``keep`` per key.
+    """Recent operation durations (and their uncertainty) per key, the model URI.
 
-    A duration runs from the moment an operation was first known to the
-    midpoint between its last "running" and its first "done" read, give or
-    take half the gap between them; or it is what the server's timestamps
-    say, when they agree with those reads. Once a key has ``min_precise``
-    precise observations, :meth:`history` leaves out coarse ones (from cold
-    backoff or throttled reads) that fit within the precise range anyway, but
-    keeps coarse ones wholly outside it: dropping those would bias it.
-
-    With a ``cache`` file, a key's history starts from what it holds (read
-    once, when first needed), and new observations are merged into it. Its
-    keys are hashes of ``scope`` and the key: no prompt, operation id,
-    folder, endpoint or credential is written, only durations with their
-    uncertainty and the wall-clock time they were seen. Writes merge with
-    what is on disk under an advisory lock, through a temporary file and
-    ``os.replace``, so a reader never sees half a file and concurrent writers
-    lose nothing; the file keeps ``KEEP`` entries per key, ``MAX_KEYS`` keys
-    and nothing older than ``MAX_AGE``. Any error (a read-only or missing
-    home, a corrupt file, a lock held too long) leaves the cache out.
+    Once a key has ``min_precise`` precise observations, :meth:`history`
+    leaves out coarse ones (from cold backoff or throttled reads) that fit
+    within the precise range anyway, but keeps those wholly outside it:
+    dropping them would bias it. With a ``cache`` file, a key's history starts
+    from what the file holds (read once, when first needed) and new
+    observations are merged into it, under a hash of ``scope`` and the key:
+    durations and when they were seen, nothing else (no prompt, operation id,
+    folder, endpoint or credential). Writes merge with what is on disk under
+    an advisory lock, through a temporary file and ``os.replace``, so readers
+    never see half a file and concurrent writers lose nothing. The file keeps
+    ``KEEP`` entries per key, ``MAX_KEYS`` keys, none older than ``MAX_AGE``;
+    any error (a read-only or missing home, a corrupt file, a lock held too
+    long) leaves the cache out.
     """
 
     def __init__(
-        self,
-        *,
-        keep: int = KEEP,
-        min_precise: int = 2,
-        cache: Path | None = None,
-        scope: str = "",
+        self, *, keep: int = KEEP, min_precise: int = 2, cache: Path | None = None, scope: str = ""
     ) -> None:
         self._keep = keep
         self._min_precise = min_precise
@@ -380,38 +364,36 @@ class DurationModel:
                 return False  # dropped: a read-only home stays read-only
             return True
 
-    def observe_done(
-        self, key: str, *, started_at: float, last_running_at: float, done_at: float
+    def learn(
+        self,
+        key: str,
+        *,
+        running_at: float,
+        done_at: float,
+        created_at: float | None = None,
+        modified_at: float | None = None,
     ) -> float | None:
-        """Record an operation seen running at ``last_running_at`` and done at ``done_at``.
+        """Learn from an operation last seen running and first seen done at these ages.
 
-        Returns the duration recorded, or None when the two reads are too far
-        apart for the midpoint to mean anything (more than 2.5 s and more than
-        the duration), as when reads were held back by the budget.
+        The server's timestamps (``modified_at - created_at``), when they fall
+        between those ages (widened by 0.25 s for latency and clock steps),
+        are far more precise than the reads; whole seconds count as ± 1 s. A
+        server that leaves ``modified_at`` as it was is caught by that check.
+        Otherwise the duration is the midpoint of the two reads, ± half their
+        gap, unless they are too far apart to mean anything (more than 2.5 s
+        and more than the duration: reads held back by the budget). Returns
+        the duration learned, or None.
         """
-        gap = done_at - last_running_at
-        seconds = (last_running_at + done_at) / 2 - started_at
+        if created_at is not None and modified_at is not None:
+            seconds = modified_at - created_at
+            if math.isfinite(seconds) and running_at - 0.25 <= seconds <= done_at + 0.25:
+                coarse = float(created_at).is_integer() and float(modified_at).is_integer()
+                self.observe(key, max(seconds, 0.0), uncertainty=1.0 if coarse else 0.0)
+                return seconds
+        gap, seconds = done_at - running_at, (running_at + done_at) / 2
         if gap < 0 or seconds < 0 or gap > max(2.5, seconds):
             return None
         self.observe(key, seconds, uncertainty=gap / 2)
-        return seconds
-
-    def observe_server(
-        self, key: str, *, created_at: float, modified_at: float, earliest: float, latest: float
-    ) -> float | None:
-        """Record ``modified_at - created_at`` (the server's timestamps) if the client agrees.
-
-        It is taken when it lies within ``[earliest, latest]`` (the ages at
-        which this client last saw the operation running and first saw it
-        done), widened by 0.25 s for latency and clock steps; otherwise (a
-        server that does not update ``modified_at`` on completion, say) None
-        is returned. Whole-second timestamps count as coarse (± 1 s).
-        """
-        seconds = modified_at - created_at
-        if not (math.isfinite(seconds) and earliest - 0.25 <= seconds <= latest + 0.25):
-            return None
-        coarse = float(created_at).is_integer() and float(modified_at).is_integer()
-        self.observe(key, max(seconds, 0.0), uncertainty=1.0 if coarse else 0.0)
         return seconds
 
     def history(self, key: str) -> tuple[float, ...]:
