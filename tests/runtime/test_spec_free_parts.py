@@ -56,7 +56,7 @@ def _reader(answer: FakeOperation) -> OperationMessageReader[str, str]:
         return answer
 
     return OperationMessageReader(
-        get=get, cancel=get, response_type=Text, type_url=URL, result=str.upper
+        call_get=get, call_cancel=get, response_type=Text, type_url=URL, result=str.upper
     )
 
 

@@ -38,5 +38,9 @@ def operation_reader(
         return await service.cancel(request, timeout=timeout, before_retry=before_retry)
 
     return OperationMessageReader(
-        get=get, cancel=cancel, response_type=response_type, type_url=type_url, result=result
+        call_get=get,
+        call_cancel=cancel,
+        response_type=response_type,
+        type_url=type_url,
+        result=result,
     )

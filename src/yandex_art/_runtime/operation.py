@@ -33,17 +33,7 @@ from .errors import (
 from .retry import JITTER, BeforeRetry, RetryPolicy
 from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler, check_number, quantile
 
-__all__ = [
-    "AsyncOperation",
-    "Operation",
-    "OperationMessageReader",
-    "OperationReader",
-    "OperationSnapshot",
-    "OperationState",
-    "OperationStatus",
-    "RpcStatus",
-    "Runner",
-]
+__all__ = ["AsyncOperation", "Operation", "OperationReader", "OperationSnapshot", "OperationStatus"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -92,7 +82,6 @@ class OperationSnapshot(Generic[T]):
     response: T | None = None
     response_type_url: str | None = None
     expected_type_url: str | None = None
-    description: str = ""
     created_at: float | None = None
     modified_at: float | None = None
 
@@ -133,8 +122,6 @@ class OperationMessage(Protocol):
     @property
     def done(self) -> bool: ...
     @property
-    def description(self) -> str: ...
-    @property
     def error(self) -> _StatusMessage | None: ...
     @property
     def response(self) -> _AnyMessage | None: ...
@@ -153,38 +140,28 @@ class ResponseType(Protocol[M_co]):
 _Call = Callable[[str, float, BeforeRetry | None], Awaitable[OperationMessage]]
 
 
+@dataclass(frozen=True)
 class OperationMessageReader(Generic[M, T]):
-    """Reads ``Operation`` messages whose response is an ``M``, decoded to a ``T``.
-
-    ``get`` and ``cancel`` make the calls (operation id, timeout,
-    before_retry); a response of another type than ``type_url`` is reported
-    by its type URL, not decoded.
+    """An :class:`OperationReader` over the calls (operation id, timeout, before_retry) that
+    get and cancel ``Operation`` messages. A response of type ``type_url`` is parsed
+    as a ``response_type`` and made a ``T`` by ``result``; another is reported by its type URL.
     """
 
-    def __init__(
-        self,
-        *,
-        get: _Call,
-        cancel: _Call,
-        response_type: ResponseType[M],
-        type_url: str,
-        result: Callable[[M], T],
-    ) -> None:
-        self._get = get
-        self._cancel = cancel
-        self._response_type = response_type
-        self._type_url = type_url
-        self._result = result
+    call_get: _Call
+    call_cancel: _Call
+    response_type: ResponseType[M]
+    type_url: str
+    result: Callable[[M], T]
 
     async def get(
         self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
     ) -> OperationSnapshot[T]:
-        return self.snapshot(await self._get(operation_id, timeout, before_retry))
+        return self.snapshot(await self.call_get(operation_id, timeout, before_retry))
 
     async def cancel(
         self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
     ) -> OperationSnapshot[T]:
-        return self.snapshot(await self._cancel(operation_id, timeout, before_retry))
+        return self.snapshot(await self.call_cancel(operation_id, timeout, before_retry))
 
     def snapshot(self, op: OperationMessage) -> OperationSnapshot[T]:
         error = None
@@ -193,24 +170,22 @@ class OperationMessageReader(Generic[M, T]):
             error = RpcStatus(op.error.code, op.error.message, details)
         response: T | None = None
         type_url = op.response.type_url if op.response is not None else None
-        if op.response is not None and type_url == self._type_url:
-            response = self._result(self._response_type.parse(op.response.value))
+        if op.response is not None and type_url == self.type_url:
+            response = self.result(self.response_type.parse(op.response.value))
         return OperationSnapshot(
             id=op.id,
             done=op.done,
             error=error,
             response=response,
             response_type_url=type_url,
-            expected_type_url=self._type_url,
-            description=op.description,
+            expected_type_url=self.type_url,
             created_at=_seconds(op.created_at),
             modified_at=_seconds(op.modified_at),
         )
 
 
 def _unpacked(any_: object) -> object:
-    """An error detail decoded when its type is known, else the ``Any`` as it came."""
-    try:
+    try:  # an error detail of a known type, decoded
         return any_.unpack()  # type: ignore[attr-defined]
     except Exception:
         return any_

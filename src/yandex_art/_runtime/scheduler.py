@@ -1,13 +1,9 @@
 """When to read unfinished operations: the adaptive polling parts in one place.
 
-- :class:`PollScheduler`, one per client, hands out permission to read so that
-  the reads started in any window stay within the service's quota (50
-  ``OperationService.Get`` per second per cloud), earliest-due read first.
-- :class:`DurationModel` remembers how long recent operations of each model
-  took; :func:`shared_durations` shares one per endpoints within the process
-  and keeps it in a small cache file.
-- :class:`PollPolicy` turns an operation's age and that history into the time
-  of its next read: a pure function of its inputs and a random source.
+:class:`PollScheduler` (one per client) keeps reads within the service's quota
+of 50 ``OperationService.Get`` per second; :class:`DurationModel` (shared per
+endpoints, cached on disk) learns how long each model takes; :class:`PollPolicy`
+turns that and an operation's age into the time of its next read.
 """
 
 from __future__ import annotations
@@ -53,8 +49,6 @@ def check_number(name: str, value: float, *, strict: bool = False) -> None:
 
 def quantile(values: Sequence[float], q: float) -> float:
     """The ``q``-quantile of ``values`` (linear interpolation between order statistics)."""
-    if not values:
-        raise ValueError("quantile of an empty sequence")
     ordered = sorted(values)
     position = (len(ordered) - 1) * min(max(q, 0.0), 1.0)
     low = math.floor(position)
@@ -162,11 +156,6 @@ class PollScheduler:
         self._pressure_until = max(self._pressure_until, now + hold)
         self._wake_dispatcher()
 
-    async def slot(self, due: float) -> None:
-        """Wait until a read due at ``due`` (a clock reading) may start; it takes no time."""
-        grant = await self.acquire(due)
-        self.release(grant, at=grant.granted_at)
-
     def release(self, grant: Grant, *, at: float | None = None) -> None:
         """The read of ``grant`` is over (its answer came at ``at``, default now)."""
         if grant.end == math.inf:
@@ -174,7 +163,7 @@ class PollScheduler:
             self._wake_dispatcher()
 
     async def acquire(self, due: float) -> Grant:
-        """Wait until a read due at ``due`` may start; :meth:`release` the grant after it."""
+        """Wait until a read due at ``due`` (a clock reading) may start; then :meth:`release`."""
         now = self._clock()
         if self.reads_per_window is None:
             if due > now:
@@ -283,8 +272,8 @@ class PollScheduler:
 
 # --------------------------------------------------------------------------- learned durations
 
-MAX_KEYS = 64  # scopes x models in the cache file
-MAX_AGE = 7 * 24 * 3600.0
+MAX_KEYS = 64  # (scope, model) keys in the cache file; KEEP entries each
+MAX_AGE = 7 * 24 * 3600.0  # older entries are dropped
 _WRITE_INTERVAL = 2.0  # after one write, the next waits this long (or for the exit)
 _LOCK_WAIT = 0.5
 _MAX_FILE_BYTES = 256 * 1024
@@ -295,18 +284,15 @@ class DurationModel:
     """Recent operation durations (and their uncertainty) per key, the model URI.
 
     Once a key has ``min_precise`` precise observations, :meth:`history`
-    leaves out coarse ones (from cold backoff or throttled reads) that fit
-    within the precise range anyway, but keeps those wholly outside it:
-    dropping them would bias it. With a ``cache`` file, a key's history starts
-    from what the file holds (read once, when first needed) and new
-    observations are merged into it, under a hash of ``scope`` and the key:
-    durations and when they were seen, nothing else (no prompt, operation id,
-    folder, endpoint or credential). Writes merge with what is on disk under
-    an advisory lock, through a temporary file and ``os.replace``, so readers
-    never see half a file and concurrent writers lose nothing. The file keeps
-    ``KEEP`` entries per key, ``MAX_KEYS`` keys, none older than ``MAX_AGE``;
-    any error (a read-only or missing home, a corrupt file, a lock held too
-    long) leaves the cache out.
+    leaves out coarse ones (from cold backoff or throttled reads) within the
+    precise range, but keeps those wholly outside it (dropping them would
+    bias it). With a ``cache`` file, a key's history starts from the file
+    (read once, when first needed) and new observations are merged into it
+    under a hash of ``scope`` and the key: only durations and when they were
+    seen. Writes merge with the file under an advisory lock, through a
+    temporary file and ``os.replace``, so readers never see half a file and
+    concurrent writers lose nothing; any error (a read-only or missing home,
+    a corrupt file, a lock held too long) leaves the cache out.
     """
 
     def __init__(
@@ -375,13 +361,11 @@ class DurationModel:
     ) -> float | None:
         """Learn from an operation last seen running and first seen done at these ages.
 
-        The server's timestamps (``modified_at - created_at``), when they fall
-        between those ages (widened by 0.25 s for latency and clock steps),
-        are far more precise than the reads; whole seconds count as ± 1 s. A
-        server that leaves ``modified_at`` as it was is caught by that check.
-        Otherwise the duration is the midpoint of the two reads, ± half their
-        gap, unless they are too far apart to mean anything (more than 2.5 s
-        and more than the duration: reads held back by the budget). Returns
+        The server's timestamps, when they fit between those ages (± 0.25 s
+        for latency and clock steps), are far more precise than the reads
+        (whole seconds count as ± 1 s); otherwise the duration is the midpoint
+        of the reads, ± half their gap, unless they are too far apart (over
+        2.5 s and over the duration: reads held back by the budget). Returns
         the duration learned, or None.
         """
         if created_at is not None and modified_at is not None:
@@ -449,34 +433,24 @@ def hashed_key(scope: str, key: str) -> str:
     return hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()[:24]
 
 
-def _entry(raw: object, now: float) -> Entry | None:
-    if not isinstance(raw, list) or len(raw) != 3:
-        return None
-    try:
-        seconds, spread, seen = (float(x) for x in raw)
-    except (TypeError, ValueError):
-        return None
-    if 0 <= seconds < 86400 and 0 <= spread < 86400 and now - MAX_AGE <= seen <= now + 86400:
-        return seconds, spread, seen
-    return None
-
-
 def _read(path: Path) -> dict[str, list[Entry]]:
-    """The file's valid and fresh entries per key, oldest first; {} on any problem."""
+    """The file's valid entries of the last ``MAX_AGE`` per key, oldest first; {} if not ours."""
     try:
         with open(path, encoding="utf-8") as file:
-            data = json.loads(file.read(_MAX_FILE_BYTES + 1))
-    except (OSError, ValueError):  # also a file cut short at _MAX_FILE_BYTES
+            data = json.loads(file.read(_MAX_FILE_BYTES + 1))  # cut short: not JSON
+        now, out = time.time(), {}
+        for name, raw in data["keys"].items() if data["version"] == 1 else ():
+            entries = [(float(s), float(u), float(t)) for s, u, t in raw]
+            valid = [
+                (s, u, t)
+                for s, u, t in entries
+                if 0 <= s < 86400 and 0 <= u < 86400 and now - MAX_AGE <= t <= now + 86400
+            ]
+            if valid:
+                out[str(name)] = sorted(valid, key=lambda e: e[2])[-KEEP:]
+        return out
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return {}
-    now = time.time()
-    keys = data.get("keys") if isinstance(data, dict) and data.get("version") == 1 else None
-    out: dict[str, list[Entry]] = {}
-    for name, raw in keys.items() if isinstance(keys, dict) else ():
-        if isinstance(name, str) and isinstance(raw, list):
-            entries = [e for e in (_entry(x, now) for x in raw) if e is not None]
-            if entries:
-                out[name] = sorted(entries, key=lambda e: e[2])[-KEEP:]
-    return out
 
 
 def _merge_into(path: Path, pending: dict[str, list[Entry]]) -> None:
@@ -537,14 +511,9 @@ def _flush_all() -> None:
 def shared_durations(
     scope: str, *, persist: bool, env: Mapping[str, str] | None = None
 ) -> DurationModel:
-    """The process-wide duration model for ``scope`` (the client's endpoints).
-
-    Every client of the same endpoints shares it, so a web app that makes a
-    client per request learns once. With ``persist`` (and ``YANDEX_ART_CACHE``
-    not off) it starts from the cache file (``$XDG_CACHE_HOME/yandex-art/
-    durations.json``, ``~/.cache`` on Linux, ``~/Library/Caches`` on macOS,
-    ``%LOCALAPPDATA%`` on Windows) and writes what it learns back.
-    """
+    """The duration model of every client of ``scope`` (its endpoints) in the process,
+    so a web app making a client per request learns once; with ``persist`` (and
+    ``YANDEX_ART_CACHE`` not off) it is kept in ``<cache_dir()>/durations.json``."""
     directory = cache_dir(env) if persist and cache_enabled(env) else None
     with _SHARED_LOCK:
         model = _SHARED.get((scope, directory))
@@ -564,37 +533,27 @@ class PollPolicy:
     Without history: the first read ``initial_interval`` after the start, then
     intervals growing by ``multiplier`` up to ``max_interval``.
 
-    With history (durations of recent operations of the same model): a few
-    sparse reads (at ``lo * (1 - 2**-k)`` for ``k = 1..sparse_reads``: lo/2,
-    3lo/4, ...) in case the model got faster, then reads every ``step``
-    seconds across the likely window ``[lo, hi]``: ``lo = lead * p10`` and
-    ``hi = p90 * (1 + tail)``, widened to ``p50 * prior_spread / n`` on each
-    side of ``[p10, p90]`` while there are only ``n`` observations (a spread
-    seen in two or three runs says little). ``step`` spreads ``dense_reads``
-    reads over that window, kept within ``[dense_interval,
-    max_dense_interval]``: as the operation is done on average halfway
-    through, that costs about ``dense_reads / 2`` reads for a lag of about
-    ``(hi - lo) / (2 * dense_reads)``. Past the window the intervals grow
-    from ``step`` by ``late_growth`` seconds per second overdue (gentler than
-    the cold backoff: the operation is late, not unknown).
+    With history (recent durations of the same model): ``sparse_reads`` reads
+    at lo/2, 3lo/4, ... in case the model got faster, then reads every
+    ``step`` across the likely window ``[lo, hi]`` (``lead * p10`` to ``p90 *
+    (1 + tail)``, widened to ``p50 * prior_spread / n`` around ``[p10, p90]``
+    while there are only ``n`` durations). ``step`` spreads ``dense_reads``
+    reads over the window, within ``[dense_interval, max_dense_interval]``:
+    about ``dense_reads / 2`` reads for a lag of ``(hi - lo) / (2 *
+    dense_reads)``. Past it, intervals grow by ``late_growth`` s per second
+    overdue (the operation is late, not unknown).
 
-    When the history is tight (at least ``min_tight`` observations, each
-    known to within ``tight_spread`` (``uncertainty``), and p90 - p10 at most
-    ``tight_spread`` seconds: a model whose operations take the same time,
-    learned from the server's timestamps), the window shrinks to one read
-    ``tight_offset`` after the expected completion (p90), after the sparse
-    reads; should it still find the operation running, intervals grow from
-    ``tight_interval``.
-
-    Sparse reads earlier than ``sparse_min_age`` are skipped when the
-    durations are precise (``uncertainty`` within ``tight_spread``): such a
-    read could save at most that much lag and would cost one read on every
-    short operation. Durations learned from the gap between reads keep them,
+    A tight history (``min_tight`` durations or more, known and agreeing
+    within ``tight_spread``: the server's timestamps of a steady model) gets
+    one read ``tight_offset`` after p90, then intervals growing from
+    ``tight_interval``. Precise durations skip sparse reads before
+    ``sparse_min_age``: they would save little lag at the cost of a read on
+    every short operation; durations from the gap between reads keep them,
     as they bound that gap from below.
 
-    Every interval is spread by ``±jitter`` (a fraction) so that operations
-    started together do not read together. ``exhausted_delay`` is how long to
-    hold a read back after a quota refusal that came without a retry-after hint.
+    Every interval is spread by ``±jitter`` so that operations started
+    together do not read together. ``exhausted_delay`` holds a read back after
+    a quota refusal without a retry-after hint.
     """
 
     initial_interval: float = 0.15
@@ -672,8 +631,8 @@ class PollPolicy:
         return ref + self._grow(self.tight_interval, ref - target, rng)
 
     def _sparse_point(self, end: float, ref: float, *, precise: bool) -> float | None:
-        """The first (unjittered) sparse point before ``end`` worth a read and not yet
-        covered by the read at ``ref``, jitter included."""
+        # The first (unjittered) sparse point before ``end`` worth a read and
+        # not covered by the read at ``ref``, jitter included.
         for k in range(1, self.sparse_reads + 1):
             point = end * (1 - 0.5**k)
             worth = not precise or point >= self.sparse_min_age
