@@ -67,14 +67,9 @@ class RpcStatus:
 
 @dataclass(frozen=True)
 class OperationSnapshot(Generic[T]):
-    """One read of an operation.
-
-    ``response`` is the decoded result when the operation is done with a
-    response of the expected type; ``response_type_url`` is the type URL the
-    server sent (also when unexpected, ``response`` then staying None).
-    ``created_at`` and ``modified_at`` are the server's timestamps in POSIX
-    seconds (None when it sent none).
-    """
+    """One read of an operation: ``response`` is the decoded result of the expected
+    type (None for another type, whose URL ``response_type_url`` tells); ``created_at``
+    and ``modified_at`` are the server's timestamps in POSIX seconds, if it sent them."""
 
     id: str
     done: bool
@@ -574,18 +569,19 @@ class AsyncOperation(Generic[T]):
                 "operation is still running and has no result yet; use wait()",
                 operation_id=self._id,
             )
-        status = OperationStatus.from_snapshot(snapshot)
+        status, error = OperationStatus.from_snapshot(snapshot), snapshot.error
         if status.is_succeeded and snapshot.response is not None:
             return snapshot.response
-        if snapshot.error is not None and snapshot.error.code != 0:
-            raise OperationFailedError(
-                operation_id=self._id,
-                code=snapshot.error.code,
-                message=snapshot.error.message,
-                details=snapshot.error.details,
-                cancelled=status.is_cancelled,
-            )
-        raise UnexpectedOperationResultError(_empty_result_message(snapshot), operation_id=self._id)
+        if error is None or error.code == 0:
+            message = _empty_result_message(snapshot)
+            raise UnexpectedOperationResultError(message, operation_id=self._id)
+        raise OperationFailedError(
+            operation_id=self._id,
+            code=error.code,
+            message=error.message,
+            details=error.details,
+            cancelled=status.is_cancelled,
+        )
 
 
 class Runner(Protocol):
