@@ -22,9 +22,8 @@ import selectors
 import statistics
 from typing import Any
 
-from yandex_art._runtime.operation import AsyncOperation
+from yandex_art._runtime.operation import AsyncOperation, OperationSnapshot
 from yandex_art._runtime.scheduler import DurationModel, PollPolicy, PollScheduler
-from yandex_art._runtime.snapshots import OperationSnapshot
 
 KEY = "art://folder/yandex-art/latest"
 

@@ -15,9 +15,8 @@ from typing import Any, TypeVar
 import pytest
 
 from yandex_art._runtime.bridge import LoopThread
-from yandex_art._runtime.operation import AsyncOperation, Operation
+from yandex_art._runtime.operation import AsyncOperation, Operation, OperationSnapshot, RpcStatus
 from yandex_art._runtime.scheduler import DurationModel, PollPolicy, PollScheduler
-from yandex_art._runtime.snapshots import OperationSnapshot, RpcStatus
 
 T = TypeVar("T")
 

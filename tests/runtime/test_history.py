@@ -1,4 +1,4 @@
-"""The process-wide, disk-cached duration history (``_runtime/history.py``)."""
+"""The process-wide, disk-cached duration history (``shared_durations`` in ``scheduler.py``)."""
 
 from __future__ import annotations
 
@@ -10,20 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from yandex_art._runtime import history
-from yandex_art._runtime.history import (
-    DurationStore,
+from yandex_art._runtime import scheduler
+from yandex_art._runtime.scheduler import (
+    DurationModel,
     cache_dir,
     cache_enabled,
     hashed_key,
     shared_durations,
 )
-from yandex_art._runtime.scheduler import DurationModel
 
 
 @pytest.fixture(autouse=True)
 def _fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(history, "_SHARED", history._Shared())
+    monkeypatch.setattr(scheduler, "_SHARED", {})
 
 
 def _file(directory: Path) -> dict[str, list[list[float]]]:
@@ -45,8 +44,8 @@ def test_a_new_model_starts_from_what_an_earlier_process_wrote(tmp_path: Path) -
     model = shared_durations("grpc=h:1", persist=True, env=env)
     model.observe("art://f/yandex-art/latest", 3.0, uncertainty=0.0)
     model.observe("art://f/yandex-art/latest", 3.1, uncertainty=0.0)
-    history._SHARED.flush_all()
-    history._SHARED = history._Shared()  # as a new process would
+    scheduler._flush_all()
+    scheduler._SHARED = {}  # as a new process would
     again = shared_durations("grpc=h:1", persist=True, env=env)
     assert again is not model
     assert again.history("art://f/yandex-art/latest") == (3.0, 3.1)
@@ -80,37 +79,37 @@ def test_off_switches_leave_no_file(tmp_path: Path) -> None:
     env = {"XDG_CACHE_HOME": str(tmp_path), "YANDEX_ART_CACHE": "0"}
     shared_durations("s", persist=True, env=env).observe("k", 1.0)
     shared_durations("s", persist=False, env={"XDG_CACHE_HOME": str(tmp_path)}).observe("k", 1.0)
-    history._SHARED.flush_all()
+    scheduler._flush_all()
     assert not (tmp_path / "yandex-art").exists()
 
 
 def test_bounded_and_stale_entries_age_out(tmp_path: Path) -> None:
-    directory = tmp_path / "c"
-    directory.mkdir()
-    old = time.time() - history.MAX_AGE - 10
-    keys = {f"k{i}": [[1.0, 0.0, time.time() - i]] for i in range(history.MAX_KEYS + 5)}
-    keys["stale"] = [[9.0, 0.0, old]]
-    (directory / "durations.json").write_text(json.dumps({"version": 1, "keys": keys}))
-    store = DurationStore(directory)
-    assert store.load("stale") == []
-    for i in range(history.KEEP + 10):
-        store.record("k0", float(i), 0.0)
-    assert store.flush()
-    written = _file(directory)
-    assert "stale" not in written
-    assert len(written) <= history.MAX_KEYS
-    assert len(written["k0"]) == history.KEEP
-    assert written["k0"][-1][0] == history.KEEP + 9
+    cache = tmp_path / "c" / "durations.json"
+    cache.parent.mkdir()
+    old = time.time() - scheduler.MAX_AGE - 10
+    stale = hashed_key("s", "stale")
+    keys = {f"k{i}": [[1.0, 0.0, time.time() - i]] for i in range(scheduler.MAX_KEYS + 5)}
+    keys[stale] = [[9.0, 0.0, old]]
+    cache.write_text(json.dumps({"version": 1, "keys": keys}))
+    model = DurationModel(cache=cache, scope="s")
+    assert model.history("stale") == ()
+    for i in range(scheduler.KEEP + 10):
+        model.observe("k0", float(i))
+    assert model.flush()
+    written = _file(cache.parent)
+    assert stale not in written
+    assert len(written) <= scheduler.MAX_KEYS
+    mine = written[hashed_key("s", "k0")]
+    assert len(mine) == scheduler.KEEP and mine[-1][0] == scheduler.KEEP + 9
 
 
 def test_corrupt_file_is_ignored_and_replaced(tmp_path: Path) -> None:
-    directory = tmp_path / "c"
-    directory.mkdir()
-    (directory / "durations.json").write_text("{not json")
-    store = DurationStore(directory)
-    assert store.load("k") == []
-    store.record("k", 1.5, 0.0)
-    assert [e[0] for e in _file(directory)["k"]] == [1.5]
+    cache = tmp_path / "durations.json"
+    cache.write_text("{not json")
+    model = DurationModel(cache=cache)
+    assert model.history("k") == ()
+    model.observe("k", 1.5)
+    assert [e[0] for e in _file(tmp_path)[hashed_key("", "k")]] == [1.5]
 
 
 def test_unwritable_cache_dir_is_skipped_silently(tmp_path: Path) -> None:
@@ -118,13 +117,13 @@ def test_unwritable_cache_dir_is_skipped_silently(tmp_path: Path) -> None:
     # (which a read-only mode would not stop).
     blocker = tmp_path / "file"
     blocker.write_text("")
-    env = {"XDG_CACHE_HOME": str(blocker / "cache")}
-    model = shared_durations("s", persist=True, env=env)
+    model = shared_durations("s", persist=True, env={"XDG_CACHE_HOME": str(blocker / "cache")})
     model.observe("k", 2.0)
     assert model.history("k") == (2.0,)
-    assert history._SHARED.stores[blocker / "cache" / "yandex-art"].flush() is True  # nothing left
-    history._SHARED.stores[blocker / "cache" / "yandex-art"].record("k", 3.0, 0.0)
-    assert history._SHARED.stores[blocker / "cache" / "yandex-art"].flush() is False
+    assert model.flush() is True  # nothing left
+    model.observe("k", 3.0)  # queued: the failed write was a moment ago
+    assert model.flush() is False
+    assert model.history("k") == (2.0, 3.0)
 
 
 def test_missing_home_gives_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,11 +140,11 @@ def test_missing_home_gives_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 _WRITER = """
 import sys
 from pathlib import Path
-from yandex_art._runtime.history import DurationStore
-store = DurationStore(Path(sys.argv[1]))
+from yandex_art._runtime.scheduler import DurationModel
+model = DurationModel(cache=Path(sys.argv[1]) / "durations.json")
 for i in range(int(sys.argv[3])):
-    store.record(sys.argv[2], 1.0 + i / 1000, 0.0)
-    assert store.flush()
+    model.observe(sys.argv[2], 1.0 + i / 1000)
+    assert model.flush()
 """
 
 
@@ -159,22 +158,15 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     for proc in procs:
         assert proc.wait(timeout=60) == 0
     written = _file(directory)
-    assert len(written["a"]) == count and len(written["b"]) == count
+    assert len(written[hashed_key("", "a")]) == count
+    assert len(written[hashed_key("", "b")]) == count
 
 
-def test_duration_model_seeds_lazily_from_its_store() -> None:
-    calls: list[str] = []
-
-    class Store:
-        def load(self, key: str) -> list[tuple[float, float]]:
-            calls.append(key)
-            return [(4.0, 0.0)]
-
-        def record(self, key: str, seconds: float, uncertainty: float) -> None:
-            calls.append(f"record {key} {seconds}")
-
-    model = DurationModel(store=Store())
-    assert calls == []
+def test_duration_model_seeds_lazily_from_its_cache(tmp_path: Path) -> None:
+    cache = tmp_path / "durations.json"
+    model = DurationModel(cache=cache, scope="s")  # the file does not exist yet
+    entry = [4.0, 0.0, time.time()]
+    cache.write_text(json.dumps({"version": 1, "keys": {hashed_key("s", "m"): [entry]}}))
     model.observe("m", 5.0)
     assert model.history("m") == (4.0, 5.0)
-    assert calls == ["m", "record m 5.0"]
+    assert [e[0] for e in _file(tmp_path)[hashed_key("s", "m")]] == [4.0, 5.0]

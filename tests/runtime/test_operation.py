@@ -19,9 +19,14 @@ from yandex_art._runtime.errors import (
     TransportError,
     UnexpectedOperationResultError,
 )
-from yandex_art._runtime.operation import AsyncOperation, Operation, OperationStatus
+from yandex_art._runtime.operation import (
+    AsyncOperation,
+    Operation,
+    OperationSnapshot,
+    OperationStatus,
+    RpcStatus,
+)
 from yandex_art._runtime.scheduler import PollPolicy
-from yandex_art._runtime.snapshots import OperationSnapshot, RpcStatus
 
 if TYPE_CHECKING:
     from .conftest import RealWorld, Sim
@@ -613,3 +618,12 @@ def test_timestamps_that_contradict_the_client_are_not_learned(sim: Sim) -> None
     sim.run(op.wait())
     (learned,) = sim.durations.history("art://folder/yandex-art/latest")
     assert 3.0 < learned < 5.0  # from the client's own reads
+
+
+def test_expected_remaining_comes_from_the_learned_median(sim: Sim) -> None:
+    assert sim.operation(3.0).expected_remaining() is None  # nothing learned yet
+    for duration in (2.0, 3.0, 9.0):
+        sim.run(sim.operation(duration).wait())
+    op = sim.operation(3.0)
+    assert op.expected_remaining() == pytest.approx(3.0, abs=0.1)
+    assert sim.operation(3.0, attach=True).expected_remaining() is None  # age unknown

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pytest
 
 from yandex_art._runtime.errors import InvalidArgumentError
-from yandex_art._runtime.operation_reader import OperationMessageReader
+from yandex_art._runtime.operation import OperationMessageReader
 from yandex_art._runtime.rest import pop_unknown_any, restore_any
 from yandex_art._runtime.result import ImageResult
 
@@ -59,7 +59,7 @@ def _reader(answer: FakeOperation) -> OperationMessageReader[str, str]:
         return answer
 
     return OperationMessageReader(
-        get=get, cancel=get, response_type=Text, type_url=URL, result=str.upper
+        call_get=get, call_cancel=get, response_type=Text, type_url=URL, result=str.upper
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from yandex_art._runtime.client_core import ClientCore
-from yandex_art._runtime.operation_reader import OperationMessageReader, ResponseType
+from yandex_art._runtime.operation import OperationMessageReader, ResponseType
 from yandex_art._runtime.retry import BeforeRetry
 
 from .proto.yandex.cloud.operation import CancelOperationRequest, GetOperationRequest, Operation
@@ -38,5 +38,9 @@ def operation_reader(
         return await service.cancel(request, timeout=timeout, before_retry=before_retry)
 
     return OperationMessageReader(
-        get=get, cancel=cancel, response_type=response_type, type_url=type_url, result=result
+        call_get=get,
+        call_cancel=cancel,
+        response_type=response_type,
+        type_url=type_url,
+        result=result,
     )

@@ -23,10 +23,9 @@ from . import logs
 from .auth import AuthProvider
 from .bridge import LoopThread
 from .errors import ClientClosedError, ConfigurationError, TransportError, http_error_fields
-from .operation import AsyncOperation
+from .operation import AsyncOperation, OperationReader, OperationSnapshot
 from .retry import BeforeRetry, RetryPolicy, call_with_retry
-from .scheduler import PollScheduler
-from .snapshots import OperationReader, OperationSnapshot
+from .scheduler import PollScheduler, shared_durations
 from .validation import check_timeout
 
 if TYPE_CHECKING:
@@ -186,9 +185,7 @@ class ClientCore:
         self._ssl: ssl.SSLContext | None = None
         self.scheduler = PollScheduler(max_reads_per_second=max_reads_per_second, clock=self._clock)
         # Learned durations are shared by every client of the same endpoints in
-        # the process and, unless turned off, cached on disk (see history.py).
-        from .history import shared_durations
-
+        # the process and, unless turned off, cached on disk.
         scope = ",".join(f"{k}={v}" for k, v in sorted(self._endpoints.items()))
         self.durations = shared_durations(scope, persist=duration_cache is not False)
         self._resources: _LoopResources | None = None

@@ -12,9 +12,13 @@ from typing import Any, Generic, Self, TypeVar
 from .batch import BatchItem, BatchRequest, run_batch
 from .client_core import ClientCore
 from .errors import InvalidArgumentError
-from .operation import AsyncOperation, Operation
-from .operation_reader import OperationMessage, OperationMessageReader
-from .snapshots import OperationSnapshot
+from .operation import (
+    AsyncOperation,
+    Operation,
+    OperationMessage,
+    OperationMessageReader,
+    OperationSnapshot,
+)
 from .uri import ModelUri, parse_model_uri, resolve_model_uri
 from .validation import check_idempotency_key, check_path_segment
 

@@ -1,20 +1,22 @@
-"""Long-running operations: one poller behind the async and the sync API.
+"""Long-running operations: what a read says, and one poller behind the async and sync API.
 
-:class:`AsyncOperation` does the work; :class:`Operation` runs each of its
-coroutines through a sync-over-async runner (the bridge's ``LoopThread.run``).
-Reads go through the client's :class:`~.scheduler.PollScheduler`, and their
-timing comes from a :class:`~.scheduler.PollPolicy` fed by the client's
-:class:`~.scheduler.DurationModel`.
+:class:`AsyncOperation` polls through an :class:`OperationReader` (the generated
+operation service builds an :class:`OperationMessageReader`; nothing here
+imports generated code). Its reads are granted by the client's
+:class:`~.scheduler.PollScheduler` and timed by a :class:`~.scheduler.PollPolicy`
+fed by the client's :class:`~.scheduler.DurationModel`. :class:`Operation` is
+its synchronous face, through its public methods.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -28,20 +30,20 @@ from .errors import (
     TransportError,
     UnexpectedOperationResultError,
 )
-from .retry import JITTER, RetryPolicy
-from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler
-from .snapshots import OperationReader, OperationSnapshot, RpcStatus
+from .retry import JITTER, BeforeRetry, RetryPolicy
+from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler, check_number, quantile
 
-__all__ = ["AsyncOperation", "Operation", "OperationState", "OperationStatus", "Runner"]
+__all__ = ["AsyncOperation", "Operation", "OperationReader", "OperationSnapshot", "OperationStatus"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+M = TypeVar("M")
+M_co = TypeVar("M_co", covariant=True)
 
 OperationState = Literal["running", "succeeded", "failed", "cancelled"]
 
 _CANCELLED = 1  # google.rpc.Code.CANCELLED
 _UNKNOWN = 2  # google.rpc.Code.UNKNOWN
-_QUOTA_CODES = frozenset({"RESOURCE_EXHAUSTED"})
 # A read that failed with these is repeated (after the transport's own
 # retries) until the wait's poll_timeout: the service may be restarting.
 _OUTAGE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
@@ -51,19 +53,145 @@ _DEFAULT_POLICY = PollPolicy()
 _LOG = logs.get("operation")
 
 
-def _non_negative(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if not value >= 0:  # also rejects NaN
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
+# --------------------------------------------------------------------------- one read
 
 
-def _check_wait(timeout: float, poll_timeout: float | None, poll_interval: float | None) -> None:
-    _non_negative("timeout", timeout)
-    if poll_timeout is not None:
-        _non_negative("poll_timeout", poll_timeout)
-    if poll_interval is not None:
-        _non_negative("poll_interval", poll_interval)
+@dataclass(frozen=True)
+class RpcStatus:
+    """A ``google.rpc.Status`` as the runtime sees it."""
+
+    code: int
+    message: str
+    details: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class OperationSnapshot(Generic[T]):
+    """One read of an operation: ``response`` is the decoded result of the expected
+    type (None for another type, whose URL ``response_type_url`` tells); ``created_at``
+    and ``modified_at`` are the server's timestamps in POSIX seconds, if it sent them."""
+
+    id: str
+    done: bool
+    error: RpcStatus | None = None
+    response: T | None = None
+    response_type_url: str | None = None
+    expected_type_url: str | None = None
+    created_at: float | None = None
+    modified_at: float | None = None
+
+
+class OperationReader(Protocol[T]):
+    """Reads and cancels operations whose result decodes to ``T``."""
+
+    async def get(
+        self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
+    ) -> OperationSnapshot[T]: ...
+
+    async def cancel(
+        self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
+    ) -> OperationSnapshot[T]: ...
+
+
+class _AnyMessage(Protocol):
+    @property
+    def type_url(self) -> str: ...
+    @property
+    def value(self) -> bytes: ...
+
+
+class _StatusMessage(Protocol):
+    @property
+    def code(self) -> int: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def details(self) -> Sequence[object]: ...
+
+
+class OperationMessage(Protocol):
+    """The fields of ``yandex.cloud.operation.Operation`` read here."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def error(self) -> _StatusMessage | None: ...
+    @property
+    def response(self) -> _AnyMessage | None: ...
+    @property
+    def created_at(self) -> datetime.datetime | None: ...
+    @property
+    def modified_at(self) -> datetime.datetime | None: ...
+
+
+class ResponseType(Protocol[M_co]):
+    """A generated message class: decodes its wire bytes."""
+
+    def parse(self, data: bytes) -> M_co: ...
+
+
+_Call = Callable[[str, float, BeforeRetry | None], Awaitable[OperationMessage]]
+
+
+@dataclass(frozen=True)
+class OperationMessageReader(Generic[M, T]):
+    """An :class:`OperationReader` over the calls (operation id, timeout, before_retry) that
+    get and cancel ``Operation`` messages. A response of type ``type_url`` is parsed
+    as a ``response_type`` and made a ``T`` by ``result``; another is reported by its type URL.
+    """
+
+    call_get: _Call
+    call_cancel: _Call
+    response_type: ResponseType[M]
+    type_url: str
+    result: Callable[[M], T]
+
+    async def get(
+        self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
+    ) -> OperationSnapshot[T]:
+        return self.snapshot(await self.call_get(operation_id, timeout, before_retry))
+
+    async def cancel(
+        self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
+    ) -> OperationSnapshot[T]:
+        return self.snapshot(await self.call_cancel(operation_id, timeout, before_retry))
+
+    def snapshot(self, op: OperationMessage) -> OperationSnapshot[T]:
+        error = None
+        if op.error is not None:
+            details = tuple(_unpacked(d) for d in op.error.details)
+            error = RpcStatus(op.error.code, op.error.message, details)
+        response: T | None = None
+        type_url = op.response.type_url if op.response is not None else None
+        if op.response is not None and type_url == self.type_url:
+            response = self.result(self.response_type.parse(op.response.value))
+        return OperationSnapshot(
+            id=op.id,
+            done=op.done,
+            error=error,
+            response=response,
+            response_type_url=type_url,
+            expected_type_url=self.type_url,
+            created_at=_seconds(op.created_at),
+            modified_at=_seconds(op.modified_at),
+        )
+
+
+def _unpacked(any_: object) -> object:
+    try:  # an error detail of a known type, decoded
+        return any_.unpack()  # type: ignore[attr-defined]
+    except Exception:
+        return any_
+
+
+def _seconds(moment: datetime.datetime | None) -> float | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # naive: UTC
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
 
 
 def _empty_result_message(snapshot: OperationSnapshot[Any]) -> str:
@@ -102,6 +230,8 @@ class OperationStatus:
     def done(self) -> bool:
         return self.state != "running"
 
+    is_finished = done
+
     @property
     def is_running(self) -> bool:
         return self.state == "running"
@@ -118,10 +248,6 @@ class OperationStatus:
     @property
     def is_cancelled(self) -> bool:
         return self.state == "cancelled"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.done
 
     @property
     def status_name(self) -> str:
@@ -146,6 +272,17 @@ class OperationStatus:
         return f"OperationStatus<{self.state} code={error.code} message={error.message!r}>"
 
 
+# --------------------------------------------------------------------------- the poller
+
+
+def _check_wait(timeout: float, poll_timeout: float | None, poll_interval: float | None) -> None:
+    check_number("timeout", timeout)
+    if poll_timeout is not None:
+        check_number("poll_timeout", poll_timeout)
+    if poll_interval is not None:
+        check_number("poll_interval", poll_interval)
+
+
 class AsyncOperation(Generic[T]):
     """An operation running on the server, whose result decodes to ``T``.
 
@@ -166,37 +303,35 @@ class AsyncOperation(Generic[T]):
         initial: OperationSnapshot[T] | None = None,
         started_at: float | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         default_poll_policy: PollPolicy = _DEFAULT_POLICY,
-        rng: random.Random | None = None,
+        rng: random.Random = JITTER,  # a Random per operation costs ~1 % CPU
         closing: Callable[[], asyncio.Future[None] | None] | None = None,
     ) -> None:
         self._id = operation_id
-        self._closing = closing
         self._reader = reader
         self._scheduler = scheduler
         self._durations = durations
         self._key = duration_key
         self._clock = clock
-        self._sleep = sleep
         self._policy = default_poll_policy
-        self._rng = rng or JITTER  # a Random per operation cost ~1 % CPU
+        self._rng = rng
+        self._closing = closing
         self._age_known = started_at is not None or initial is not None
         self._started_at = clock() if started_at is None else started_at
-        self._last: OperationSnapshot[T] | None = initial
+        self._last = initial
         self._last_read_at: float | None = None
         self._last_running_at: float | None = None
         self._recorded = False
         self._reads = 0
-        if initial is not None:
-            self._last_read_at = self._started_at
-            if not initial.done:
-                self._last_running_at = self._started_at
-            _LOG.info("operation %s started", operation_id)
-            if initial.done:
-                self._log_finished(initial)
-        else:
+        if initial is None:
             _LOG.debug("operation %s attached", operation_id)
+            return
+        self._last_read_at = self._started_at
+        _LOG.info("operation %s started", operation_id)
+        if initial.done:
+            self._log_finished(initial)
+        else:
+            self._last_running_at = self._started_at
 
     @property
     def id(self) -> str:
@@ -212,13 +347,18 @@ class AsyncOperation(Generic[T]):
         """The status from the latest read, without reading (None before any)."""
         return None if self._last is None else OperationStatus.from_snapshot(self._last)
 
+    @property
+    def finished(self) -> bool:
+        """Whether a read (or the start) already saw the operation end."""
+        return self._last is not None and self._last.done
+
     def expected_remaining(self) -> float | None:
         """Seconds until the operation is likely done (the median learned duration minus
         its age; 0 when overdue), or None when nothing is learned or its age is unknown."""
-        median = self._durations.quantile(self._key, 0.5) if self._age_known else None
-        if median is None:
+        history = self._durations.history(self._key) if self._age_known else ()
+        if not history:
             return None
-        return max(0.0, self._started_at + median - self._clock())
+        return max(0.0, self._started_at + quantile(history, 0.5) - self._clock())
 
     def __repr__(self) -> str:
         status = self.last_status
@@ -230,7 +370,7 @@ class AsyncOperation(Generic[T]):
 
     async def get_status(self, *, timeout: float = 60) -> OperationStatus:
         """Read the operation once and return its status."""
-        _non_negative("timeout", timeout)
+        check_number("timeout", timeout)
         snapshot = await self._read(timeout=timeout, due=self._clock())
         return OperationStatus.from_snapshot(snapshot)
 
@@ -240,15 +380,14 @@ class AsyncOperation(Generic[T]):
         Raises :class:`OperationFailedError` if the operation failed or was
         cancelled and :class:`OperationError` if it is still running.
         """
-        _non_negative("timeout", timeout)
-        snapshot = self._finished()
-        if snapshot is None:
-            snapshot = await self._read(timeout=timeout, due=self._clock())
-        return self._outcome(snapshot)
+        check_number("timeout", timeout)
+        if self.finished:
+            return self.known_result()
+        return self._outcome(await self._read(timeout=timeout, due=self._clock()))
 
     async def cancel(self, *, timeout: float = 60) -> OperationStatus:
         """Ask the server to cancel the operation; returns the status it answered with."""
-        _non_negative("timeout", timeout)
+        check_number("timeout", timeout)
         issued = self._clock()
         try:
             snapshot = await self._reader.cancel(self._id, timeout=timeout)
@@ -269,34 +408,36 @@ class AsyncOperation(Generic[T]):
         ``timeout`` bounds each read; ``poll_timeout`` bounds the whole wait
         (None: no bound) and raises :class:`OperationTimeoutError` when it runs
         out. ``poll_interval`` replaces the adaptive schedule with a fixed one
-        (0 reads again at once, within the client's read budget).
+        (0 reads again at once, within the client's read budget). Closing the
+        client ends the wait with :class:`ClientClosedError`.
         """
         _check_wait(timeout, poll_timeout, poll_interval)
-        finished = self._finished()
-        if finished is not None:
-            return self._outcome(finished)
-        if poll_timeout is not None and poll_timeout == math.inf:
-            poll_timeout = None
-        return await self._wait_bounded(self._poll(timeout, poll_interval), poll_timeout)
-
-    # Internals.
-
-    @property
-    def finished(self) -> bool:
-        """Whether a read (or the start) already saw the operation end."""
-        return self._finished() is not None
+        if self.finished:
+            return self.known_result()
+        polling = asyncio.ensure_future(self._poll(timeout, poll_interval))
+        closing = self._closing() if self._closing is not None else None
+        waits: list[asyncio.Future[Any]] = [polling] if closing is None else [polling, closing]
+        try:
+            await asyncio.wait(
+                waits,
+                timeout=None if poll_timeout == math.inf else poll_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            # Also on cancellation (Ctrl-C in sync code): leave no read behind.
+            polling.cancel()
+            await asyncio.gather(polling, return_exceptions=True)
+        if not polling.cancelled():
+            return polling.result()  # a read's errors already name the operation (_read)
+        if closing is not None and closing.done():
+            raise ClientClosedError(operation_id=self._id)
+        raise OperationTimeoutError(operation_id=self._id, timeout=poll_timeout or 0.0)
 
     def known_result(self) -> T:
         """The outcome the last read saw, without reading: the result or its error."""
-        last = self._last
-        if last is None:
+        if self._last is None:
             raise OperationError("the operation has not been read yet", operation_id=self._id)
-        return self._outcome(last)
-
-    def _finished(self) -> OperationSnapshot[T] | None:
-        """The last snapshot if it saw the end: no read (nor event loop) is needed."""
-        last = self._last
-        return last if last is not None and last.done else None
+        return self._outcome(self._last)
 
     def _named(self, error: TransportError | ClientClosedError) -> AIStudioError:
         """The error, naming this operation (whose id must never be lost)."""
@@ -321,7 +462,7 @@ class AsyncOperation(Generic[T]):
                 snapshot = await self._read(timeout=timeout, due=due)
                 outage = 0
             except TransportError as error:
-                if error.code in _QUOTA_CODES:
+                if error.code == "RESOURCE_EXHAUSTED":
                     delay = error.retry_after
                     if delay is None or not delay >= 0:
                         delay = self._policy.exhausted_delay
@@ -329,9 +470,9 @@ class AsyncOperation(Generic[T]):
                     # Ridden out once the operation is known to exist: a dead
                     # endpoint never reached still fails fast.
                     outage += 1
-                    delay = OUTAGE_BACKOFF.backoff(min(outage, 32), self._rng)
-                    if error.retry_after is not None and error.retry_after > delay:
-                        delay = error.retry_after
+                    delay = max(
+                        OUTAGE_BACKOFF.backoff(min(outage, 32), self._rng), error.retry_after or 0
+                    )
                     _LOG.debug(
                         "operation %s: read failed with %s (%d in a row); next try in %.3f s",
                         self._id,
@@ -343,35 +484,6 @@ class AsyncOperation(Generic[T]):
                     raise
                 hold_until = self._clock() + delay
         return self._outcome(snapshot)
-
-    async def _wait_bounded(self, polling: Coroutine[Any, Any, T], seconds: float | None) -> T:
-        """Run ``polling`` for at most ``seconds`` of the injected clock/sleep (None: no bound).
-
-        Closing the client ends the wait at once with :class:`ClientClosedError`.
-        """
-        work = asyncio.ensure_future(polling)
-        waits: list[asyncio.Future[Any]] = [work]
-        timer = None if seconds is None else asyncio.ensure_future(self._sleep(seconds))
-        if timer is not None:
-            waits.append(timer)
-        closing = self._closing() if self._closing is not None else None
-        if closing is not None:
-            waits.append(closing)
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            # Also on cancellation (Ctrl-C in sync code): leave no read behind.
-            for task in (work, timer):
-                if task is not None:
-                    task.cancel()
-            await asyncio.gather(
-                *(t for t in (work, timer) if t is not None), return_exceptions=True
-            )
-        if work.cancelled():
-            if closing is not None and closing.done():
-                raise ClientClosedError(operation_id=self._id)
-            raise OperationTimeoutError(operation_id=self._id, timeout=seconds or 0.0)
-        return work.result()  # a read's errors already name the operation (_read)
 
     def _why(self, poll_interval: float | None, hold_until: float, due: float) -> str:
         if due == hold_until:
@@ -390,12 +502,11 @@ class AsyncOperation(Generic[T]):
             return now  # nothing known yet: look at once
         if poll_interval is not None:
             return max(now, self._last_read_at + poll_interval)
-        history = self._durations.history(self._key) if self._age_known else ()
         age = self._policy.next_read_age(
             uncertainty=self._durations.uncertainty(self._key),
             age=now - self._started_at,
             last_read_age=self._last_read_at - self._started_at,
-            history=history,
+            history=self._durations.history(self._key) if self._age_known else (),
             rng=self._rng,
         )
         return self._started_at + age
@@ -406,7 +517,7 @@ class AsyncOperation(Generic[T]):
         grants: list[Grant] = [await scheduler.acquire(due)]
 
         async def before_retry(error: TransportError) -> None:
-            if error.code in _QUOTA_CODES:
+            if error.code == "RESOURCE_EXHAUSTED":
                 scheduler.note_exhausted(error.retry_after)
             grants.append(await scheduler.acquire(self._clock()))
             self._reads += 1
@@ -416,7 +527,7 @@ class AsyncOperation(Generic[T]):
         try:
             snapshot = await self._reader.get(self._id, timeout=timeout, before_retry=before_retry)
         except (TransportError, ClientClosedError) as error:
-            if isinstance(error, TransportError) and error.code in _QUOTA_CODES:
+            if isinstance(error, TransportError) and error.code == "RESOURCE_EXHAUSTED":
                 scheduler.note_exhausted(error.retry_after)
             raise self._named(error) from None
         finally:
@@ -426,7 +537,7 @@ class AsyncOperation(Generic[T]):
         return snapshot
 
     def _record_read(self, snapshot: OperationSnapshot[T], issued: float, *, learn: bool) -> None:
-        seen_done = self._last is not None and self._last.done
+        seen_done = self.finished
         self._last = snapshot
         self._last_read_at = issued
         if not snapshot.done:
@@ -434,34 +545,16 @@ class AsyncOperation(Generic[T]):
             return
         if not seen_done:
             self._log_finished(snapshot)
-        status = OperationStatus.from_snapshot(snapshot)
-        if (
-            learn
-            and status.is_succeeded
-            and self._age_known
-            and not self._recorded
-            and self._last_running_at is not None
-        ):
-            self._recorded = True
-            # The server's own timestamps, when they agree with what this
-            # client saw, are far more precise than the gap between two reads.
-            if (
-                snapshot.created_at is None
-                or snapshot.modified_at is None
-                or self._durations.observe_server(
+        running_at = self._last_running_at
+        if learn and not self._recorded and self._age_known and running_at is not None:
+            if OperationStatus.from_snapshot(snapshot).is_succeeded:
+                self._recorded = True
+                self._durations.learn(
                     self._key,
+                    running_at=running_at - self._started_at,
+                    done_at=issued - self._started_at,
                     created_at=snapshot.created_at,
                     modified_at=snapshot.modified_at,
-                    earliest=self._last_running_at - self._started_at,
-                    latest=issued - self._started_at,
-                )
-                is None
-            ):
-                self._durations.observe_done(
-                    self._key,
-                    started_at=self._started_at,
-                    last_running_at=self._last_running_at,
-                    done_at=issued,
                 )
 
     def _log_finished(self, snapshot: OperationSnapshot[T]) -> None:
@@ -476,18 +569,19 @@ class AsyncOperation(Generic[T]):
                 "operation is still running and has no result yet; use wait()",
                 operation_id=self._id,
             )
-        status = OperationStatus.from_snapshot(snapshot)
+        status, error = OperationStatus.from_snapshot(snapshot), snapshot.error
         if status.is_succeeded and snapshot.response is not None:
             return snapshot.response
-        if snapshot.error is not None and snapshot.error.code != 0:
-            raise OperationFailedError(
-                operation_id=self._id,
-                code=snapshot.error.code,
-                message=snapshot.error.message,
-                details=snapshot.error.details,
-                cancelled=status.is_cancelled,
-            )
-        raise UnexpectedOperationResultError(_empty_result_message(snapshot), operation_id=self._id)
+        if error is None or error.code == 0:
+            message = _empty_result_message(snapshot)
+            raise UnexpectedOperationResultError(message, operation_id=self._id)
+        raise OperationFailedError(
+            operation_id=self._id,
+            code=error.code,
+            message=error.message,
+            details=error.details,
+            cancelled=status.is_cancelled,
+        )
 
 
 class Runner(Protocol):
@@ -530,7 +624,7 @@ class Operation(Generic[T]):
         return self._call(self._async.get_status(timeout=timeout))
 
     def get_result(self, *, timeout: float = 60) -> T:
-        _non_negative("timeout", timeout)
+        check_number("timeout", timeout)
         if self._async.finished:
             return self._async.known_result()
         return self._call(self._async.get_result(timeout=timeout))

@@ -1,58 +1,54 @@
-"""When to read unfinished operations, and how many reads one client may start.
+"""When to read unfinished operations: the adaptive polling parts in one place.
 
-Three parts, each usable on its own:
-
-- :class:`PollScheduler` is shared by every operation of one client. It hands
-  out permission to read ("slots") so that the reads started in any sliding
-  window stay within the service's quota (50 ``OperationService.Get`` per
-  second per cloud), serving the earliest-due read first.
-- :class:`DurationModel` remembers how long recent operations of each model
-  took.
-- :class:`PollPolicy` turns an operation's age and that history into the time
-  of its next read. It is a pure function of its inputs and a random source,
-  so it can be measured without a server.
+:class:`PollScheduler` (one per client) keeps reads within the service's quota
+of 50 ``OperationService.Get`` per second; :class:`DurationModel` (shared per
+endpoints, cached on disk) learns how long each model takes; :class:`PollPolicy`
+turns that and an operation's age into the time of its next read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
+import hashlib
 import heapq
 import itertools
+import json
 import logging
 import math
+import os
 import random
+import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
 
 from . import logs
 
-__all__ = ["DurationModel", "DurationStore", "Grant", "PollPolicy", "PollScheduler", "quantile"]
+__all__ = ["DurationModel", "PollPolicy", "PollScheduler", "shared_durations"]
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[object]]
-
+_LOG = logs.get("quota")
 # Slack for float rounding when comparing a wake-up time with the clock.
 _EPSILON = 1e-9
-_LOG = logs.get("quota")
 # Ages are differences of clock readings: (start + age) - start != age.
 _EPSILON_AGE = 1e-6
+KEEP = 32  # durations kept per key, in memory and on disk
 
 
-def _check(name: str, value: float, *, minimum: float = 0.0, strict: bool = False) -> None:
+def check_number(name: str, value: float, *, strict: bool = False) -> None:
+    """Reject what is not a number, NaN, and values below 0 (or at 0 when ``strict``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
-        relation = ">" if strict else ">="
-        raise ValueError(f"{name} must be a finite number {relation} {minimum:g}, got {value!r}")
+    if not (value > 0 if strict else value >= 0):  # also rejects NaN
+        raise ValueError(f"{name} must be {'>' if strict else '>='} 0, got {value!r}")
 
 
 def quantile(values: Sequence[float], q: float) -> float:
     """The ``q``-quantile of ``values`` (linear interpolation between order statistics)."""
-    if not values:
-        raise ValueError("quantile of an empty sequence")
     ordered = sorted(values)
     position = (len(ordered) - 1) * min(max(q, 0.0), 1.0)
     low = math.floor(position)
@@ -60,7 +56,7 @@ def quantile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-# --------------------------------------------------------------------------- scheduler
+# --------------------------------------------------------------------------- read budget
 
 
 @dataclass(order=True)
@@ -71,23 +67,12 @@ class _Waiter:
     future: asyncio.Future[Grant] = field(compare=False)
 
 
+@dataclass(eq=False, slots=True)
 class Grant:
-    """Permission for one read, from :meth:`PollScheduler.acquire`.
+    """Permission for one read; it counts until a window after ``end`` (inf: in flight)."""
 
-    Until it is released the read counts against every window (it may reach
-    the server at any moment); once released it counts until ``window +
-    guard`` after its release time.
-    """
-
-    __slots__ = ("end", "granted_at")
-
-    def __init__(self, granted_at: float) -> None:
-        self.granted_at = granted_at
-        self.end = math.inf  # in flight
-
-    def __repr__(self) -> str:
-        state = "in flight" if self.end == math.inf else f"released at {self.end:.3f}"
-        return f"Grant(granted at {self.granted_at:.3f}, {state})"
+    granted_at: float
+    end: float = math.inf
 
 
 class PollScheduler:
@@ -95,97 +80,63 @@ class PollScheduler:
 
     A read may start once its ``due`` time has come and fewer than
     ``max_reads_per_second * window`` reads could still be counted by the
-    server in the current window. A read is held to count from the moment it
-    is granted until ``window + guard`` after its answer arrived
-    (:meth:`release`): the server counts it at its arrival, which lies
-    somewhere in between, so however long a read is delayed on its way (a
-    busy event loop, the network), the server never sees more than its
-    quota. ``guard`` covers clock granularity. When more reads are due than
-    the budget allows, they are granted in order of due time.
-    ``max_reads_per_second=None`` (or ``inf``) turns the limit off.
-
-    :meth:`slot` is the short form for a read that takes no time (granted and
-    released at once); real reads use :meth:`acquire` and :meth:`release`.
-
-    One scheduler serves one event loop at a time; moving to another loop
-    (after the first one closed) is fine.
+    server. A read counts from its grant until ``window + guard`` (clock
+    granularity) after its answer (:meth:`release`): the server counts it on
+    arrival, somewhere in between, so however long a read is delayed on its
+    way (a busy event loop, the network), the server never sees more than its
+    quota. Waiting reads are granted by due time; ``max_reads_per_second=None``
+    (or ``inf``) turns the limit off. It serves one event loop at a time
+    (moving on after that one closed is fine).
     """
 
     def __init__(
         self,
         *,
         max_reads_per_second: float | None = 50.0,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
         window: float = 1.0,
         guard: float = 0.02,
     ) -> None:
-        _check("window", window, strict=True)
-        _check("guard", guard)
-        self._settings = (max_reads_per_second, clock, sleep, window, guard)
-        if max_reads_per_second is None or max_reads_per_second == math.inf:
-            self._reads_per_window: int | None = None
-        else:
-            _check("max_reads_per_second", max_reads_per_second, strict=True)
-            self._reads_per_window = max(1, math.floor(max_reads_per_second * window))
+        self.reads_per_window: int | None = None
+        if max_reads_per_second is not None and max_reads_per_second != math.inf:
+            check_number("max_reads_per_second", max_reads_per_second, strict=True)
+            self.reads_per_window = max(1, math.floor(max_reads_per_second * window))
+        self._rate = max_reads_per_second
         self._clock = clock
-        self._sleep = sleep
         self._window = window
-        self._counted_for = window + guard
+        self._guard = guard
         self._grants: list[Grant] = []
         self._heap: list[_Waiter] = []
         self._seq = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
         self._pressure_until = -math.inf
-        self._reduced_cap = self._reads_per_window
-        self._granted = 0
-        self._total_wait = 0.0
-        self._max_wait = 0.0
+        self._reduced_cap = self.reads_per_window or 0
+        # For tests and benchmarks: slots handed out, and the seconds granted
+        # reads waited past their due time (summed, and the longest).
+        self.granted = 0
+        self.total_wait = 0.0
+        self.max_wait = 0.0
 
     def __repr__(self) -> str:
-        limit = (
-            "unlimited"
-            if self._reads_per_window is None
-            else f"{self._reads_per_window}/{self._window:g}s"
-        )
+        cap = self.reads_per_window
+        limit = "unlimited" if cap is None else f"{cap}/{self._window:g}s"
         return (
-            f"{type(self).__name__}({limit}, granted={self._granted}, "
-            f"waiting={self.waiting}, total_wait={self._total_wait:.3f}s)"
+            f"{type(self).__name__}({limit}, granted={self.granted}, "
+            f"waiting={self.waiting}, total_wait={self.total_wait:.3f}s)"
         )
 
     def fresh(self) -> PollScheduler:
         """The same budget with nothing granted or waiting (a forked child starts here)."""
-        rate, clock, sleep, window, guard = self._settings
         return PollScheduler(
-            max_reads_per_second=rate, clock=clock, sleep=sleep, window=window, guard=guard
+            max_reads_per_second=self._rate,
+            clock=self._clock,
+            window=self._window,
+            guard=self._guard,
         )
-
-    # Counters, for tests and benchmarks.
-
-    @property
-    def reads_per_window(self) -> int | None:
-        """The most reads started in one window (None when unlimited)."""
-        return self._reads_per_window
-
-    @property
-    def granted(self) -> int:
-        """How many slots were handed out."""
-        return self._granted
-
-    @property
-    def total_wait(self) -> float:
-        """Seconds that granted reads waited past their due time, summed."""
-        return self._total_wait
-
-    @property
-    def max_wait(self) -> float:
-        """The longest single wait past the due time."""
-        return self._max_wait
 
     @property
     def waiting(self) -> int:
-        """Reads currently waiting for a slot."""
         return sum(1 for waiter in self._heap if not waiter.future.done())
 
     @property
@@ -193,43 +144,30 @@ class PollScheduler:
         """Reads granted and not yet released."""
         return sum(1 for grant in self._grants if grant.end == math.inf)
 
-    # Back-pressure.
-
     def note_exhausted(self, retry_after: float | None = None) -> None:
-        """The server refused a read for quota: halve the budget for a while.
-
-        The reduced budget lasts ``retry_after`` (at least one window) plus one
-        window; further refusals meanwhile halve it again.
-        """
-        if self._reads_per_window is None or self._reduced_cap is None:
+        """The server refused a read for quota: halve the budget (again, if still halved)
+        for ``retry_after`` (at least one window) plus one window."""
+        if self.reads_per_window is None:
             return
         now = self._clock()
-        base = self._reduced_cap if now < self._pressure_until else self._reads_per_window
+        base = self._reduced_cap if now < self._pressure_until else self.reads_per_window
         self._reduced_cap = max(1, base // 2)
         hold = max(retry_after or 0.0, self._window) + self._window
         self._pressure_until = max(self._pressure_until, now + hold)
         self._wake_dispatcher()
 
-    # Granting.
-
-    async def slot(self, due: float) -> None:
-        """Wait until a read due at ``due`` (a clock reading) may start; it takes no time."""
-        grant = await self.acquire(due)
-        self.release(grant, at=grant.granted_at)
-
     def release(self, grant: Grant, *, at: float | None = None) -> None:
         """The read of ``grant`` is over (its answer came at ``at``, default now)."""
-        if grant.end != math.inf:
-            return
-        grant.end = self._clock() if at is None else at
-        self._wake_dispatcher()
+        if grant.end == math.inf:
+            grant.end = self._clock() if at is None else at
+            self._wake_dispatcher()
 
     async def acquire(self, due: float) -> Grant:
-        """Wait until a read due at ``due`` may start; :meth:`release` the grant after it."""
+        """Wait until a read due at ``due`` (a clock reading) may start; then :meth:`release`."""
         now = self._clock()
-        if self._reads_per_window is None:
+        if self.reads_per_window is None:
             if due > now:
-                await self._sleep(due - now)
+                await asyncio.sleep(due - now)
             return self._record(self._clock(), due, now)
         if not self._heap and due <= now and self._free_at(now) <= now + _EPSILON:
             return self._record(now, due, now)
@@ -246,8 +184,7 @@ class PollScheduler:
             self._heap = [w for w in self._heap if w.future.get_loop() is loop]
             heapq.heapify(self._heap)
             for grant in self._grants:
-                if grant.end == math.inf:
-                    grant.end = now
+                grant.end = min(grant.end, now)
             self._start_dispatcher(loop)
         try:
             return await waiter.future
@@ -265,49 +202,45 @@ class PollScheduler:
 
     def _record(self, at: float, due: float, asked_at: float) -> Grant:
         grant = Grant(at)
-        if self._reads_per_window is not None:
+        if self.reads_per_window is not None:
             self._grants.append(grant)
         waited = max(0.0, at - max(due, asked_at))
         if waited > _EPSILON and _LOG.isEnabledFor(logging.DEBUG):
             _LOG.debug(
                 "a read was held %.3f s by the read budget (%s reads per %g s, %d waiting)",
                 waited,
-                self._reads_per_window,
+                self.reads_per_window,
                 self._window,
                 len(self._heap),
             )
-        self._granted += 1
-        self._total_wait += waited
-        self._max_wait = max(self._max_wait, waited)
+        self.granted += 1
+        self.total_wait += waited
+        self.max_wait = max(self.max_wait, waited)
         return grant
 
     def _refund(self, grant: Grant) -> None:
-        try:
+        if grant in self._grants:  # else already out of the window
             self._grants.remove(grant)
-        except ValueError:
-            return  # already out of the window
-        self._granted -= 1
-        self._wake_dispatcher()
+            self.granted -= 1
+            self._wake_dispatcher()
 
     def _free_at(self, now: float) -> float:
         """The earliest time at which one more read fits the budget (inf: after a release)."""
-        assert self._reads_per_window is not None
-        cutoff = now - self._counted_for
-        if self._grants and any(g.end <= cutoff for g in self._grants):
-            self._grants = [g for g in self._grants if g.end > cutoff]
+        assert self.reads_per_window is not None
+        counted = self._window + self._guard
+        self._grants = [g for g in self._grants if g.end > now - counted]
         ends = sorted(g.end for g in self._grants)
-        free = self._bound(ends, self._reads_per_window)
-        if now < self._pressure_until and self._reduced_cap is not None:
-            reduced = self._bound(ends, self._reduced_cap)
-            free = min(reduced, max(free, self._pressure_until))
-        return free
 
-    def _bound(self, ends: list[float], cap: int) -> float:
-        # With ``cap`` or more reads still counted, the oldest of the newest
-        # ``cap`` has to leave the window first.
-        if len(ends) < cap:
-            return -math.inf
-        return ends[len(ends) - cap] + self._counted_for
+        def free(cap: int) -> float:
+            # With ``cap`` reads or more still counted, the oldest of the newest
+            # ``cap`` has to leave the window first.
+            return ends[-cap] + counted if len(ends) >= cap else -math.inf
+
+        if now < self._pressure_until:
+            return min(
+                free(self._reduced_cap), max(free(self.reads_per_window), self._pressure_until)
+            )
+        return free(self.reads_per_window)
 
     def _wake_dispatcher(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
@@ -328,145 +261,123 @@ class PollScheduler:
                 head.future.set_result(self._record(now, head.due, head.asked_at))
                 continue
             self._wakeup = loop.create_future()
-            waits: list[asyncio.Future[Any]] = [self._wakeup]
-            timer = None if at == math.inf else loop.create_task(self._sleep_for(at - now))
-            if timer is not None:
-                waits.append(timer)
+            timer = None if at == math.inf else loop.call_later(at - now, self._wake_dispatcher)
             try:
-                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                await self._wakeup
             finally:
                 if timer is not None:
                     timer.cancel()
                 self._wakeup = None
 
-    async def _sleep_for(self, seconds: float) -> None:
-        await self._sleep(seconds)
 
+# --------------------------------------------------------------------------- learned durations
 
-# --------------------------------------------------------------------------- durations
-
-
-class DurationStore(Protocol):
-    """Where a :class:`DurationModel` keeps durations beyond the process (see ``history``)."""
-
-    def load(self, key: str) -> list[tuple[float, float]]:
-        """Durations and uncertainties stored for ``key``, oldest first."""
-        ...
-
-    def record(self, key: str, seconds: float, uncertainty: float) -> None:
-        """Keep one new observation (best-effort; must not raise)."""
-        ...
+MAX_KEYS = 64  # (scope, model) keys in the cache file; KEEP entries each
+MAX_AGE = 7 * 24 * 3600.0  # older entries are dropped
+_WRITE_INTERVAL = 2.0  # after one write, the next waits this long (or for the exit)
+_LOCK_WAIT = 0.5
+_MAX_FILE_BYTES = 256 * 1024
+Entry = tuple[float, float, float]  # seconds, uncertainty, wall-clock time seen
 
 
 class DurationModel:
-    """Recent operation durations, per key (the model URI).
+    """Recent operation durations (and their uncertainty) per key, the model URI.
 
-    A duration runs from the moment an operation was first known to the
-    midpoint between its last "running" read and its first "done" read; half
-    the gap between those reads is its uncertainty. The last ``keep``
-    observations per key are kept.
-
-    Once a key has ``min_precise`` precise observations (uncertainty at most
-    ``precise_seconds`` or ``precise_fraction`` of the duration),
-    :meth:`history` leaves out coarse ones (from cold backoff or throttled
-    reads) that fit within the precise range anyway, but keeps coarse ones
-    lying wholly outside it: those are operations that finished earlier or
-    later than expected, and dropping them would bias the history.
-
-    With a ``store``, a key's history is seeded from it when the key is first
-    used, and every new observation is handed to it.
+    Once a key has ``min_precise`` precise observations, :meth:`history`
+    leaves out coarse ones (from cold backoff or throttled reads) within the
+    precise range, but keeps those wholly outside it (dropping them would
+    bias it). With a ``cache`` file, a key's history starts from the file
+    (read once, when first needed) and new observations are merged into it
+    under a hash of ``scope`` and the key: only durations and when they were
+    seen. Writes merge with the file under an advisory lock, through a
+    temporary file and ``os.replace``, so readers never see half a file and
+    concurrent writers lose nothing; any error (a read-only or missing home,
+    a corrupt file, a lock held too long) leaves the cache out.
     """
 
     def __init__(
-        self,
-        *,
-        keep: int = 32,
-        min_precise: int = 2,
-        precise_seconds: float = 0.1,
-        precise_fraction: float = 0.03,
-        max_gap: float = 2.5,
-        max_relative_gap: float = 1.0,
-        store: DurationStore | None = None,
+        self, *, keep: int = KEEP, min_precise: int = 2, cache: Path | None = None, scope: str = ""
     ) -> None:
-        for name, value in (("keep", keep), ("min_precise", min_precise)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        _check("precise_seconds", precise_seconds)
-        _check("precise_fraction", precise_fraction)
-        _check("max_gap", max_gap)
-        _check("max_relative_gap", max_relative_gap)
         self._keep = keep
         self._min_precise = min_precise
-        self._precise_seconds = precise_seconds
-        self._precise_fraction = precise_fraction
-        self._max_gap = max_gap
-        self._max_relative_gap = max_relative_gap
         self._history: dict[str, deque[tuple[float, float]]] = {}
-        self._store = store
-
-    def _entries(self, key: str) -> deque[tuple[float, float]]:
-        entries = self._history.get(key)
-        if entries is None:
-            seed = self._store.load(key) if self._store is not None else ()
-            entries = self._history[key] = deque(seed, maxlen=self._keep)
-        return entries
+        self.cache = cache
+        self._scope = scope
+        self._lock = threading.Lock()
+        self._on_disk: dict[str, list[Entry]] | None = None
+        self._pending: dict[str, list[Entry]] = {}
+        self._last_write = -math.inf
 
     def __repr__(self) -> str:
         sizes = {key: len(values) for key, values in self._history.items()}
         return f"{type(self).__name__}({sizes})"
 
+    def _entries(self, key: str) -> deque[tuple[float, float]]:
+        entries = self._history.get(key)
+        if entries is None:
+            seed: list[Entry] = []
+            if self.cache is not None:
+                with self._lock:
+                    if self._on_disk is None:
+                        self._on_disk = _read(self.cache)
+                    seed = self._on_disk.get(hashed_key(self._scope, key), [])
+            seeded = ((seconds, spread) for seconds, spread, _ in seed)
+            entries = self._history[key] = deque(seeded, maxlen=self._keep)
+        return entries
+
     def observe(self, key: str, seconds: float, *, uncertainty: float = 0.0) -> None:
         """Remember that an operation under ``key`` took ``seconds`` (± ``uncertainty``)."""
-        _check("seconds", seconds)
-        _check("uncertainty", uncertainty)
-        self._entries(key).append((float(seconds), float(uncertainty)))
-        if self._store is not None:
-            self._store.record(key, float(seconds), float(uncertainty))
+        self._entries(key).append((seconds, uncertainty))
+        if self.cache is not None:
+            with self._lock:
+                entry = (seconds, uncertainty, time.time())
+                self._pending.setdefault(hashed_key(self._scope, key), []).append(entry)
+                due = time.monotonic() - self._last_write >= _WRITE_INTERVAL
+            if due:
+                self.flush()
 
-    def observe_done(
-        self, key: str, *, started_at: float, last_running_at: float, done_at: float
-    ) -> float | None:
-        """Record an operation seen running at ``last_running_at`` and done at ``done_at``.
+    def flush(self) -> bool:
+        """Merge new observations into the cache file; True unless that failed."""
+        with self._lock:
+            if self.cache is None or not self._pending:
+                return True
+            pending, self._pending = self._pending, {}
+            self._last_write = time.monotonic()
+            try:
+                _merge_into(self.cache, pending)
+            except OSError as exc:
+                logs.get("history").debug("duration cache not written (%s)", type(exc).__name__)
+                return False  # dropped: a read-only home stays read-only
+            return True
 
-        Returns the duration recorded, or None when the two reads are too far
-        apart for the midpoint to mean anything (more than ``max_gap`` seconds
-        and more than ``max_relative_gap`` of the duration), as happens when
-        reads were held back by the budget.
-        """
-        gap = done_at - last_running_at
-        seconds = (last_running_at + done_at) / 2 - started_at
-        if gap < 0 or seconds < 0:
-            return None
-        if gap > max(self._max_gap, self._max_relative_gap * seconds):
-            return None
-        self.observe(key, seconds, uncertainty=gap / 2)
-        return seconds
-
-    def observe_server(
+    def learn(
         self,
         key: str,
         *,
-        created_at: float,
-        modified_at: float,
-        earliest: float,
-        latest: float,
-        slack: float = 0.25,
+        running_at: float,
+        done_at: float,
+        created_at: float | None = None,
+        modified_at: float | None = None,
     ) -> float | None:
-        """Record the duration the server's timestamps give, if the client's view allows it.
+        """Learn from an operation last seen running and first seen done at these ages.
 
-        ``modified_at - created_at`` (the server's creation and completion
-        times) is taken when it lies within ``[earliest, latest]`` (the ages
-        at which this client last saw the operation running and first saw it
-        done) widened by ``slack`` for latency and clock steps; otherwise
-        nothing is recorded and None is returned (a server that does not
-        update ``modified_at`` on completion, say). Timestamps without a
-        fraction of a second are taken as whole-second precision.
+        The server's timestamps, when they fit between those ages (± 0.25 s
+        for latency and clock steps), are far more precise than the reads
+        (whole seconds count as ± 1 s); otherwise the duration is the midpoint
+        of the reads, ± half their gap, unless they are too far apart (over
+        2.5 s and over the duration: reads held back by the budget). Returns
+        the duration learned, or None.
         """
-        seconds = modified_at - created_at
-        if not (math.isfinite(seconds) and earliest - slack <= seconds <= latest + slack):
+        if created_at is not None and modified_at is not None:
+            seconds = modified_at - created_at
+            if math.isfinite(seconds) and running_at - 0.25 <= seconds <= done_at + 0.25:
+                coarse = float(created_at).is_integer() and float(modified_at).is_integer()
+                self.observe(key, max(seconds, 0.0), uncertainty=1.0 if coarse else 0.0)
+                return seconds
+        gap, seconds = done_at - running_at, (running_at + done_at) / 2
+        if gap < 0 or seconds < 0 or gap > max(2.5, seconds):
             return None
-        coarse = float(created_at).is_integer() and float(modified_at).is_integer()
-        self.observe(key, max(seconds, 0.0), uncertainty=1.0 if coarse else 0.0)
+        self.observe(key, seconds, uncertainty=gap / 2)
         return seconds
 
     def history(self, key: str) -> tuple[float, ...]:
@@ -479,26 +390,140 @@ class DurationModel:
 
     def _kept(self, key: str) -> list[tuple[float, float]]:
         entries = list(self._entries(key))
-        precise = [seconds for seconds, spread in entries if self._precise(seconds, spread)]
+        precise = [seconds for seconds, spread in entries if _precise(seconds, spread)]
         if len(precise) < self._min_precise:
             return entries
         low, high = min(precise), max(precise)
         return [
             (seconds, spread)
             for seconds, spread in entries
-            if self._precise(seconds, spread) or seconds + spread < low or seconds - spread > high
+            if _precise(seconds, spread) or seconds + spread < low or seconds - spread > high
         ]
 
-    def _precise(self, seconds: float, uncertainty: float) -> bool:
-        return uncertainty <= max(self._precise_seconds, self._precise_fraction * seconds)
 
-    def quantile(self, key: str, q: float) -> float | None:
-        """The ``q``-quantile of :meth:`history` for ``key``, or None without history."""
-        values = self.history(key)
-        return quantile(values, q) if values else None
+def _precise(seconds: float, uncertainty: float) -> bool:
+    return uncertainty <= max(0.1, 0.03 * seconds)  # within 0.1 s or 3 %
 
 
-# --------------------------------------------------------------------------- plan
+def cache_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """False when ``YANDEX_ART_CACHE`` says off (``0``, ``false``, ``no``, ``off``)."""
+    value = (os.environ if env is None else env).get("YANDEX_ART_CACHE", "").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """``<user cache dir>/yandex-art`` (XDG, macOS, Windows), or None without a home."""
+    env = os.environ if env is None else env
+    xdg, local = env.get("XDG_CACHE_HOME", "").strip(), env.get("LOCALAPPDATA", "").strip()
+    try:
+        if xdg:
+            root = Path(xdg)
+        elif sys.platform == "win32":
+            root = Path(local) if local else Path.home() / "AppData" / "Local"
+        elif sys.platform == "darwin":
+            root = Path.home() / "Library" / "Caches"
+        else:
+            root = Path.home() / ".cache"
+    except (RuntimeError, KeyError, OSError):  # no home directory
+        return None
+    return root / "yandex-art"
+
+
+def hashed_key(scope: str, key: str) -> str:
+    return hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()[:24]
+
+
+def _read(path: Path) -> dict[str, list[Entry]]:
+    """The file's valid entries of the last ``MAX_AGE`` per key, oldest first; {} if not ours."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.loads(file.read(_MAX_FILE_BYTES + 1))  # cut short: not JSON
+        now, out = time.time(), {}
+        for name, raw in data["keys"].items() if data["version"] == 1 else ():
+            entries = [(float(s), float(u), float(t)) for s, u, t in raw]
+            valid = [
+                (s, u, t)
+                for s, u, t in entries
+                if 0 <= s < 86400 and 0 <= u < 86400 and now - MAX_AGE <= t <= now + 86400
+            ]
+            if valid:
+                out[str(name)] = sorted(valid, key=lambda e: e[2])[-KEEP:]
+        return out
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return {}
+
+
+def _merge_into(path: Path, pending: dict[str, list[Entry]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _file_lock(path.with_name(path.name + ".lock")):
+        now = time.time()
+        keys = _read(path)
+        for key, entries in pending.items():
+            fresh = [e for e in set(keys.get(key, ())) | set(entries) if e[2] >= now - MAX_AGE]
+            keys[key] = sorted(fresh, key=lambda e: e[2])[-KEEP:]
+        newest = sorted(keys, key=lambda k: keys[k][-1][2], reverse=True)[:MAX_KEYS]
+        text = json.dumps(
+            {"version": 1, "keys": {k: [list(e) for e in keys[k]] for k in sorted(newest)}},
+            separators=(",", ":"),
+        )
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as file:
+                file.write(text)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory ``flock`` (none on Windows); OSError when held too long."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: merge-then-replace without a lock
+        yield
+        return
+    with open(path, "a") as file:  # closing it releases the lock
+        deadline = time.monotonic() + _LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise OSError("the duration cache is locked") from None
+                time.sleep(0.005)
+        yield
+
+
+_SHARED_LOCK = threading.Lock()
+_SHARED: dict[tuple[str, Path | None], DurationModel] = {}
+
+
+@atexit.register
+def _flush_all() -> None:
+    for model in list(_SHARED.values()):
+        model.flush()
+
+
+def shared_durations(
+    scope: str, *, persist: bool, env: Mapping[str, str] | None = None
+) -> DurationModel:
+    """The duration model of every client of ``scope`` (its endpoints) in the process,
+    so a web app making a client per request learns once; with ``persist`` (and
+    ``YANDEX_ART_CACHE`` not off) it is kept in ``<cache_dir()>/durations.json``."""
+    directory = cache_dir(env) if persist and cache_enabled(env) else None
+    with _SHARED_LOCK:
+        model = _SHARED.get((scope, directory))
+        if model is None:
+            cache = None if directory is None else directory / "durations.json"
+            model = _SHARED[scope, directory] = DurationModel(cache=cache, scope=scope)
+        return model
+
+
+# --------------------------------------------------------------------------- the plan
 
 
 @dataclass(frozen=True)
@@ -508,37 +533,27 @@ class PollPolicy:
     Without history: the first read ``initial_interval`` after the start, then
     intervals growing by ``multiplier`` up to ``max_interval``.
 
-    With history (durations of recent operations of the same model): a few
-    sparse reads (at ``lo * (1 - 2**-k)`` for ``k = 1..sparse_reads``: lo/2,
-    3lo/4, ...) in case the model got faster, then reads every ``step``
-    seconds across the likely window ``[lo, hi]``: ``lo = lead * p10`` and
-    ``hi = p90 * (1 + tail)``, widened to ``p50 * prior_spread / n`` on each
-    side of ``[p10, p90]`` while there are only ``n`` observations (a spread
-    seen in two or three runs says little). ``step`` spreads ``dense_reads``
-    reads over that window, kept within ``[dense_interval,
-    max_dense_interval]``: as the operation is done on average halfway
-    through, that costs about ``dense_reads / 2`` reads for a lag of about
-    ``(hi - lo) / (2 * dense_reads)``. Past the window the intervals grow
-    from ``step`` by ``late_growth`` seconds per second overdue (gentler than
-    the cold backoff: the operation is late, not unknown).
+    With history (recent durations of the same model): ``sparse_reads`` reads
+    at lo/2, 3lo/4, ... in case the model got faster, then reads every
+    ``step`` across the likely window ``[lo, hi]`` (``lead * p10`` to ``p90 *
+    (1 + tail)``, widened to ``p50 * prior_spread / n`` around ``[p10, p90]``
+    while there are only ``n`` durations). ``step`` spreads ``dense_reads``
+    reads over the window, within ``[dense_interval, max_dense_interval]``:
+    about ``dense_reads / 2`` reads for a lag of ``(hi - lo) / (2 *
+    dense_reads)``. Past it, intervals grow by ``late_growth`` s per second
+    overdue (the operation is late, not unknown).
 
-    When the history is tight (at least ``min_tight`` observations, each
-    known to within ``tight_spread`` (``uncertainty``), and p90 - p10 at most
-    ``tight_spread`` seconds: a model whose operations take the same time,
-    learned from the server's timestamps), the window shrinks to
-    one read ``tight_offset`` after the expected completion (p90), preceded by
-    the sparse reads; should that read still find the operation running,
-    intervals grow from ``tight_interval``.
+    A tight history (``min_tight`` durations or more, known and agreeing
+    within ``tight_spread``: the server's timestamps of a steady model) gets
+    one read ``tight_offset`` after p90, then intervals growing from
+    ``tight_interval``. Precise durations skip sparse reads before
+    ``sparse_min_age``: they would save little lag at the cost of a read on
+    every short operation; durations from the gap between reads keep them,
+    as they bound that gap from below.
 
-    Sparse reads earlier than ``sparse_min_age`` are skipped when the
-    durations are precise (``uncertainty`` within ``tight_spread``, as the
-    server's timestamps give): such a read could save at most that much lag
-    and would cost one read on every short operation. Durations learned from
-    the gap between reads keep them, as they bound that gap from below.
-
-    Every interval is spread by ``±jitter`` (a fraction) so that operations
-    started together do not read together. ``exhausted_delay`` is how long to
-    hold a read back after a quota refusal that came without a retry-after hint.
+    Every interval is spread by ``±jitter`` so that operations started
+    together do not read together. ``exhausted_delay`` holds a read back after
+    a quota refusal without a retry-after hint.
     """
 
     initial_interval: float = 0.15
@@ -559,35 +574,6 @@ class PollPolicy:
     tight_offset: float = 0.001
     tight_interval: float = 0.01
     exhausted_delay: float = 1.0
-
-    def __post_init__(self) -> None:
-        _check("initial_interval", self.initial_interval, strict=True)
-        _check("multiplier", self.multiplier, minimum=1.0)
-        _check("max_interval", self.max_interval, minimum=self.initial_interval)
-        _check("jitter", self.jitter)
-        if self.jitter >= 1:
-            raise ValueError(f"jitter must be below 1, got {self.jitter!r}")
-        _check("dense_interval", self.dense_interval, strict=True)
-        _check("max_dense_interval", self.max_dense_interval, minimum=self.dense_interval)
-        for name in ("dense_reads", "sparse_reads"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-        if self.dense_reads < 1:
-            raise ValueError("dense_reads must be at least 1")
-        _check("lead", self.lead, strict=True)
-        if self.lead > 1:
-            raise ValueError(f"lead must be at most 1, got {self.lead!r}")
-        _check("tail", self.tail)
-        _check("prior_spread", self.prior_spread)
-        _check("late_growth", self.late_growth)
-        _check("sparse_min_age", self.sparse_min_age)
-        if isinstance(self.min_tight, bool) or not isinstance(self.min_tight, int):
-            raise ValueError(f"min_tight must be an int, got {self.min_tight!r}")
-        _check("tight_spread", self.tight_spread)
-        _check("tight_offset", self.tight_offset)
-        _check("tight_interval", self.tight_interval, strict=True)
-        _check("exhausted_delay", self.exhausted_delay)
 
     def window(self, history: Sequence[float]) -> tuple[float, float, float]:
         """``(lo, hi, step)``: the likely completion window and the read spacing in it."""
@@ -645,11 +631,8 @@ class PollPolicy:
         return ref + self._grow(self.tight_interval, ref - target, rng)
 
     def _sparse_point(self, end: float, ref: float, *, precise: bool) -> float | None:
-        """The first sparse point before ``end`` still due after the read at ``ref``.
-
-        A point is due when it is worth a read (see the class docstring) and
-        no read may already have covered it (jitter included). Unjittered.
-        """
+        # The first (unjittered) sparse point before ``end`` worth a read and
+        # not covered by the read at ``ref``, jitter included.
         for k in range(1, self.sparse_reads + 1):
             point = end * (1 - 0.5**k)
             worth = not precise or point >= self.sparse_min_age

@@ -13,8 +13,12 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing_extensions import Self
 from yandex_art._runtime.batch import BatchItem, BatchRequest, iterate_sync
 from yandex_art._runtime.model import AsyncModelBase, ModelBase, SyncModelBase
-from yandex_art._runtime.operation import AsyncOperation, Operation
-from yandex_art._runtime.operation_reader import OperationMessage, OperationMessageReader
+from yandex_art._runtime.operation import (
+    AsyncOperation,
+    Operation,
+    OperationMessage,
+    OperationMessageReader,
+)
 from yandex_art._runtime.undefined import UNDEFINED, UndefinedOr
 
 from ..operations import operation_reader
