@@ -1,8 +1,6 @@
 """Many operations from one list: bounded concurrency, a start rate, results as they finish.
 
-Generic: the model hands :func:`run_batch` a ``start`` coroutine turning a
-:class:`BatchRequest` into an operation. Reads share the client's read budget;
-a start refused for quota slows the :class:`RateLimiter` and is tried again;
+A start refused for quota slows the :class:`RateLimiter` and is tried again;
 any other failure is reported on its item, never raised for the batch.
 """
 
@@ -22,7 +20,6 @@ __all__ = ["BatchItem", "BatchRequest", "RateLimiter", "iterate_sync", "run_batc
 
 T = TypeVar("T")
 
-_QUOTA_CODES = frozenset({"RESOURCE_EXHAUSTED", "HTTP 429"})
 _MAX_QUOTA_RETRIES = 8
 
 
@@ -30,9 +27,8 @@ _MAX_QUOTA_RETRIES = 8
 class BatchRequest:
     """One item: its messages, options for ``configure()`` and an optional name.
 
-    ``operation_id`` attaches to an operation started earlier instead of
-    starting one; ``idempotency_key`` is sent with its Generate (a resumed
-    batch repeats the key of a request whose answer it never saw).
+    ``operation_id`` attaches to an operation started earlier; ``idempotency_key``
+    is sent with its Generate (a resumed batch repeats a key whose answer it never saw).
     """
 
     messages: Any
@@ -44,13 +40,12 @@ class BatchRequest:
 
 @dataclass(frozen=True)
 class BatchItem(Generic[T]):
-    """The outcome of one item: ``result`` or ``error`` (never both)."""
+    """The outcome of item ``index`` (from 0): ``result`` or ``error``, never both;
+    ``operation_id`` is None when the operation could not be started."""
 
     index: int
-    """Position of the item in the input (from 0)."""
     request: BatchRequest
     operation_id: str | None
-    """None when the operation could not be started."""
     result: T | None = None
     error: BaseException | None = None
 
@@ -61,10 +56,6 @@ class BatchItem(Generic[T]):
     @property
     def ok(self) -> bool:
         return self.error is None
-
-    def __repr__(self) -> str:
-        outcome = "ok" if self.error is None else f"error={self.error!r}"
-        return f"BatchItem(index={self.index}, operation_id={self.operation_id!r}, {outcome})"
 
 
 class RateLimiter:
@@ -82,29 +73,21 @@ class RateLimiter:
         if per_minute is not None and not (per_minute > 0):
             raise ValueError(f"rate_per_minute must be > 0 or None, got {per_minute!r}")
         self._base = 0.0 if per_minute is None or math.isinf(per_minute) else 60.0 / per_minute
-        self._interval = self._base
+        self.interval = self._base
         self._next = -math.inf
         self._clock = clock
         self._sleep = sleep
 
-    @property
-    def interval(self) -> float:
-        return self._interval
-
     async def acquire(self) -> None:
-        while True:
-            now = self._clock()
-            if now >= self._next:
-                self._next = now + self._interval
-                if self._interval > self._base:
-                    self._interval = max(self._base, self._interval * 0.9)
-                return
+        while (now := self._clock()) < self._next:
             await self._sleep(self._next - now)
+        self._next = now + self.interval
+        self.interval = max(self._base, self.interval * 0.9)
 
     def slow_down(self, retry_after: float | None = None) -> float:
         """Returns how long the next start is held back."""
-        self._interval = min(max(self._interval * 2, 1.0), 60.0)
-        hold = max(retry_after or 0.0, self._interval)
+        self.interval = min(max(self.interval * 2, 1.0), 60.0)
+        hold = max(retry_after or 0.0, self.interval)
         self._next = max(self._next, self._clock() + hold)
         return hold
 
@@ -142,9 +125,9 @@ async def run_batch(
             try:
                 return await start(request)
             except TransportError as error:
-                if error.code not in _QUOTA_CODES or refusals >= _MAX_QUOTA_RETRIES:
-                    raise
                 refusals += 1
+                if error.code != "RESOURCE_EXHAUSTED" or refusals > _MAX_QUOTA_RETRIES:
+                    raise
                 await asyncio.sleep(limiter.slow_down(error.retry_after))
 
     async def one(index: int, request: BatchRequest) -> BatchItem[T]:
@@ -155,8 +138,6 @@ async def run_batch(
             if on_started is not None:
                 on_started(index, request, operation)
             result = await operation.wait(poll_timeout=poll_timeout)
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # reported on the item, never raised for the batch
             return BatchItem(index, request, operation_id, error=exc)
         return BatchItem(index, request, operation_id, result=result)
@@ -175,8 +156,8 @@ async def run_batch(
             item = await results.get()
             if item is None:
                 running -= 1
-                continue
-            yield item
+            else:
+                yield item
         for task in workers:
             task.result()  # a failure of the input iterable itself is raised here
     finally:
@@ -191,6 +172,9 @@ def iterate_sync(run: Runner, items: AsyncIterator[T]) -> Iterator[T]:
     async def step() -> T:
         return await items.__anext__()
 
+    async def close() -> None:
+        await items.aclose()  # type: ignore[attr-defined]
+
     try:
         while True:
             try:
@@ -198,10 +182,5 @@ def iterate_sync(run: Runner, items: AsyncIterator[T]) -> Iterator[T]:
             except StopAsyncIteration:
                 return
     finally:
-        aclose = getattr(items, "aclose", None)
-        if aclose is not None:
-
-            async def close() -> None:
-                await aclose()
-
+        if hasattr(items, "aclose"):
             run(close())

@@ -54,12 +54,10 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
 
     @property
     def name(self) -> str | None:
-        """The model name from the URI (``yandex-art``)."""
         return self._parsed.name
 
     @property
     def version(self) -> str | None:
-        """The model version from the URI (``latest``)."""
         return self._parsed.version
 
     @property
@@ -73,25 +71,19 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
         return self._parsed.fine_tuned
 
     @abstractmethod
-    def configure(self, *args: Any, **kwargs: Any) -> Self:
-        """Returns a copy of the model with the given settings (typed in each model)."""
+    def configure(self, *args: Any, **kwargs: Any) -> Self: ...
 
     def _with_config(self, config: ConfigT) -> Self:
         return type(self)(uri=self.uri, core=self._core, config=config)
 
     @abstractmethod
-    def _build_request(self, messages: InputT) -> Any:
-        """The request that starts an operation, checked before anything is sent."""
+    def _build_request(self, messages: InputT) -> Any: ...
 
     @abstractmethod
-    async def _send(
-        self, request: Any, timeout: float, idempotency_key: str | None
-    ) -> OperationMessage:
-        """Sends a request made by :meth:`_build_request`; the new operation."""
+    async def _send(self, request: Any, timeout: float, key: str | None) -> OperationMessage: ...
 
     @abstractmethod
-    def _reader(self) -> OperationMessageReader[Any, ResultT]:
-        """Reads this model's operations, decoding their results."""
+    def _reader(self) -> OperationMessageReader[Any, ResultT]: ...
 
     async def _start(
         self, messages: InputT, timeout: float, idempotency_key: str | None = None
@@ -156,11 +148,8 @@ class AsyncModelBase(ModelBase[ConfigT, InputT, ResultT]):
     async def attach_deferred(
         self, operation_id: str, timeout: float = 60
     ) -> AsyncOperation[ResultT]:
-        """Attaches to an operation started earlier, by its id (no request is made).
-
-        :param operation_id: the id printed or stored when the operation was started.
-        :param timeout: kept for compatibility; reads take their timeout from ``wait()``.
-        """
+        """Attaches to the operation ``operation_id`` started earlier (no request is made;
+        ``timeout`` is kept for compatibility, reads take theirs from ``wait()``)."""
         return self._operation(operation_id)
 
 
@@ -168,11 +157,8 @@ class SyncModelBase(ModelBase[ConfigT, InputT, ResultT]):
     """The blocking face of a model; calls run on the client's event-loop thread."""
 
     def attach_deferred(self, operation_id: str, timeout: float = 60) -> Operation[ResultT]:
-        """Attaches to an operation started earlier, by its id (no request is made).
-
-        :param operation_id: the id printed or stored when the operation was started.
-        :param timeout: kept for compatibility; reads take their timeout from ``wait()``.
-        """
+        """Attaches to the operation ``operation_id`` started earlier (no request is made;
+        ``timeout`` is kept for compatibility, reads take theirs from ``wait()``)."""
         return self._blocking(self._operation(operation_id))
 
     def _blocking(self, operation: AsyncOperation[ResultT]) -> Operation[ResultT]:
@@ -192,14 +178,8 @@ class ModelFactory(Generic[ModelT]):
         self._core = core
 
     def __call__(self, model_name: str, *, model_version: str = "latest") -> ModelT:
-        """Returns the model called ``model_name`` (or the model at that URI).
-
-        A name with ``://`` is taken as a complete URI; any other name becomes
-        ``<scheme>://<folder_id>/<model>/<version>`` with the client's folder.
-
-        :param model_name: the name or URI of the model.
-        :param model_version: the version; ``latest`` by default.
-        """
+        """The model ``model_name`` at ``model_version``, in the client's folder; a name
+        with ``://`` is taken as a complete URI."""
         uri = resolve_model_uri(
             model_name,
             model_version=model_version,

@@ -1,10 +1,5 @@
-"""What the REST transports of every service share: mapping schema errors to
-SDK errors, and keeping ``Any`` values of unknown types by their type URL.
-
-The generated transports pass in their ``Any`` message type and the type URLs
-their message pool knows, so nothing here imports generated code (or pydantic:
-the schema errors are read through their ``errors()`` method).
-"""
+"""What every REST transport shares: schema errors as SDK errors, and ``Any`` values
+of unknown types kept by their type URL (no generated or pydantic import here)."""
 
 from __future__ import annotations
 
@@ -18,15 +13,11 @@ __all__ = ["AnyType", "invalid_answer", "invalid_request", "pop_unknown_any", "r
 A = TypeVar("A", covariant=True)
 
 
-class SchemaError(Protocol):
-    """A pydantic ``ValidationError`` as far as it is read here."""
-
+class SchemaError(Protocol):  # a pydantic ValidationError, as far as it is read here
     def errors(self) -> Any: ...
 
 
-class AnyType(Protocol[A]):
-    """The ``google.protobuf.Any`` message class of the generated messages."""
-
+class AnyType(Protocol[A]):  # the generated google.protobuf.Any class
     def __call__(self, *, type_url: str) -> A: ...
 
     def from_dict(self, value: Mapping[str, Any]) -> A: ...
@@ -57,11 +48,8 @@ def invalid_answer(exc: SchemaError, endpoint: str, method: str) -> TransportErr
 def pop_unknown_any(
     node: dict[str, Any], key: str, repeated: bool, any_type: AnyType[A], known: Container[str]
 ) -> list[A]:
-    """Takes out ``node[key]`` when it holds an Any whose type URL is not ``known``.
-
-    Returns the values (known ones decoded, unknown ones kept by type URL), or
-    an empty list when every value is known and ``node`` is left as it was.
-    """
+    """Takes out ``node[key]`` when it holds an Any of a type URL not ``known``: its values,
+    known ones decoded, unknown ones kept by type URL (else ``[]``, ``node`` untouched)."""
     value = node.get(key)
     items = value if repeated and isinstance(value, list) else [value]
     if not any(isinstance(v, dict) and v.get("@type") not in known for v in items):

@@ -50,20 +50,10 @@ def parse_model_uri(uri: str) -> ModelUri:
         if not _SEGMENT.fullmatch(part):
             raise bad(f"{label} {part!r} contains whitespace")
     version = parts[2] if len(parts) == 3 else None
-    fine_tuned = False
-    if version is not None and "@" in version:
-        base, _, tuning = version.partition("@")
-        if not base or not tuning or "@" in tuning:
-            raise bad(f"fine-tuned version must look like <base>@<tuning>, got {version!r}")
-        fine_tuned = True
-    return ModelUri(
-        uri=uri,
-        scheme=scheme,
-        owner=parts[0],
-        name=parts[1],
-        version=version,
-        fine_tuned=fine_tuned,
-    )
+    fine_tuned = version is not None and "@" in version
+    if fine_tuned and not re.fullmatch(r"[^@]+@[^@]+", version or ""):
+        raise bad(f"fine-tuned version must look like <base>@<tuning>, got {version!r}")
+    return ModelUri(uri, scheme, parts[0], parts[1], version, fine_tuned)
 
 
 def resolve_model_uri(
@@ -73,13 +63,8 @@ def resolve_model_uri(
     folder_id: str | None,
     scheme: str,
 ) -> str:
-    """Turn a model name (or a full URI) into the URI the service expects.
-
-    A name containing ``://`` is returned as given once it parses and its
-    scheme matches; otherwise the URI is ``<scheme>://<folder_id>/<name>/<model_version>``.
-    """
-    if not _SCHEME.fullmatch(scheme):
-        raise ValueError(f"invalid URI scheme {scheme!r}")
+    """``<scheme>://<folder_id>/<name>/<model_version>``, or a name with ``://`` as given
+    once it parses with the right scheme."""
     if not isinstance(model_name, str):
         raise TypeError(f"model_name must be a str, not {type(model_name).__name__}")
     if not isinstance(model_version, str):
@@ -109,8 +94,6 @@ def resolve_model_uri(
             "model_version",
             f"{model_version!r} must be non-empty and contain no '/' or whitespace",
         )
-    if folder_id is not None and not isinstance(folder_id, str):
-        raise TypeError(f"folder_id must be a str or None, not {type(folder_id).__name__}")
     if folder_id is None or not folder_id.strip():
         raise ConfigurationError(
             f"a folder id is needed to build the URI of model {model_name!r}: "

@@ -1,9 +1,5 @@
-"""Checks that generated code runs on values as the user configures them.
-
-A value of the wrong Python type raises :class:`TypeError`; a value of the
-right type but out of range raises :class:`~.errors.InvalidArgumentError`.
-Both name the parameter.
-"""
+"""Checks of values as users pass them: a wrong type raises :class:`TypeError`, a value
+out of range :class:`~.errors.InvalidArgumentError`; both name the parameter."""
 
 from __future__ import annotations
 
@@ -11,31 +7,27 @@ import math
 
 from .errors import InvalidArgumentError
 
-__all__ = [
-    "INT64_MAX",
-    "INT64_MIN",
-    "check_bool",
-    "check_float",
-    "check_idempotency_key",
-    "check_int",
-    "check_path_segment",
-    "check_str",
-    "check_timeout",
-]
-
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-"""The range of protobuf's int64, shared by everything that checks one."""
 
 
 def _type_error(name: str, expected: str, value: object) -> TypeError:
     return TypeError(f"{name} must be {expected}, not {type(value).__name__}")
 
 
+def _number(name: str, value: object, expected: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _type_error(name, expected, value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float's range
+        return math.inf if value > 0 else -math.inf
+
+
 def check_int(
     name: str, value: object, *, minimum: int | None = None, maximum: int | None = None
 ) -> int:
-    """Return ``value`` as an ``int`` after checking its type and inclusive bounds."""
+    """``value`` as an ``int`` within inclusive bounds."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise _type_error(name, "an int", value)
     if minimum is not None and value < minimum:
@@ -46,21 +38,13 @@ def check_int(
 
 
 def check_float(
-    name: str,
-    value: object,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
+    name: str, value: object, *, minimum: float | None = None, maximum: float | None = None
 ) -> float:
-    """Return ``value`` as a finite ``float`` (ints are accepted) within inclusive bounds."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _type_error(name, "a float or an int", value)
-    try:
-        number = float(value)
-    except OverflowError:
-        raise InvalidArgumentError(name, "must be a finite number, got an int too large") from None
+    """``value`` as a finite ``float`` (ints accepted) within inclusive bounds."""
+    number = _number(name, value, "a float or an int")
     if not math.isfinite(number):
-        raise InvalidArgumentError(name, f"must be a finite number, got {number!r}")
+        shown = "an int too large" if isinstance(value, int) else repr(number)
+        raise InvalidArgumentError(name, f"must be a finite number, got {shown}")
     if minimum is not None and number < minimum:
         raise InvalidArgumentError(name, f"must be >= {minimum:g}, got {number:g}")
     if maximum is not None and number > maximum:
@@ -69,16 +53,17 @@ def check_float(
 
 
 def check_str(
-    name: str,
-    value: object,
-    *,
-    min_length: int | None = None,
-    max_length: int | None = None,
+    name: str, value: object, *, min_length: int | None = None, max_length: int | None = None
 ) -> str:
-    """Return ``value`` after checking it is a ``str`` whose length (in characters) fits."""
+    """``value`` as valid Unicode text whose length in characters fits."""
     if not isinstance(value, str):
         raise _type_error(name, "a str", value)
-    _check_unicode(name, value)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(
+            name, f"is not valid Unicode (a lone surrogate at position {exc.start})"
+        ) from None
     length = len(value)
     if min_length is not None and length < min_length:
         if length == 0:
@@ -93,13 +78,8 @@ def check_str(
     return str(value)
 
 
-def _check_unicode(name: str, value: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgumentError(
-            name, f"is not valid Unicode (a lone surrogate at position {exc.start})"
-        ) from None
+def _characters(count: int) -> str:
+    return f"{count} character" if count == 1 else f"{count} characters"
 
 
 def check_path_segment(name: str, value: object) -> str:
@@ -122,12 +102,7 @@ def check_idempotency_key(name: str, value: object) -> str:
 
 def check_timeout(name: str, value: object) -> float:
     """Seconds for a request: a positive, finite number."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _type_error(name, "a number of seconds", value)
-    try:
-        seconds = float(value)
-    except OverflowError:
-        seconds = math.inf
+    seconds = _number(name, value, "a number of seconds")
     if not (seconds > 0 and math.isfinite(seconds)):
         raise InvalidArgumentError(
             name, f"must be a positive, finite number of seconds, got {value!r}"
@@ -135,12 +110,8 @@ def check_timeout(name: str, value: object) -> float:
     return seconds
 
 
-def _characters(count: int) -> str:
-    return f"{count} character" if count == 1 else f"{count} characters"
-
-
 def check_bool(name: str, value: object) -> bool:
-    """Return ``value`` after checking it is a real ``bool`` (not ``0``/``1``)."""
+    """``value`` if it is a real ``bool`` (not ``0``/``1``)."""
     if not isinstance(value, bool):
         raise _type_error(name, "a bool", value)
     return value
