@@ -1,5 +1,4 @@
-"""When to read unfinished operations: the client's read budget, the learned durations
-(shared per endpoints, cached on disk) and the poll policy, side by side."""
+"""When to read unfinished operations: the read budget, learned durations and poll policy."""
 
 from __future__ import annotations
 
@@ -97,7 +96,6 @@ class PollScheduler:
         self._wake_dispatcher()
 
     def release(self, grant: Grant) -> None:
-        """The answer to the read of ``grant`` came."""
         if grant.end == math.inf:
             grant.end = self._clock()
             self._wake_dispatcher()
@@ -109,8 +107,7 @@ class PollScheduler:
             return self._grant(now, due, now)
         loop, old = asyncio.get_running_loop(), self._dispatcher
         if old is not None and not old.done() and old.get_loop() is not loop:
-            # The previous loop went away with its dispatcher: forget its waiters
-            # and the grants of reads that will never be released.
+            # The old loop died with its dispatcher: drop its waiters and unreleased grants.
             self._heap = [w for w in self._heap if w.future.get_loop() is loop]
             heapq.heapify(self._heap)
             for grant in self._grants:
@@ -145,14 +142,12 @@ class PollScheduler:
 
     def _free_at(self, now: float) -> float:
         """When one more read fits the budget (inf: after a release)."""
-        # The server counts a read on arrival, between its grant and its answer: counting
-        # it until a window after the answer keeps delayed reads within the quota.
+        # The server counts a read between its grant and its answer: so do we, until a window after.
         counted = _WINDOW + _GUARD
         self._grants = [g for g in self._grants if g.end > now - counted]
         ends = sorted(g.end for g in self._grants)
 
         def free(cap: int) -> float:
-            # With ``cap`` reads still counted, the oldest of the newest ``cap`` leaves first.
             return ends[-cap] + counted if len(ends) >= cap else -math.inf
 
         full = free(self.reads_per_window)
@@ -171,8 +166,7 @@ class PollScheduler:
                 heapq.heappop(self._heap)
             if not self._heap:
                 return
-            head = self._heap[0]
-            now = self._clock()
+            head, now = self._heap[0], self._clock()
             at = max(head.due, self._free_at(now))
             if at <= now + _EPSILON:
                 heapq.heappop(self._heap)
@@ -248,8 +242,7 @@ class DurationModel:
         modified_at: float | None = None,
     ) -> float | None:
         """Learn from the ages of the last running and first done reads; returns the duration."""
-        # The server's timestamps, when they fit between the reads (± 0.25 s for latency
-        # and clock steps), are far more precise than the reads; whole seconds count ± 1 s.
+        # Server timestamps that fit the reads (± 0.25 s) are precise; whole seconds count ± 1 s.
         if created_at is not None and modified_at is not None:
             seconds = modified_at - created_at
             if math.isfinite(seconds) and running_at - 0.25 <= seconds <= done_at + 0.25:
@@ -268,12 +261,10 @@ class DurationModel:
         return tuple(seconds for seconds, _ in self._kept(key))
 
     def uncertainty(self, key: str) -> float:
-        """The largest uncertainty among :meth:`history` (0 if none)."""
         return max((spread for _, spread in self._kept(key)), default=0.0)
 
     def _kept(self, key: str) -> list[tuple[float, float]]:
-        # From two precise durations on, coarse ones (cold backoff, throttled reads) within
-        # their range go; those wholly outside it stay (dropping them would bias it).
+        # Coarse durations within the range of 2+ precise ones go; those outside stay (no bias).
         entries = list(self._entries(key))
         precise = [s for s, u in entries if _precise(s, u)]
         if len(precise) < 2:
@@ -374,8 +365,7 @@ def shared_durations(scope: str, *, persist: bool) -> DurationModel:
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """When to read an operation: cold backoff, else sparse then dense reads around the likely
-    end, or one just after a tight history's end (docs/performance.md, "Polling")."""
+    """When to read an operation; docs/performance.md ("Polling") explains the numbers."""
 
     initial_interval: float = 0.15
     multiplier: float = 1.6
@@ -399,7 +389,6 @@ class PollPolicy:
     def window(self, history: Sequence[float]) -> tuple[float, float, float]:
         """``(lo, hi, step)``: the likely completion window and the read spacing in it."""
         p10, p90 = quantile(history, 0.1), quantile(history, 0.9)
-        # Few durations widen [p10, p90] by p50 * prior_spread / n.
         margin = quantile(history, 0.5) * self.prior_spread / len(history)
         lo = max(0.0, min(self.lead * p10, p10 - margin))
         hi = max(p90 * (1 + self.tail), p90 + margin, lo + self.dense_interval)
