@@ -16,7 +16,7 @@ import pytest
 
 from yandex_art._runtime.bridge import LoopThread
 from yandex_art._runtime.operation import AsyncOperation, Operation, OperationSnapshot, RpcStatus
-from yandex_art._runtime.scheduler import DurationModel, PollPolicy, PollScheduler
+from yandex_art._runtime.scheduler import DurationModel, Grant, PollPolicy, PollScheduler
 
 T = TypeVar("T")
 
@@ -142,6 +142,33 @@ class FakeServer:
         return self._snapshot(op)
 
 
+class CountingScheduler(PollScheduler):
+    """The real scheduler, counting its grants, waiters and unreleased reads for the checks."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.granted = self.waiting = 0
+        self.unreleased: set[Grant] = set()
+
+    async def acquire(self, due: float) -> Grant:
+        self.waiting += 1
+        try:
+            grant = await super().acquire(due)
+        finally:
+            self.waiting -= 1
+        self.granted += 1
+        self.unreleased.add(grant)
+        return grant
+
+    def release(self, grant: Grant) -> None:
+        self.unreleased.discard(grant)
+        super().release(grant)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.unreleased)
+
+
 class Sim:
     """One virtual-time world: loop, server, scheduler and duration model."""
 
@@ -150,7 +177,7 @@ class Sim:
         self.loop = runner.get_loop()
         self.clock = self.loop.time
         self.server = FakeServer(self.clock)
-        self.scheduler = PollScheduler(max_reads_per_second=reads_per_second, clock=self.clock)
+        self.scheduler = CountingScheduler(max_reads_per_second=reads_per_second, clock=self.clock)
         self.durations = DurationModel()
         self.rng = random.Random(1234)
 
@@ -207,7 +234,7 @@ class RealWorld:
     def __init__(self) -> None:
         self.bridge = LoopThread("test-operation-loop")
         self.server = FakeServer(time.monotonic)
-        self.scheduler = PollScheduler()
+        self.scheduler = CountingScheduler()
         self.durations = DurationModel()
 
     def operation(self, duration: float, outcome: str = "ok") -> Operation[str]:

@@ -11,18 +11,20 @@ from pathlib import Path
 import pytest
 
 from yandex_art._runtime import scheduler
-from yandex_art._runtime.scheduler import (
-    DurationModel,
-    cache_dir,
-    cache_enabled,
-    hashed_key,
-    shared_durations,
-)
+from yandex_art._runtime.scheduler import DurationModel, hashed_key, shared_durations
 
 
 @pytest.fixture(autouse=True)
 def _fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scheduler, "_SHARED", {})
+
+
+@pytest.fixture
+def xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The cache switched on, under ``tmp_path`` (the suite turns it off)."""
+    monkeypatch.delenv("YANDEX_ART_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path
 
 
 def _file(directory: Path) -> dict[str, list[list[float]]]:
@@ -32,55 +34,67 @@ def _file(directory: Path) -> dict[str, list[list[float]]]:
     return keys
 
 
-def test_cache_dir_follows_xdg_and_env_switch(tmp_path: Path) -> None:
-    assert cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "yandex-art"
-    assert cache_enabled({}) and cache_enabled({"YANDEX_ART_CACHE": "1"})
+def test_cache_file_follows_xdg_and_env_switch(xdg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert shared_durations("a", persist=True).cache == xdg / "yandex-art" / "durations.json"
+    monkeypatch.setenv("YANDEX_ART_CACHE", "1")
+    assert shared_durations("b", persist=True).cache is not None
     for off in ("0", "false", "OFF", "no"):
-        assert not cache_enabled({"YANDEX_ART_CACHE": off})
+        monkeypatch.setenv("YANDEX_ART_CACHE", off)
+        assert shared_durations(off, persist=True).cache is None
 
 
-def test_a_new_model_starts_from_what_an_earlier_process_wrote(tmp_path: Path) -> None:
-    env = {"XDG_CACHE_HOME": str(tmp_path)}
-    model = shared_durations("grpc=h:1", persist=True, env=env)
+def test_cache_file_defaults_to_the_platform_cache_dir(
+    xdg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setattr(Path, "home", staticmethod(lambda: xdg))
+    monkeypatch.delenv("LOCALAPPDATA", raising=False)
+    platforms = [("linux", ".cache"), ("darwin", "Library/Caches"), ("win32", "AppData/Local")]
+    for platform, where in platforms:
+        monkeypatch.setattr(sys, "platform", platform)
+        expected = xdg / where / "yandex-art" / "durations.json"
+        assert shared_durations(platform, persist=True).cache == expected
+
+
+def test_a_new_model_starts_from_what_an_earlier_process_wrote(xdg: Path) -> None:
+    model = shared_durations("grpc=h:1", persist=True)
     model.observe("art://f/yandex-art/latest", 3.0, uncertainty=0.0)
     model.observe("art://f/yandex-art/latest", 3.1, uncertainty=0.0)
     scheduler._flush_all()
     scheduler._SHARED = {}  # as a new process would
-    again = shared_durations("grpc=h:1", persist=True, env=env)
+    again = shared_durations("grpc=h:1", persist=True)
     assert again is not model
     assert again.history("art://f/yandex-art/latest") == (3.0, 3.1)
     # another endpoint learns nothing from it
-    other = shared_durations("grpc=h:2", persist=True, env=env)
+    other = shared_durations("grpc=h:2", persist=True)
     assert other.history("art://f/yandex-art/latest") == ()
 
 
-def test_clients_of_one_scope_share_one_model(tmp_path: Path) -> None:
-    env = {"XDG_CACHE_HOME": str(tmp_path)}
-    first = shared_durations("s", persist=True, env=env)
-    assert shared_durations("s", persist=True, env=env) is first
-    assert shared_durations("t", persist=True, env=env) is not first
+def test_clients_of_one_scope_share_one_model(xdg: Path) -> None:
+    first = shared_durations("s", persist=True)
+    assert shared_durations("s", persist=True) is first
+    assert shared_durations("t", persist=True) is not first
 
 
-def test_the_file_holds_durations_and_times_only(tmp_path: Path) -> None:
-    env = {"XDG_CACHE_HOME": str(tmp_path)}
-    model = shared_durations("grpc=secret-host:443", persist=True, env=env)
+def test_the_file_holds_durations_and_times_only(xdg: Path) -> None:
+    model = shared_durations("grpc=secret-host:443", persist=True)
     model.observe("art://b1gfolder/yandex-art/latest", 2.5, uncertainty=0.01)
-    text = (tmp_path / "yandex-art" / "durations.json").read_text()
+    text = (xdg / "yandex-art" / "durations.json").read_text()
     for secret in ("b1gfolder", "secret-host", "yandex-art/latest"):
         assert secret not in text
-    keys = _file(tmp_path / "yandex-art")
+    keys = _file(xdg / "yandex-art")
     entries = keys[hashed_key("grpc=secret-host:443", "art://b1gfolder/yandex-art/latest")]
     assert [e[:2] for e in entries] == [[2.5, 0.01]]
     assert abs(entries[0][2] - time.time()) < 60
-    assert not [p for p in (tmp_path / "yandex-art").iterdir() if p.suffix == ".tmp"]
+    assert not [p for p in (xdg / "yandex-art").iterdir() if p.suffix == ".tmp"]
 
 
-def test_off_switches_leave_no_file(tmp_path: Path) -> None:
-    env = {"XDG_CACHE_HOME": str(tmp_path), "YANDEX_ART_CACHE": "0"}
-    shared_durations("s", persist=True, env=env).observe("k", 1.0)
-    shared_durations("s", persist=False, env={"XDG_CACHE_HOME": str(tmp_path)}).observe("k", 1.0)
+def test_off_switches_leave_no_file(xdg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared_durations("s", persist=False).observe("k", 1.0)
+    monkeypatch.setenv("YANDEX_ART_CACHE", "0")
+    shared_durations("s", persist=True).observe("k", 1.0)
     scheduler._flush_all()
-    assert not (tmp_path / "yandex-art").exists()
+    assert not (xdg / "yandex-art").exists()
 
 
 def test_bounded_and_stale_entries_age_out(tmp_path: Path) -> None:
@@ -112,12 +126,15 @@ def test_corrupt_file_is_ignored_and_replaced(tmp_path: Path) -> None:
     assert [e[0] for e in _file(tmp_path)[hashed_key("", "k")]] == [1.5]
 
 
-def test_unwritable_cache_dir_is_skipped_silently(tmp_path: Path) -> None:
+def test_unwritable_cache_dir_is_skipped_silently(
+    xdg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A path under a regular file can be neither created nor written, even by root
     # (which a read-only mode would not stop).
-    blocker = tmp_path / "file"
+    blocker = xdg / "file"
     blocker.write_text("")
-    model = shared_durations("s", persist=True, env={"XDG_CACHE_HOME": str(blocker / "cache")})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))
+    model = shared_durations("s", persist=True)
     model.observe("k", 2.0)
     assert model.history("k") == (2.0,)
     assert model.flush() is True  # nothing left
@@ -126,13 +143,14 @@ def test_unwritable_cache_dir_is_skipped_silently(tmp_path: Path) -> None:
     assert model.history("k") == (2.0, 3.0)
 
 
-def test_missing_home_gives_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_home_gives_no_cache(xdg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def no_home() -> Path:
         raise RuntimeError("Could not determine home directory.")
 
+    monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setattr(Path, "home", staticmethod(no_home))
-    assert cache_dir({}) is None
-    model = shared_durations("s", persist=True, env={})
+    model = shared_durations("s", persist=True)
+    assert model.cache is None
     model.observe("k", 1.0)
     assert model.history("k") == (1.0,)
 
