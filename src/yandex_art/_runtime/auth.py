@@ -49,9 +49,12 @@ def _check_secret(kind: str, secret: object) -> str:
 
 
 class _Provider:
-    """``describe()`` and a repr that name the kind of credential, never the secret."""
+    """A fixed header by default; ``describe()`` and repr name the kind, never the secret."""
 
-    _kind = ""
+    _kind = _header = ""
+
+    async def authorization(self) -> str:
+        return self._header
 
     def describe(self) -> str:
         return self._kind
@@ -68,9 +71,6 @@ class APIKeyAuth(_Provider):
     def __init__(self, api_key: str) -> None:
         self._header = f"Api-Key {_check_secret(self._kind, api_key)}"
 
-    async def authorization(self) -> str:
-        return self._header
-
 
 class IAMTokenAuth(_Provider):
     """A ready IAM token, sent as ``Bearer <token>``; it is not refreshed."""
@@ -79,9 +79,6 @@ class IAMTokenAuth(_Provider):
 
     def __init__(self, token: str) -> None:
         self._header = f"Bearer {_check_secret(self._kind, token)}"
-
-    async def authorization(self) -> str:
-        return self._header
 
 
 class EnvIAMTokenAuth(_Provider):
@@ -151,11 +148,9 @@ class OAuthTokenAuth(_RefreshingAuth):
         if http is not None and http is not self._given_http:
             await http.aclose()
 
-    def _error(self, message: str, code: str, **fields: Any) -> TransportError:
-        message = message.replace(self._oauth_token, "<hidden>")
-        return TransportError(
-            message, code=code, endpoint=IAM_TOKEN_ENDPOINT, method="POST", **fields
-        )
+    def _error(self, why: str, code: str, **fields: Any) -> TransportError:
+        why = why.replace(self._oauth_token, "<hidden>")
+        return TransportError(why, code=code, endpoint=IAM_TOKEN_ENDPOINT, method="POST", **fields)
 
     async def _fetch(self, now: float) -> tuple[str, float]:
         import httpx
@@ -164,12 +159,10 @@ class OAuthTokenAuth(_RefreshingAuth):
         body = {"yandexPassportOauthToken": self._oauth_token}
         try:
             response = await self._http.post(IAM_TOKEN_ENDPOINT, json=body)
-        except httpx.TimeoutException as exc:
-            why = f"IAM token exchange timed out ({type(exc).__name__})"
-            raise self._error(why, "DEADLINE_EXCEEDED") from None
         except httpx.HTTPError as exc:
             why = f"IAM token exchange failed: {type(exc).__name__}: {exc}"
-            raise self._error(why, "UNAVAILABLE") from None
+            code = "DEADLINE_EXCEEDED" if isinstance(exc, httpx.TimeoutException) else "UNAVAILABLE"
+            raise self._error(why, code) from None
         if not response.is_success:
             message, fields = http_error_fields(response)
             raise self._error(f"IAM token exchange was refused: {message}", **fields)
@@ -188,42 +181,6 @@ class OAuthTokenAuth(_RefreshingAuth):
         return token, _refresh_at(now, moment.replace(tzinfo=moment.tzinfo or UTC).timestamp())
 
 
-class _Unavailable(Exception):
-    """The metadata service did not answer; the message says why, never with a secret."""
-
-
-def _metadata_token(addr: str, connect_timeout: float, now: float) -> tuple[str, float]:
-    """One blocking GET of the metadata service: the token and when to refresh it."""
-    import http.client
-
-    conn = http.client.HTTPConnection(addr, timeout=connect_timeout)
-    try:
-        conn.connect()
-        assert conn.sock is not None
-        conn.sock.settimeout(2.0)
-        conn.request("GET", METADATA_PATH, headers={"Metadata-Flavor": "Google"})
-        response = conn.getresponse()
-        body = response.read(1 << 16)
-    except TimeoutError:
-        waited = connect_timeout if conn.sock is None else 2.0
-        raise _Unavailable(f"no answer in {waited:g} s") from None
-    except (OSError, http.client.HTTPException) as exc:
-        why = getattr(exc, "strerror", None) or exc
-        raise _Unavailable(f"{type(exc).__name__}: {why}") from None
-    finally:
-        conn.close()
-    if response.status != 200:
-        raise _Unavailable(f"HTTP {response.status}")
-    try:
-        data = json.loads(body)
-        token, expires_in = data["access_token"], float(data.get("expires_in", 3600))
-        if not isinstance(token, str) or not token or not expires_in > 0:
-            raise ValueError
-    except (ValueError, TypeError, KeyError, AttributeError):
-        raise _Unavailable("answered without an access_token and expires_in") from None
-    return token, _refresh_at(now, now + expires_in)
-
-
 class MetadataAuth(_RefreshingAuth):
     """IAM tokens of a VM's or Cloud Function's service account from the metadata service
     at ``addr`` (``host[:port]``), cached and refreshed before expiry."""
@@ -232,10 +189,41 @@ class MetadataAuth(_RefreshingAuth):
         super().__init__(clock)
         self._addr, self._kind = addr, f"IAM token from the metadata service at {addr}"
 
+    def _get(self, connect_timeout: float, now: float) -> tuple[str, float]:
+        """One blocking GET; ConnectionError says why it gave no token."""
+        import http.client
+
+        conn = http.client.HTTPConnection(self._addr, timeout=connect_timeout)
+        try:
+            conn.connect()
+            assert conn.sock is not None
+            conn.sock.settimeout(2.0)
+            conn.request("GET", METADATA_PATH, headers={"Metadata-Flavor": "Google"})
+            response = conn.getresponse()
+            body = response.read(1 << 16)
+        except TimeoutError:
+            waited = connect_timeout if conn.sock is None else 2.0
+            raise ConnectionError(f"no answer in {waited:g} s") from None
+        except (OSError, http.client.HTTPException) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise ConnectionError(f"{type(exc).__name__}: {why}") from None
+        finally:
+            conn.close()
+        if response.status != 200:
+            raise ConnectionError(f"HTTP {response.status}")
+        try:
+            data = json.loads(body)
+            token, expires_in = data["access_token"], float(data.get("expires_in", 3600))
+            if not isinstance(token, str) or not token or not expires_in > 0:
+                raise ValueError
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise ConnectionError("answered without an access_token and expires_in") from None
+        return token, _refresh_at(now, now + expires_in)
+
     async def _fetch(self, now: float) -> tuple[str, float]:
         try:
-            return await asyncio.to_thread(_metadata_token, self._addr, 2.0, now)
-        except _Unavailable as exc:
+            return await asyncio.to_thread(self._get, 2.0, now)
+        except ConnectionError as exc:
             why, endpoint = f"no IAM token from the metadata service: {exc}", f"http://{self._addr}"
             raise TransportError(why, code="UNAVAILABLE", endpoint=endpoint, method="GET") from None
 
@@ -244,11 +232,7 @@ class YcCliAuth(_RefreshingAuth):
     """IAM tokens from ``yc iam create-token`` (``--profile`` when given), rerun every hour."""
 
     def __init__(
-        self,
-        profile: str | None = None,
-        *,
-        executable: str = YC_EXECUTABLE,
-        clock: Clock = time.time,
+        self, profile: str | None = None, *, executable: str = "yc", clock: Clock = time.time
     ) -> None:
         super().__init__(clock)
         self._argv = [executable, "iam", "create-token", "--no-user-output"]
@@ -259,21 +243,18 @@ class YcCliAuth(_RefreshingAuth):
         import subprocess
 
         command = " ".join(self._argv[:3] + self._argv[4:])
-        pipe = subprocess.PIPE
-        proc = await asyncio.create_subprocess_exec(
-            *self._argv, stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), 60.0)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        try:  # subprocess.run kills yc when it hangs (a login prompt, say)
+            done = await asyncio.to_thread(
+                lambda: subprocess.run(
+                    self._argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=60
+                )
+            )
+        except subprocess.TimeoutExpired:
             raise ConfigurationError(f"`{command}` gave no token in 60 s") from None
-        lines = out.decode(errors="replace").split()
-        if proc.returncode or not lines:
-            why = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise ConfigurationError(f"`{command}` failed (exit {proc.returncode}): {why[0][:200]}")
-        return lines[-1], now + 3600.0
+        if done.returncode or not done.stdout.split():
+            why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise ConfigurationError(f"`{command}` failed (exit {done.returncode}): {why[0][:200]}")
+        return done.stdout.decode(errors="replace").split()[-1], now + 3600.0
 
 
 def _discover(env: Mapping[str, str], clock: Clock) -> AuthProvider:
@@ -286,17 +267,13 @@ def _discover(env: Mapping[str, str], clock: Clock) -> AuthProvider:
         return OAuthTokenAuth(oauth_token, clock=clock)
     if env.get("YC_TOKEN", "").strip():
         return EnvIAMTokenAuth(env)
-    given = env.get("YC_METADATA_ADDR", "").strip()
-    addr = given or METADATA_ADDR
-    try:  # an explicit address is almost surely meant to answer: give it longer
-        metadata = MetadataAuth(addr, clock=clock)
-        # the probe's token is the first one used
-        metadata._token, metadata._refresh_at = _metadata_token(
-            addr, 1.0 if given else 0.1, clock()
-        )
+    addr = env.get("YC_METADATA_ADDR", "").strip()
+    metadata = MetadataAuth(addr or METADATA_ADDR, clock=clock)
+    try:  # the probe's token is used first; an explicit address is given longer to answer
+        metadata._token, metadata._refresh_at = metadata._get(1.0 if addr else 0.1, clock())
         return metadata
-    except _Unavailable as exc:
-        metadata_failure = f"metadata service at {addr} ({exc})"
+    except ConnectionError as exc:
+        metadata_failure = f"metadata service at {metadata._addr} ({exc})"
     import shutil
 
     if executable := shutil.which(YC_EXECUTABLE, path=env.get("PATH")):
@@ -324,14 +301,10 @@ def coerce_auth(
     if not value:
         raise ConfigurationError(f"auth is an empty string; {_NO_CREDENTIALS}")
     scheme, _, rest = value.partition(" ")
-    if scheme.lower() in ("api-key", "bearer") and not rest:
-        raise ConfigurationError(f"auth {value!r} has no credential after the scheme")
-    if scheme.lower() == "api-key":
-        return APIKeyAuth(rest)
-    if scheme.lower() == "bearer":
-        return IAMTokenAuth(rest)
+    if scheme.lower() in ("api-key", "bearer"):
+        if not rest:
+            raise ConfigurationError(f"auth {value!r} has no credential after the scheme")
+        return APIKeyAuth(rest) if scheme.lower() == "api-key" else IAMTokenAuth(rest)
     if value.startswith("t1."):
         return IAMTokenAuth(value)
-    if value.startswith(("y0_", "AQAA")):
-        return OAuthTokenAuth(value)
-    return APIKeyAuth(value)
+    return OAuthTokenAuth(value) if value.startswith(("y0_", "AQAA")) else APIKeyAuth(value)

@@ -31,15 +31,12 @@ def http_error_fields(response: Any) -> tuple[str, dict[str, Any]]:
     if not isinstance(rpc_code, int) or isinstance(rpc_code, bool) or not 0 < rpc_code < 17:
         # the body has no valid code: map the status; other 4xx FAILED_PRECONDITION, else UNKNOWN
         rpc_code = _HTTP_CODES.get(status, 9 if 400 <= status < 500 else 2)
-    try:
-        retry_after: float | None = max(float(response.headers.get("retry-after", "")), 0.0)
-    except ValueError:
-        retry_after = None  # absent, or an HTTP date
+    retry_after = response.headers.get("retry-after", "")
     return message or "error", {
         "code": _RPC_CODES[rpc_code],
         "http_status": status,
         "server_request_id": response.headers.get("x-request-id"),
-        "retry_after": retry_after,
+        "retry_after": float(retry_after) if retry_after.isdigit() else None,  # not a date
     }
 
 
@@ -50,23 +47,9 @@ class AIStudioError(Exception):
         super().__init__(message)
         self.message = message
 
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r})"
-
     def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only constructors cannot be re-called with ``args``: rebuild from the
-        # attributes instead, so errors cross process boundaries.
-        return (_restore, (type(self), self.args, dict(self.__dict__)))
-
-
-def _restore(cls: type[AIStudioError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
-    error = cls.__new__(cls)
-    Exception.__init__(error, *args)
-    error.__dict__.update(state)
-    return error
+        # Rebuilt from the attributes: the keyword-only constructors cannot take ``args``.
+        return (type(self).__new__, (type(self),), {**self.__dict__, "args": self.args})
 
 
 class ConfigurationError(AIStudioError, ValueError):
@@ -84,12 +67,9 @@ class InvalidArgumentError(AIStudioError, ValueError):
 
 @dataclass(eq=False, repr=False)
 class TransportError(AIStudioError):
-    """A call failed on its way to or from the server.
-
-    ``code`` is the canonical gRPC status name (``"UNAVAILABLE"``) in both transports;
-    over REST, ``http_status`` keeps the HTTP status. ``sent`` is False when the request
-    provably never left; ``operation_id`` names the operation a failed read or cancel was about.
-    """
+    """A call failed on its way to or from the server: ``code`` is the gRPC status name in
+    both transports, ``http_status`` the HTTP one over REST; ``sent`` is False when the
+    request provably never left; ``operation_id`` names the operation a read was about."""
 
     detail: str
     _: KW_ONLY

@@ -27,14 +27,9 @@ BeforeRetry = Callable[[TransportError], Awaitable[None]]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How to repeat a call that failed with a transient transport error.
-
-    ``max_attempts`` counts the first try. The n-th retry waits ``initial_backoff *
-    multiplier**(n-1)`` s, capped at ``max_backoff``, spread by ``±jitter`` (a fraction).
-    Idempotent calls retry on ``retryable_codes``; others (Generate, with the same
-    ``idempotency-key``) only on codes also in ``non_idempotent_codes``. A request that
-    provably never left (connection refused, name not resolved) is always retried.
-    """
+    """How to repeat a call that failed in transport: the n-th retry waits ``initial_backoff *
+    multiplier**(n-1)`` s (at most ``max_backoff``, ``±jitter``); Generate retries only on codes
+    also in ``non_idempotent_codes``; a request that never left is always retried."""
 
     max_attempts: int = 5
     initial_backoff: float = 0.1
@@ -90,11 +85,8 @@ async def call_with_retry(
     before_retry: BeforeRetry | None = None,
     name: str = "call",
 ) -> T:
-    """Await ``fn()``, repeating it on a retryable :class:`TransportError`.
-
-    A wait that would end after ``deadline`` (a ``clock()`` value) raises the last error
-    at once; a server's longer ``retry_after`` is honoured; ``name`` is logged.
-    """
+    """Await ``fn()``, repeating it on a retryable :class:`TransportError`; a wait that would
+    end after ``deadline`` (a ``clock()`` value) raises at once; ``name`` is logged."""
     attempt = 0
     while True:
         attempt += 1
