@@ -47,7 +47,6 @@ async def test_default_policy() -> None:
     assert p.max_attempts == 5
     assert p.retryable_codes == frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
     assert p.non_idempotent_codes == frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
-    assert RetryPolicy.none().max_attempts == 1
 
 
 @pytest.mark.parametrize(
@@ -241,7 +240,7 @@ async def test_none_policy_never_retries() -> None:
     fn, calls = failing(err("UNAVAILABLE"))
     with pytest.raises(TransportError):
         await call_with_retry(
-            fn, policy=RetryPolicy.none(), idempotent=True, clock=t.clock, sleep=t.sleep
+            fn, policy=RetryPolicy(max_attempts=1), idempotent=True, clock=t.clock, sleep=t.sleep
         )
     assert calls == [1]
 

@@ -1,13 +1,15 @@
-"""Credentials: providers of the ``Authorization`` header value and their discovery
-(README, "Using the SDK with Yandex Cloud"). No secret ever shows in repr, str, logs or errors."""
+"""Credentials: ``Authorization`` header providers and their discovery, never showing a secret."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
+import shutil
+import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -82,24 +84,16 @@ class IAMTokenAuth(_Provider):
 
 
 class EnvIAMTokenAuth(_Provider):
-    """An IAM token read from ``YC_TOKEN`` at every call: the environment (DataSphere) keeps
-    it fresh. ``env`` defaults to ``os.environ``."""
-
-    _kind = "IAM token from YC_TOKEN"
+    """An IAM token read from ``YC_TOKEN`` at every call (DataSphere keeps it fresh)."""
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        self._env = os.environ if env is None else env
-        self._token()
-
-    def _token(self) -> str:
-        return _check_secret("IAM token in YC_TOKEN", self._env.get("YC_TOKEN", ""))
+        self._env, self._kind = os.environ if env is None else env, "IAM token from YC_TOKEN"
 
     async def authorization(self) -> str:
-        return f"Bearer {self._token()}"
+        return f"Bearer {_check_secret('IAM token in YC_TOKEN', self._env.get('YC_TOKEN', ''))}"
 
 
 def _refresh_at(now: float, expires_at: float) -> float:
-    """An hour before expiry, or a tenth of the lifetime before it when that is shorter."""
     return expires_at - min(3600.0, 0.1 * (expires_at - now))
 
 
@@ -121,13 +115,12 @@ class _RefreshingAuth(_Provider):
                 self._token, self._refresh_at = await self._fetch(self._clock())
         return f"Bearer {self._token}"
 
-    async def _fetch(self, now: float) -> tuple[str, float]:
-        raise NotImplementedError
+    _fetch: Callable[[float], Awaitable[tuple[str, float]]]  # the token and when to refresh it
 
 
 class OAuthTokenAuth(_RefreshingAuth):
-    """A Yandex OAuth token, exchanged for IAM tokens that are cached and refreshed before
-    expiry. A given ``http`` client is not closed by :meth:`aclose`; one made here is."""
+    """A Yandex OAuth token exchanged for IAM tokens, cached and refreshed before expiry;
+    :meth:`aclose` closes the HTTP client only if it was not given as ``http``."""
 
     _kind = "OAuth token (exchanged for IAM tokens)"
 
@@ -168,21 +161,19 @@ class OAuthTokenAuth(_RefreshingAuth):
             raise self._error(f"IAM token exchange was refused: {message}", **fields)
         try:
             answer = response.json()
-            token, expires_at = answer["iamToken"], answer.get("expiresAt")
-            if not isinstance(token, str) or not token:
-                raise TypeError
-            if expires_at is None:
-                return token, _refresh_at(now, now + 12 * 3600.0)  # IAM tokens live 12 h
-            moment = datetime.fromisoformat(expires_at)
+            token, expires = _check_secret("iamToken", answer["iamToken"]), now + 12 * 3600.0
+            if (stamp := answer.get("expiresAt")) is not None:  # else 12 h, the IAM tokens' life
+                moment = datetime.fromisoformat(stamp)
+                expires = moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
         except (ValueError, TypeError, KeyError, AttributeError):
             why = "IAM token exchange answered without a valid iamToken and expiresAt"
             request_id = response.headers.get("x-request-id")
             raise self._error(why, "UNKNOWN", server_request_id=request_id) from None
-        return token, _refresh_at(now, moment.replace(tzinfo=moment.tzinfo or UTC).timestamp())
+        return token, _refresh_at(now, expires)
 
 
 class MetadataAuth(_RefreshingAuth):
-    """IAM tokens of a VM's or Cloud Function's service account from the metadata service
+    """IAM tokens of the VM's / Cloud Function's service account from the metadata service
     at ``addr`` (``host[:port]``), cached and refreshed before expiry."""
 
     def __init__(self, addr: str = METADATA_ADDR, *, clock: Clock = time.time) -> None:
@@ -190,7 +181,6 @@ class MetadataAuth(_RefreshingAuth):
         self._addr, self._kind = addr, f"IAM token from the metadata service at {addr}"
 
     def _get(self, connect_timeout: float, now: float) -> tuple[str, float]:
-        """One blocking GET; ConnectionError says why it gave no token."""
         import http.client
 
         conn = http.client.HTTPConnection(self._addr, timeout=connect_timeout)
@@ -213,9 +203,8 @@ class MetadataAuth(_RefreshingAuth):
             raise ConnectionError(f"HTTP {response.status}")
         try:
             data = json.loads(body)
-            token, expires_in = data["access_token"], float(data.get("expires_in", 3600))
-            if not isinstance(token, str) or not token or not expires_in > 0:
-                raise ValueError
+            token = _check_secret("access_token", data["access_token"])
+            expires_in = float(data.get("expires_in", 3600))
         except (ValueError, TypeError, KeyError, AttributeError):
             raise ConnectionError("answered without an access_token and expires_in") from None
         return token, _refresh_at(now, now + expires_in)
@@ -240,21 +229,16 @@ class YcCliAuth(_RefreshingAuth):
         self._kind = "IAM token from the yc CLI" + (f" (profile {profile})" if profile else "")
 
     async def _fetch(self, now: float) -> tuple[str, float]:
-        import subprocess
-
         command = " ".join(self._argv[:3] + self._argv[4:])
+        run = functools.partial(subprocess.run, capture_output=True, text=True, errors="replace")
         try:  # subprocess.run kills yc when it hangs (a login prompt, say)
-            done = await asyncio.to_thread(
-                lambda: subprocess.run(
-                    self._argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=60
-                )
-            )
+            done = await asyncio.to_thread(run, self._argv, stdin=subprocess.DEVNULL, timeout=60)
         except subprocess.TimeoutExpired:
             raise ConfigurationError(f"`{command}` gave no token in 60 s") from None
         if done.returncode or not done.stdout.split():
-            why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            why = done.stderr.strip().splitlines()[-1:] or ["no output"]
             raise ConfigurationError(f"`{command}` failed (exit {done.returncode}): {why[0][:200]}")
-        return done.stdout.decode(errors="replace").split()[-1], now + 3600.0
+        return done.stdout.split()[-1], now + 3600.0
 
 
 def _discover(env: Mapping[str, str], clock: Clock) -> AuthProvider:
@@ -274,8 +258,6 @@ def _discover(env: Mapping[str, str], clock: Clock) -> AuthProvider:
         return metadata
     except ConnectionError as exc:
         metadata_failure = f"metadata service at {metadata._addr} ({exc})"
-    import shutil
-
     if executable := shutil.which(YC_EXECUTABLE, path=env.get("PATH")):
         profile = env.get("YC_PROFILE", "").strip() or None
         return YcCliAuth(profile, executable=executable, clock=clock)
@@ -287,8 +269,7 @@ def _discover(env: Mapping[str, str], clock: Clock) -> AuthProvider:
 def coerce_auth(
     auth: str | AuthProvider | None, env: Mapping[str, str], *, clock: Clock = time.time
 ) -> AuthProvider:
-    """A provider for ``auth=``: ``None`` discovers one; strings are told apart by shape
-    (``Api-Key``/``Bearer`` headers, ``t1.`` IAM, ``y0_``/``AQAA`` OAuth, else an API key)."""
+    """A provider for ``auth=``: ``None`` discovers one, a string is recognised by its shape."""
     if auth is None:
         provider = _discover(env, clock)
         _LOG.info("credentials: %s", provider.describe())  # the kind, never the secret

@@ -7,11 +7,9 @@ from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
-_RPC_CODES = (
-    "OK CANCELLED UNKNOWN INVALID_ARGUMENT DEADLINE_EXCEEDED NOT_FOUND ALREADY_EXISTS "
-    "PERMISSION_DENIED RESOURCE_EXHAUSTED FAILED_PRECONDITION ABORTED OUT_OF_RANGE "
-    "UNIMPLEMENTED INTERNAL UNAVAILABLE DATA_LOSS UNAUTHENTICATED"
-).split()
+_RPC_CODES = """OK CANCELLED UNKNOWN INVALID_ARGUMENT DEADLINE_EXCEEDED NOT_FOUND ALREADY_EXISTS
+PERMISSION_DENIED RESOURCE_EXHAUSTED FAILED_PRECONDITION ABORTED OUT_OF_RANGE UNIMPLEMENTED
+INTERNAL UNAVAILABLE DATA_LOSS UNAUTHENTICATED""".split()  # google.rpc.Code by number
 # HTTP status -> google.rpc.Code number (code.proto's mapping; 502 is a gateway failing like 503).
 _HTTP_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 499: 1, 500: 13, 501: 12}
 _HTTP_CODES |= {502: 14, 503: 14, 504: 4}
@@ -23,16 +21,15 @@ def http_error_fields(response: Any) -> tuple[str, dict[str, Any]]:
         data = response.json()
     except ValueError:
         data = None
-    status, rpc_code = response.status_code, data.get("code") if isinstance(data, dict) else None
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        message = data["message"][:200]
-    else:
-        message = json.dumps(data)[:200] if data is not None else response.reason_phrase
-    if not isinstance(rpc_code, int) or isinstance(rpc_code, bool) or not 0 < rpc_code < 17:
+    body = data if isinstance(data, dict) else {}
+    message, rpc_code, status = body.get("message"), body.get("code"), response.status_code
+    if not isinstance(message, str):
+        message = response.reason_phrase if data is None else json.dumps(data)
+    if type(rpc_code) is not int or not 0 < rpc_code < 17:
         # the body has no valid code: map the status; other 4xx FAILED_PRECONDITION, else UNKNOWN
         rpc_code = _HTTP_CODES.get(status, 9 if 400 <= status < 500 else 2)
     retry_after = response.headers.get("retry-after", "")
-    return message or "error", {
+    return message[:200] or "error", {
         "code": _RPC_CODES[rpc_code],
         "http_status": status,
         "server_request_id": response.headers.get("x-request-id"),
@@ -57,8 +54,7 @@ class ConfigurationError(AIStudioError, ValueError):
 
 
 class InvalidArgumentError(AIStudioError, ValueError):
-    """A value was rejected before anything was sent; ``argument`` names the parameter
-    (``"seed"``) or position (``"messages[2].text"``)."""
+    """Rejected before anything was sent; ``argument`` names it (``seed``, ``messages[2].text``)."""
 
     def __init__(self, argument: str, problem: str) -> None:
         self.argument, self.problem = argument, problem
@@ -67,9 +63,8 @@ class InvalidArgumentError(AIStudioError, ValueError):
 
 @dataclass(eq=False, repr=False)
 class TransportError(AIStudioError):
-    """A call failed on its way to or from the server: ``code`` is the gRPC status name in
-    both transports, ``http_status`` the HTTP one over REST; ``sent`` is False when the
-    request provably never left; ``operation_id`` names the operation a read was about."""
+    """A call failed in transport: ``code`` is the gRPC status name in both transports,
+    ``http_status`` the REST one; ``sent`` is False if it provably never left."""
 
     detail: str
     _: KW_ONLY
@@ -96,9 +91,8 @@ class TransportError(AIStudioError):
 
     def for_operation(self, operation_id: str) -> TransportError:
         """This error, naming the operation it concerns."""
-        if self.operation_id != operation_id:
-            self.operation_id = operation_id
-            self.__post_init__()
+        self.operation_id = operation_id
+        self.__post_init__()
         return self
 
 

@@ -1,5 +1,4 @@
-"""Repeating one call that failed in transport, with exponential backoff and jitter
-(how often to poll an unfinished operation is a separate concern)."""
+"""Repeating one call that failed in transport (polling an operation is a separate concern)."""
 
 from __future__ import annotations
 
@@ -17,8 +16,7 @@ from .errors import TransportError
 T = TypeVar("T")
 
 _LOG = logs.get("retry")
-# Generate carries an idempotency-key, kept across its retries, so the service
-# can tell a repeat from a new request: it may retry on the same codes.
+# Generate's idempotency-key, kept across retries, lets it retry on the same codes safely.
 _TRANSIENT = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
 JITTER = random.Random()  # the runtime's one jitter source (backoffs, poll plans)
 # Awaited with the error after each backoff, before the retry is sent.
@@ -55,17 +53,12 @@ class RetryPolicy:
                 raise TypeError(f"{name} must be a collection of status code strings")
             object.__setattr__(self, name, frozenset(codes))
 
-    @classmethod
-    def none(cls) -> RetryPolicy:
-        """A policy that never retries."""
-        return cls(max_attempts=1)
-
     def should_retry(self, error: TransportError, *, idempotent: bool) -> bool:
         """Whether ``error`` is worth another attempt (attempt count aside)."""
-        if not error.sent:
-            return True  # the request never left: repeating it is always safe
-        retryable = error.code in self.retryable_codes
-        return retryable and (idempotent or error.code in self.non_idempotent_codes)
+        codes = (
+            self.retryable_codes if idempotent else self.retryable_codes & self.non_idempotent_codes
+        )
+        return not error.sent or error.code in codes  # never sent: always safe to repeat
 
     def backoff(self, retry: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (1-based), jitter included."""
@@ -85,20 +78,18 @@ async def call_with_retry(
     before_retry: BeforeRetry | None = None,
     name: str = "call",
 ) -> T:
-    """Await ``fn()``, repeating it on a retryable :class:`TransportError`; a wait that would
-    end after ``deadline`` (a ``clock()`` value) raises at once; ``name`` is logged."""
+    """Await ``fn()`` until it succeeds, the policy gives up or a wait would pass ``deadline``."""
     attempt = 0
     while True:
         attempt += 1
         try:
             return await fn()
         except TransportError as error:
-            if attempt >= policy.max_attempts or not policy.should_retry(
+            retry = attempt < policy.max_attempts and policy.should_retry(
                 error, idempotent=idempotent
-            ):
-                raise
+            )
             delay = max(policy.backoff(attempt), error.retry_after or 0.0)
-            if deadline is not None and clock() + delay > deadline:
+            if not retry or (deadline is not None and clock() + delay > deadline):
                 raise
             message = "%s: attempt %d failed with %s; retrying in %.3f s"
             _LOG.debug(message, name, attempt, error.code, delay)
