@@ -47,7 +47,6 @@ async def test_default_policy() -> None:
     assert p.max_attempts == 5
     assert p.retryable_codes == frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
     assert p.non_idempotent_codes == frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
-    assert RetryPolicy.none().max_attempts == 1
 
 
 @pytest.mark.parametrize(
@@ -84,8 +83,6 @@ def test_codes_are_frozen() -> None:
 
 def test_backoff_grows_and_caps() -> None:
     assert [NO_JITTER.backoff(n) for n in range(1, 8)] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.0, 3.0]
-    with pytest.raises(ValueError):
-        NO_JITTER.backoff(0)
 
 
 def test_backoff_jitter_stays_in_band() -> None:
@@ -243,27 +240,17 @@ async def test_none_policy_never_retries() -> None:
     fn, calls = failing(err("UNAVAILABLE"))
     with pytest.raises(TransportError):
         await call_with_retry(
-            fn, policy=RetryPolicy.none(), idempotent=True, clock=t.clock, sleep=t.sleep
+            fn, policy=RetryPolicy(max_attempts=1), idempotent=True, clock=t.clock, sleep=t.sleep
         )
     assert calls == [1]
 
 
-async def test_rng_is_used_for_jitter() -> None:
-    delays: list[list[float]] = []
-    for _ in range(2):
-        t = FakeTime()
-        fn, _ = failing(err("UNAVAILABLE"), err("UNAVAILABLE"))
-        await call_with_retry(
-            fn,
-            policy=RetryPolicy(),
-            idempotent=True,
-            clock=t.clock,
-            sleep=t.sleep,
-            rng=random.Random(42),
-        )
-        delays.append(t.sleeps)
-    assert delays[0] == delays[1]
-    assert delays[0] != [0.1, 0.2]
+async def test_waits_are_jittered() -> None:
+    t = FakeTime()
+    fn, _ = failing(err("UNAVAILABLE"), err("UNAVAILABLE"))
+    await call_with_retry(fn, policy=RetryPolicy(), idempotent=True, clock=t.clock, sleep=t.sleep)
+    assert t.sleeps != [0.1, 0.2]
+    assert 0.08 <= t.sleeps[0] <= 0.12 and 0.16 <= t.sleeps[1] <= 0.24
 
 
 async def test_real_sleep_default_is_short() -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from tests.contract.official_server import JPEG, OfficialServer, Plan, RunningServer
 from yandex_art import AIStudio, OAuthTokenAuth
+from yandex_art._runtime import auth
 from yandex_art._runtime.errors import (
     OperationFailedError,
     OperationTimeoutError,
@@ -51,11 +52,14 @@ class _Exchange(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def iam_exchange() -> Iterator[str]:
+def iam_exchange(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The OAuth exchange answered on 127.0.0.1 for the test's duration."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Exchange)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/iam/v1/tokens"
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}/iam/v1/tokens"
+    monkeypatch.setattr(auth, "IAM_TOKEN_ENDPOINT", endpoint)
+    yield
     server.shutdown()
     server.server_close()
 
@@ -103,18 +107,18 @@ def _assert_clean(text: str, image: bytes) -> None:
     assert image_b64[40:100] not in text
 
 
-def _credentials(kind: str, exchange: str) -> str | OAuthTokenAuth:
+def _credentials(kind: str) -> str | OAuthTokenAuth:
     if kind == "api-key":
         return API_KEY
     if kind == "iam":
         return IAM_TOKEN
-    return OAuthTokenAuth(OAUTH_TOKEN, endpoint=exchange)
+    return OAuthTokenAuth(OAUTH_TOKEN)
 
 
 @pytest.mark.parametrize("kind", ["api-key", "iam", "oauth"])
 def test_grpc_debug_logs_hold_no_secret(
     kind: str,
-    iam_exchange: str,
+    iam_exchange: None,
     debug_everywhere: io.StringIO,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
@@ -126,7 +130,7 @@ def test_grpc_debug_logs_hold_no_secret(
 
         with AIStudio(
             folder_id="b1gtest",
-            auth=_credentials(kind, iam_exchange),
+            auth=_credentials(kind),
             endpoint=server.address,
             verify=False,
         ) as sdk:
@@ -134,7 +138,7 @@ def test_grpc_debug_logs_hold_no_secret(
             # a call that fails in transport: a dead endpoint
             dead = AIStudio(
                 folder_id="b1gtest",
-                auth=_credentials(kind, iam_exchange),
+                auth=_credentials(kind),
                 endpoint="127.0.0.1:1",
                 verify=False,
             )
@@ -168,14 +172,14 @@ def _assert_sdk_lines(text: str) -> None:
 @pytest.mark.parametrize("kind", ["api-key", "iam", "oauth"])
 def test_rest_debug_logs_hold_no_secret(
     kind: str,
-    iam_exchange: str,
+    iam_exchange: None,
     debug_everywhere: io.StringIO,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     with Emulator.start(EmulatorConfig(generation_seconds=0.2)) as emu:
         with AIStudio(
             folder_id=emu.folder_id,
-            auth=_credentials(kind, iam_exchange),
+            auth=_credentials(kind),
             endpoint=emu.rest_address,
             verify=False,
             transport="rest",

@@ -1,18 +1,15 @@
-"""Credentials: providers of the ``Authorization`` header value.
-
-No provider ever shows its secret in ``repr``/``str`` or in an error message.
-With ``auth=None`` the sources are tried in the official SDK's order:
-``YC_API_KEY``, ``YC_IAM_TOKEN``, ``YC_OAUTH_TOKEN``, ``YC_TOKEN``, the cloud
-metadata service (probed only when nothing else is set), the ``yc`` CLI.
-"""
+"""Credentials: ``Authorization`` header providers and their discovery, never showing a secret."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
+import shutil
+import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -22,30 +19,24 @@ from .errors import ConfigurationError, TransportError, http_error_fields
 if TYPE_CHECKING:
     import httpx
 
-IAM_TOKEN_ENDPOINT = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
-_HIDDEN = "<hidden>"
 _LOG = logs.get("auth")
 _ENV_SOURCES = "YC_API_KEY, YC_IAM_TOKEN, YC_OAUTH_TOKEN, YC_TOKEN"
 _NO_CREDENTIALS = f"pass auth= or set {_ENV_SOURCES}"
-# Where the VM / Cloud Function metadata service answers (YC_METADATA_ADDR overrides
-# it) and the CLI looked up on PATH; the test suite points both at nothing.
+# Read at call time, so the tests can point them at 127.0.0.1 or at nothing.
+IAM_TOKEN_ENDPOINT = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
 METADATA_ADDR = "169.254.169.254"
 METADATA_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
-PROBE_TIMEOUT = 0.1
 YC_EXECUTABLE = "yc"
+Clock = Callable[[], float]
 
 
 @runtime_checkable
 class AuthProvider(Protocol):
-    """Supplies the value of the ``Authorization`` header."""
+    """Supplies the ``Authorization`` header; ``describe()`` names its kind, never the secret."""
 
-    async def authorization(self) -> str:
-        """The full header value, e.g. ``"Api-Key ..."`` or ``"Bearer ..."``."""
-        ...
+    async def authorization(self) -> str: ...
 
-    def describe(self) -> str:
-        """What kind of credential this is; never the secret itself."""
-        ...
+    def describe(self) -> str: ...
 
 
 def _check_secret(kind: str, secret: object) -> str:
@@ -59,340 +50,214 @@ def _check_secret(kind: str, secret: object) -> str:
     return secret
 
 
-class APIKeyAuth:
+class _Provider:
+    """A fixed header by default; ``describe()`` and repr name the kind, never the secret."""
+
+    _kind = _header = ""
+
+    async def authorization(self) -> str:
+        return self._header
+
+    def describe(self) -> str:
+        return self._kind
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self._kind}, secret hidden>"
+
+
+class APIKeyAuth(_Provider):
     """An API key, sent as ``Api-Key <key>``."""
 
-    __slots__ = ("_api_key",)
+    _kind = "API key"
 
     def __init__(self, api_key: str) -> None:
-        self._api_key = _check_secret("API key", api_key)
-
-    async def authorization(self) -> str:
-        return f"Api-Key {self._api_key}"
-
-    def describe(self) -> str:
-        return "API key"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(api_key={_HIDDEN})"
+        self._header = f"Api-Key {_check_secret(self._kind, api_key)}"
 
 
-class IAMTokenAuth:
+class IAMTokenAuth(_Provider):
     """A ready IAM token, sent as ``Bearer <token>``; it is not refreshed."""
 
-    __slots__ = ("_token",)
+    _kind = "IAM token"
 
     def __init__(self, token: str) -> None:
-        self._token = _check_secret("IAM token", token)
+        self._header = f"Bearer {_check_secret(self._kind, token)}"
+
+
+class EnvIAMTokenAuth(_Provider):
+    """An IAM token read from ``YC_TOKEN`` at every call (DataSphere keeps it fresh)."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env, self._kind = os.environ if env is None else env, "IAM token from YC_TOKEN"
 
     async def authorization(self) -> str:
-        return f"Bearer {self._token}"
-
-    def describe(self) -> str:
-        return "IAM token"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(token={_HIDDEN})"
+        return f"Bearer {_check_secret('IAM token in YC_TOKEN', self._env.get('YC_TOKEN', ''))}"
 
 
-class EnvIAMTokenAuth:
-    """An IAM token read from an environment variable at every call (DataSphere's
-    ``YC_TOKEN``): the environment that set it keeps it fresh."""
-
-    __slots__ = ("_env", "_name")
-
-    def __init__(self, env: Mapping[str, str] | None = None, name: str = "YC_TOKEN") -> None:
-        self._env, self._name = os.environ if env is None else env, name
-        self._token()
-
-    def _token(self) -> str:
-        return _check_secret(f"IAM token in {self._name}", self._env.get(self._name, ""))
-
-    async def authorization(self) -> str:
-        return f"Bearer {self._token()}"
-
-    def describe(self) -> str:
-        return f"IAM token from {self._name}"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self._name!r})"
+def _refresh_at(now: float, expires_at: float) -> float:
+    return expires_at - min(3600.0, 0.1 * (expires_at - now))
 
 
-class _RefreshingAuth:
-    """An IAM token from ``_fetch``, cached; refetched (one fetch at a time) when less
-    than ``refresh_margin`` seconds, or a tenth of its lifetime, remain."""
+class _RefreshingAuth(_Provider):
+    """An IAM token from ``_fetch``, cached until the refresh moment it returns."""
 
-    def __init__(self, *, refresh_margin: float, clock: Callable[[], float]) -> None:
-        if refresh_margin < 0:
-            raise ValueError(f"refresh_margin must be >= 0, got {refresh_margin!r}")
-        self._refresh_margin = float(refresh_margin)
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._iam_token: str | None = None
-        self._obtained_at = self._expires_at = 0.0
-
-    @property
-    def expires_at(self) -> float | None:
-        """When the cached IAM token expires (``clock()`` seconds), or ``None``."""
-        return self._expires_at if self._iam_token is not None else None
+    def __init__(self, clock: Clock) -> None:
+        self._clock, self._lock = clock, asyncio.Lock()
+        self._token: str | None = None
+        self._refresh_at = 0.0
 
     def forget_loop_state(self) -> None:
         """After fork: the lock belonged to the parent's loop."""
         self._lock = asyncio.Lock()
 
     async def authorization(self) -> str:
-        if not self._fresh():
-            async with self._lock:
-                if not self._fresh():
-                    requested_at = self._clock()
-                    token, expires_at = await self._fetch(requested_at)
-                    self._store(token, requested_at, expires_at)
-        return f"Bearer {self._iam_token}"
+        async with self._lock:  # one fetch at a time; a fresh token never waits here
+            if self._token is None or self._clock() > self._refresh_at:
+                self._token, self._refresh_at = await self._fetch(self._clock())
+        return f"Bearer {self._token}"
 
-    async def _fetch(self, requested_at: float) -> tuple[str, float]:
-        """A new token and when it expires."""
-        raise NotImplementedError
-
-    def _store(self, token: str, obtained_at: float, expires_at: float) -> None:
-        self._iam_token, self._obtained_at, self._expires_at = token, obtained_at, expires_at
-
-    def _fresh(self) -> bool:
-        margin = min(self._refresh_margin, 0.1 * (self._expires_at - self._obtained_at))
-        return self._iam_token is not None and self._expires_at - self._clock() >= margin
+    _fetch: Callable[[float], Awaitable[tuple[str, float]]]  # the token and when to refresh it
 
 
 class OAuthTokenAuth(_RefreshingAuth):
-    """A Yandex OAuth token, exchanged for IAM tokens that are cached and refreshed.
+    """A Yandex OAuth token exchanged for IAM tokens, cached and refreshed before expiry;
+    :meth:`aclose` closes the HTTP client only if it was not given as ``http``."""
 
-    A new IAM token is fetched, one exchange at a time, when less than
-    ``refresh_margin`` seconds (or a tenth of its lifetime) remain. A given
-    ``http`` client is not closed by :meth:`aclose`; one made here is.
-    """
+    _kind = "OAuth token (exchanged for IAM tokens)"
 
     def __init__(
-        self,
-        oauth_token: str,
-        *,
-        endpoint: str = IAM_TOKEN_ENDPOINT,
-        http: httpx.AsyncClient | None = None,
-        refresh_margin: float = 3600.0,
-        clock: Callable[[], float] = time.time,
+        self, oauth_token: str, *, http: httpx.AsyncClient | None = None, clock: Clock = time.time
     ) -> None:
+        super().__init__(clock)
         self._oauth_token = _check_secret("OAuth token", oauth_token)
-        super().__init__(refresh_margin=refresh_margin, clock=clock)
-        self._endpoint = endpoint
-        self._http = http
-        self._owns_http = http is None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(oauth_token={_HIDDEN}, endpoint={self._endpoint!r})"
-
-    def describe(self) -> str:
-        return "OAuth token (exchanged for IAM tokens)"
+        self._http = self._given_http = http
 
     def forget_loop_state(self) -> None:
         super().forget_loop_state()
-        if self._owns_http:
-            self._http = None  # the parent's connections stay with the parent
+        self._http = self._given_http  # the parent's connections stay with the parent
 
     async def aclose(self) -> None:
         """Close the HTTP client if this provider created it."""
-        if self._owns_http and self._http is not None:
-            http, self._http = self._http, None
+        http, self._http = self._http, self._given_http
+        if http is not None and http is not self._given_http:
             await http.aclose()
 
-    def _error(self, message: str, code: str, **fields: Any) -> TransportError:
-        message = message.replace(self._oauth_token, _HIDDEN)
-        return TransportError(message, code=code, endpoint=self._endpoint, method="POST", **fields)
+    def _error(self, why: str, code: str, **fields: Any) -> TransportError:
+        why = why.replace(self._oauth_token, "<hidden>")
+        return TransportError(why, code=code, endpoint=IAM_TOKEN_ENDPOINT, method="POST", **fields)
 
-    async def _fetch(self, requested_at: float) -> tuple[str, float]:
+    async def _fetch(self, now: float) -> tuple[str, float]:
         import httpx
 
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=30.0)
+        self._http = self._http or httpx.AsyncClient(timeout=30.0)
+        body = {"yandexPassportOauthToken": self._oauth_token}
         try:
-            response = await self._http.post(
-                self._endpoint, json={"yandexPassportOauthToken": self._oauth_token}
-            )
-        except httpx.TimeoutException as exc:
-            why = f"IAM token exchange timed out ({type(exc).__name__})"
-            raise self._error(why, "DEADLINE_EXCEEDED") from None
+            response = await self._http.post(IAM_TOKEN_ENDPOINT, json=body)
         except httpx.HTTPError as exc:
             why = f"IAM token exchange failed: {type(exc).__name__}: {exc}"
-            raise self._error(why, "UNAVAILABLE") from None
+            code = "DEADLINE_EXCEEDED" if isinstance(exc, httpx.TimeoutException) else "UNAVAILABLE"
+            raise self._error(why, code) from None
         if not response.is_success:
             message, fields = http_error_fields(response)
             raise self._error(f"IAM token exchange was refused: {message}", **fields)
-        answer = {"server_request_id": response.headers.get("x-request-id")}
         try:
-            body = response.json()
-            token = body["iamToken"]
-            if not isinstance(token, str) or not token:
-                raise TypeError
-        except (ValueError, TypeError, KeyError):
-            why = "IAM token exchange answered without an iamToken"
-            raise self._error(why, "UNKNOWN", **answer) from None
-        if body.get("expiresAt") is None:
-            return token, requested_at + 12 * 3600.0  # IAM tokens live 12 h
-        try:
-            moment = datetime.fromisoformat(body["expiresAt"])
-        except (TypeError, ValueError):
-            why = f"IAM token exchange answered with a bad expiresAt {body['expiresAt']!r}"
-            raise self._error(why, "UNKNOWN", **answer) from None
-        return token, moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
-
-
-class _Unavailable(Exception):
-    """A token source did not answer; the message says why, never with a secret."""
-
-
-def _metadata_token(addr: str, connect_timeout: float, read_timeout: float) -> tuple[str, float]:
-    """One blocking GET of the metadata service: ``(token, expires_in)``."""
-    import http.client
-
-    conn = http.client.HTTPConnection(addr, timeout=connect_timeout)
-    try:
-        try:
-            conn.connect()
-        except TimeoutError:
-            raise _Unavailable(f"no answer in {connect_timeout:g} s") from None
-        assert conn.sock is not None
-        conn.sock.settimeout(read_timeout)
-        conn.request("GET", METADATA_PATH, headers={"Metadata-Flavor": "Google"})
-        response = conn.getresponse()
-        body = response.read(1 << 16)
-    except (OSError, http.client.HTTPException) as exc:
-        why = getattr(exc, "strerror", None) or exc
-        raise _Unavailable(f"{type(exc).__name__}: {why}") from None
-    finally:
-        conn.close()
-    if response.status != 200:
-        raise _Unavailable(f"HTTP {response.status}")
-    try:
-        data = json.loads(body)
-        token, expires_in = data["access_token"], float(data.get("expires_in", 3600))
-        if not isinstance(token, str) or not token or not expires_in > 0:
-            raise ValueError
-    except (ValueError, TypeError, KeyError, AttributeError):
-        raise _Unavailable("answered without an access_token and expires_in") from None
-    return token, expires_in
+            answer = response.json()
+            token, expires = _check_secret("iamToken", answer["iamToken"]), now + 12 * 3600.0
+            if (stamp := answer.get("expiresAt")) is not None:  # else 12 h, the IAM tokens' life
+                moment = datetime.fromisoformat(stamp)
+                expires = moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
+        except (ValueError, TypeError, KeyError, AttributeError):
+            why = "IAM token exchange answered without a valid iamToken and expiresAt"
+            request_id = response.headers.get("x-request-id")
+            raise self._error(why, "UNKNOWN", server_request_id=request_id) from None
+        return token, _refresh_at(now, expires)
 
 
 class MetadataAuth(_RefreshingAuth):
-    """IAM tokens of a VM's or Cloud Function's service account from the metadata
-    service at ``addr`` (``host[:port]``), cached and refreshed like OAuthTokenAuth's."""
+    """IAM tokens of the VM's / Cloud Function's service account from the metadata service
+    at ``addr`` (``host[:port]``), cached and refreshed before expiry."""
 
-    def __init__(
-        self,
-        addr: str = METADATA_ADDR,
-        *,
-        timeout: float = 2.0,
-        refresh_margin: float = 3600.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(refresh_margin=refresh_margin, clock=clock)
-        self._addr, self._timeout = addr, timeout
+    def __init__(self, addr: str = METADATA_ADDR, *, clock: Clock = time.time) -> None:
+        super().__init__(clock)
+        self._addr, self._kind = addr, f"IAM token from the metadata service at {addr}"
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(addr={self._addr!r})"
+    def _get(self, connect_timeout: float, now: float) -> tuple[str, float]:
+        import http.client
 
-    def describe(self) -> str:
-        return f"IAM token from the metadata service at {self._addr}"
-
-    async def _fetch(self, requested_at: float) -> tuple[str, float]:
+        conn = http.client.HTTPConnection(self._addr, timeout=connect_timeout)
         try:
-            token, expires_in = await asyncio.to_thread(
-                _metadata_token, self._addr, self._timeout, self._timeout
-            )
-        except _Unavailable as exc:
-            raise TransportError(
-                f"no IAM token from the metadata service: {exc}",
-                code="UNAVAILABLE",
-                endpoint=f"http://{self._addr}",
-                method="GET",
-            ) from None
-        return token, requested_at + expires_in
+            conn.connect()
+            assert conn.sock is not None
+            conn.sock.settimeout(2.0)
+            conn.request("GET", METADATA_PATH, headers={"Metadata-Flavor": "Google"})
+            response = conn.getresponse()
+            body = response.read(1 << 16)
+        except TimeoutError:
+            waited = connect_timeout if conn.sock is None else 2.0
+            raise ConnectionError(f"no answer in {waited:g} s") from None
+        except (OSError, http.client.HTTPException) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise ConnectionError(f"{type(exc).__name__}: {why}") from None
+        finally:
+            conn.close()
+        if response.status != 200:
+            raise ConnectionError(f"HTTP {response.status}")
+        try:
+            data = json.loads(body)
+            token = _check_secret("access_token", data["access_token"])
+            expires_in = float(data.get("expires_in", 3600))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise ConnectionError("answered without an access_token and expires_in") from None
+        return token, _refresh_at(now, now + expires_in)
+
+    async def _fetch(self, now: float) -> tuple[str, float]:
+        try:
+            return await asyncio.to_thread(self._get, 2.0, now)
+        except ConnectionError as exc:
+            why, endpoint = f"no IAM token from the metadata service: {exc}", f"http://{self._addr}"
+            raise TransportError(why, code="UNAVAILABLE", endpoint=endpoint, method="GET") from None
 
 
 class YcCliAuth(_RefreshingAuth):
-    """IAM tokens from ``yc iam create-token`` (``--profile`` when given), each reused
-    for ``refresh_after`` seconds (IAM tokens live up to 12 h)."""
+    """IAM tokens from ``yc iam create-token`` (``--profile`` when given), rerun every hour."""
 
     def __init__(
-        self,
-        profile: str | None = None,
-        *,
-        executable: str = YC_EXECUTABLE,
-        refresh_after: float = 3600.0,
-        timeout: float = 60.0,
-        clock: Callable[[], float] = time.time,
+        self, profile: str | None = None, *, executable: str = "yc", clock: Clock = time.time
     ) -> None:
-        super().__init__(refresh_margin=0.0, clock=clock)
-        self._profile, self._executable = profile, executable
-        self._refresh_after, self._timeout = refresh_after, timeout
+        super().__init__(clock)
+        self._argv = [executable, "iam", "create-token", "--no-user-output"]
+        self._argv += ["--profile", profile] if profile else []
+        self._kind = "IAM token from the yc CLI" + (f" (profile {profile})" if profile else "")
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(profile={self._profile!r}, executable={self._executable!r})"
-
-    def describe(self) -> str:
-        profile = f" (profile {self._profile})" if self._profile else ""
-        return f"IAM token from the yc CLI{profile}"
-
-    async def _fetch(self, requested_at: float) -> tuple[str, float]:
-        import subprocess
-
-        argv = [self._executable, "iam", "create-token", "--no-user-output"]
-        argv += ["--profile", self._profile] if self._profile else []
-        command = " ".join(argv[:3] + argv[4:])
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), self._timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise ConfigurationError(f"`{command}` gave no token in {self._timeout:g} s") from None
-        lines = out.decode(errors="replace").split()
-        if proc.returncode or not lines:
-            why = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise ConfigurationError(f"`{command}` failed (exit {proc.returncode}): {why[0][:200]}")
-        return lines[-1], requested_at + self._refresh_after
+    async def _fetch(self, now: float) -> tuple[str, float]:
+        command = " ".join(self._argv[:3] + self._argv[4:])
+        run = functools.partial(subprocess.run, capture_output=True, text=True, errors="replace")
+        try:  # subprocess.run kills yc when it hangs (a login prompt, say)
+            done = await asyncio.to_thread(run, self._argv, stdin=subprocess.DEVNULL, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise ConfigurationError(f"`{command}` gave no token in 60 s") from None
+        if done.returncode or not done.stdout.split():
+            why = done.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise ConfigurationError(f"`{command}` failed (exit {done.returncode}): {why[0][:200]}")
+        return done.stdout.split()[-1], now + 3600.0
 
 
-def auth_from_env(env: Mapping[str, str]) -> AuthProvider | None:
-    """A provider from the first of ``YC_API_KEY``, ``YC_IAM_TOKEN``, ``YC_OAUTH_TOKEN``,
-    ``YC_TOKEN`` that is set; nothing is probed."""
+def _discover(env: Mapping[str, str], clock: Clock) -> AuthProvider:
+    """The environment, then the metadata service, then the yc CLI; the error lists them all."""
     if api_key := env.get("YC_API_KEY", "").strip():
         return APIKeyAuth(api_key)
     if iam_token := env.get("YC_IAM_TOKEN", "").strip():
         return IAMTokenAuth(iam_token)
     if oauth_token := env.get("YC_OAUTH_TOKEN", "").strip():
-        return OAuthTokenAuth(oauth_token)
+        return OAuthTokenAuth(oauth_token, clock=clock)
     if env.get("YC_TOKEN", "").strip():
         return EnvIAMTokenAuth(env)
-    return None
-
-
-def _discover(env: Mapping[str, str], clock: Callable[[], float]) -> AuthProvider:
-    """The environment, then the metadata service, then the yc CLI; the error lists them all."""
-    if (provider := auth_from_env(env)) is not None:
-        return provider
     addr = env.get("YC_METADATA_ADDR", "").strip()
-    # An explicit address is almost surely meant to answer: give it longer.
-    connect_timeout = 1.0 if addr else PROBE_TIMEOUT
-    addr = addr or METADATA_ADDR
-    requested_at = clock()
-    try:
-        token, expires_in = _metadata_token(addr, connect_timeout, 2.0)
-    except _Unavailable as exc:
-        metadata_failure = f"metadata service at {addr} ({exc})"
-    else:
-        metadata = MetadataAuth(addr, clock=clock)
-        metadata._store(token, requested_at, requested_at + expires_in)
+    metadata = MetadataAuth(addr or METADATA_ADDR, clock=clock)
+    try:  # the probe's token is used first; an explicit address is given longer to answer
+        metadata._token, metadata._refresh_at = metadata._get(1.0 if addr else 0.1, clock())
         return metadata
-    import shutil
-
+    except ConnectionError as exc:
+        metadata_failure = f"metadata service at {metadata._addr} ({exc})"
     if executable := shutil.which(YC_EXECUTABLE, path=env.get("PATH")):
         profile = env.get("YC_PROFILE", "").strip() or None
         return YcCliAuth(profile, executable=executable, clock=clock)
@@ -402,17 +267,9 @@ def _discover(env: Mapping[str, str], clock: Callable[[], float]) -> AuthProvide
 
 
 def coerce_auth(
-    auth: str | AuthProvider | None,
-    env: Mapping[str, str],
-    *,
-    clock: Callable[[], float] = time.time,
+    auth: str | AuthProvider | None, env: Mapping[str, str], *, clock: Clock = time.time
 ) -> AuthProvider:
-    """Turn what the user passed as ``auth=`` into a provider.
-
-    Strings are recognised by shape: ``"Api-Key ..."``/``"Bearer ..."`` header
-    values, ``t1.`` IAM tokens, ``y0_``/``AQAA`` OAuth tokens, else an API key.
-    ``None`` discovers the credentials (see the module docstring).
-    """
+    """A provider for ``auth=``: ``None`` discovers one, a string is recognised by its shape."""
     if auth is None:
         provider = _discover(env, clock)
         _LOG.info("credentials: %s", provider.describe())  # the kind, never the secret
@@ -424,14 +281,11 @@ def coerce_auth(
     value = auth.strip()
     if not value:
         raise ConfigurationError(f"auth is an empty string; {_NO_CREDENTIALS}")
-    if value.lower() in ("api-key", "bearer"):
-        raise ConfigurationError(f"auth {value!r} has no credential after the scheme")
-    if value.lower().startswith("api-key "):
-        return APIKeyAuth(value[len("Api-Key ") :])
-    if value.lower().startswith("bearer "):
-        return IAMTokenAuth(value[len("Bearer ") :])
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() in ("api-key", "bearer"):
+        if not rest:
+            raise ConfigurationError(f"auth {value!r} has no credential after the scheme")
+        return APIKeyAuth(rest) if scheme.lower() == "api-key" else IAMTokenAuth(rest)
     if value.startswith("t1."):
         return IAMTokenAuth(value)
-    if value.startswith(("y0_", "AQAA")):
-        return OAuthTokenAuth(value)
-    return APIKeyAuth(value)
+    return OAuthTokenAuth(value) if value.startswith(("y0_", "AQAA")) else APIKeyAuth(value)

@@ -7,58 +7,33 @@ from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
-# google.rpc.Code by number, and the HTTP statuses the REST gateways answer
-# them with (code.proto's mapping; 502 is a gateway failing like 503).
-_RPC_CODES = (
-    "OK CANCELLED UNKNOWN INVALID_ARGUMENT DEADLINE_EXCEEDED NOT_FOUND ALREADY_EXISTS "
-    "PERMISSION_DENIED RESOURCE_EXHAUSTED FAILED_PRECONDITION ABORTED OUT_OF_RANGE "
-    "UNIMPLEMENTED INTERNAL UNAVAILABLE DATA_LOSS UNAUTHENTICATED"
-).split()
-_HTTP_CODES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ABORTED",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "UNIMPLEMENTED",
-    502: "UNAVAILABLE",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
-
-
-def code_name(http_status: int, rpc_code: object = None) -> str:
-    """The canonical status name of an HTTP error (the body's gRPC code wins when valid)."""
-    if isinstance(rpc_code, int) and not isinstance(rpc_code, bool) and 0 < rpc_code < 17:
-        return _RPC_CODES[rpc_code]
-    if http_status in _HTTP_CODES:
-        return _HTTP_CODES[http_status]
-    return "FAILED_PRECONDITION" if 400 <= http_status < 500 else "UNKNOWN"
+_RPC_CODES = """OK CANCELLED UNKNOWN INVALID_ARGUMENT DEADLINE_EXCEEDED NOT_FOUND ALREADY_EXISTS
+PERMISSION_DENIED RESOURCE_EXHAUSTED FAILED_PRECONDITION ABORTED OUT_OF_RANGE UNIMPLEMENTED
+INTERNAL UNAVAILABLE DATA_LOSS UNAUTHENTICATED""".split()  # google.rpc.Code by number
+# HTTP status -> google.rpc.Code number (code.proto's mapping; 502 is a gateway failing like 503).
+_HTTP_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 499: 1, 500: 13, 501: 12}
+_HTTP_CODES |= {502: 14, 503: 14, 504: 4}
 
 
 def http_error_fields(response: Any) -> tuple[str, dict[str, Any]]:
-    """The message and the TransportError fields of an HTTP answer (an ``httpx.Response``)."""
+    """The message and the TransportError fields of an ``httpx.Response`` that failed."""
     try:
         data = response.json()
     except ValueError:
         data = None
-    rpc_code = None
-    if isinstance(data, dict) and isinstance(data.get("message"), str):
-        message, rpc_code = data["message"][:200], data.get("code")
-    else:
-        message = json.dumps(data)[:200] if data is not None else response.reason_phrase
-    try:
-        retry_after: float | None = max(float(response.headers.get("retry-after", "")), 0.0)
-    except ValueError:
-        retry_after = None  # absent, or an HTTP date
-    return message or "error", {
-        "code": code_name(response.status_code, rpc_code),
-        "http_status": response.status_code,
+    body = data if isinstance(data, dict) else {}
+    message, rpc_code, status = body.get("message"), body.get("code"), response.status_code
+    if not isinstance(message, str):
+        message = response.reason_phrase if data is None else json.dumps(data)
+    if type(rpc_code) is not int or not 0 < rpc_code < 17:
+        # the body has no valid code: map the status; other 4xx FAILED_PRECONDITION, else UNKNOWN
+        rpc_code = _HTTP_CODES.get(status, 9 if 400 <= status < 500 else 2)
+    retry_after = response.headers.get("retry-after", "")
+    return message[:200] or "error", {
+        "code": _RPC_CODES[rpc_code],
+        "http_status": status,
         "server_request_id": response.headers.get("x-request-id"),
-        "retry_after": retry_after,
+        "retry_after": float(retry_after) if retry_after.isdigit() else None,  # not a date
     }
 
 
@@ -69,23 +44,9 @@ class AIStudioError(Exception):
         super().__init__(message)
         self.message = message
 
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r})"
-
     def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only constructors cannot be re-called with ``args``: rebuild
-        # from the attributes instead, so errors cross process boundaries.
-        return (_restore, (type(self), self.args, dict(self.__dict__)))
-
-
-def _restore(cls: type[AIStudioError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
-    error = cls.__new__(cls)
-    Exception.__init__(error, *args)
-    error.__dict__.update(state)
-    return error
+        # Rebuilt from the attributes: the keyword-only constructors cannot take ``args``.
+        return (type(self).__new__, (type(self),), {**self.__dict__, "args": self.args})
 
 
 class ConfigurationError(AIStudioError, ValueError):
@@ -93,27 +54,17 @@ class ConfigurationError(AIStudioError, ValueError):
 
 
 class InvalidArgumentError(AIStudioError, ValueError):
-    """A value passed by the caller was rejected before anything was sent.
-
-    ``argument`` names the parameter (``"seed"``) or position (``"messages[2].text"``).
-    """
+    """Rejected before anything was sent; ``argument`` names it (``seed``, ``messages[2].text``)."""
 
     def __init__(self, argument: str, problem: str) -> None:
-        self.argument = argument
-        self.problem = problem
+        self.argument, self.problem = argument, problem
         super().__init__(f"{argument}: {problem}")
 
 
 @dataclass(eq=False, repr=False)
 class TransportError(AIStudioError):
-    """A call failed on its way to or from the server.
-
-    ``code`` is the canonical gRPC status name (``"UNAVAILABLE"``) in both
-    transports; over REST, ``http_status`` keeps the HTTP status (503).
-    ``sent`` is False when the request provably never left (connection
-    refused, name resolution failed). ``operation_id`` names the operation a
-    failed read or cancel was about.
-    """
+    """A call failed in transport: ``code`` is the gRPC status name in both transports,
+    ``http_status`` the REST one; ``sent`` is False if it provably never left."""
 
     detail: str
     _: KW_ONLY
@@ -128,9 +79,6 @@ class TransportError(AIStudioError):
     operation_id: str | None = None
 
     def __post_init__(self) -> None:
-        super().__init__(self._text())
-
-    def _text(self) -> str:
         status = f"{self.code} (HTTP {self.http_status})" if self.http_status else self.code
         where = f"{self.method} at {self.endpoint}" if self.method else self.endpoint
         if self.operation_id:
@@ -139,14 +87,12 @@ class TransportError(AIStudioError):
             where += f", x-client-request-id={self.request_id}"
         if self.server_request_id:
             where += f", x-request-id={self.server_request_id}"
-        return f"{status}: {self.detail} [{where}]"
+        super().__init__(f"{status}: {self.detail} [{where}]")
 
     def for_operation(self, operation_id: str) -> TransportError:
         """This error, naming the operation it concerns."""
-        if self.operation_id != operation_id:
-            self.operation_id = operation_id
-            self.message = self._text()
-            self.args = (self.message,)
+        self.operation_id = operation_id
+        self.__post_init__()
         return self
 
 
@@ -169,7 +115,7 @@ class OperationError(AIStudioError):
 
 
 class OperationFailedError(OperationError):
-    """The operation finished with an error status."""
+    """The operation finished with an error status (``code``, ``error_message``, ``details``)."""
 
     def __init__(
         self,
@@ -180,10 +126,8 @@ class OperationFailedError(OperationError):
         details: Sequence[Any] = (),
         cancelled: bool = False,
     ) -> None:
-        self.code = code
-        self.error_message = message
-        self.details = tuple(details)
-        self.cancelled = cancelled
+        self.code, self.error_message = code, message
+        self.details, self.cancelled = tuple(details), cancelled
         what = "was cancelled" if cancelled else "failed"
         text = f"operation {what} with code {code}: {message or '(no message)'}"
         if self.details:
@@ -200,8 +144,6 @@ class OperationTimeoutError(OperationError, TimeoutError):
 
     def __init__(self, *, operation_id: str, timeout: float) -> None:
         self.timeout = timeout
-        super().__init__(
-            f"operation did not finish within {timeout:g} s; it keeps running on the "
-            "server and can be re-attached with attach_deferred()",
-            operation_id=operation_id,
-        )
+        message = f"operation did not finish within {timeout:g} s; it keeps running on the server"
+        message += " and can be re-attached with attach_deferred()"
+        super().__init__(message, operation_id=operation_id)
