@@ -12,6 +12,7 @@ import _thread
 import os
 import sys
 import types
+from dataclasses import dataclass
 
 __all__ = ["distribution_version", "load_betterproto2"]
 
@@ -40,10 +41,8 @@ def distribution_version(package: str) -> str | None:
 def load_betterproto2() -> None:
     """Import betterproto2 (once) without pydantic and without importlib.metadata.
 
-    Nothing another thread could see is swapped: pydantic is hidden by a
-    finder that answers only this thread, and the version stand-in is an
-    attribute of :mod:`importlib` (which ``from importlib import metadata``
-    reads) that forwards anything but this one version to the real module.
+    Nothing another thread could see is swapped: pydantic is hidden by a finder
+    answering only this thread; the stand-in forwards all but this one version.
     """
     if _PACKAGE in sys.modules:
         return
@@ -63,15 +62,15 @@ def load_betterproto2() -> None:
             delattr(importlib, "metadata")
 
 
+@dataclass(frozen=True)
 class _HideForThisThread:
     """A meta path finder that makes some packages unimportable in one thread only."""
 
-    def __init__(self, thread: int, names: tuple[str, ...]) -> None:
-        self._thread = thread
-        self._names = names
+    thread: int
+    names: tuple[str, ...]
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> None:
-        if name.partition(".")[0] in self._names and _thread.get_ident() == self._thread:
+        if name.partition(".")[0] in self.names and _thread.get_ident() == self.thread:
             raise ModuleNotFoundError(f"{name} is not needed by the SDK's messages", name=name)
         return None
 

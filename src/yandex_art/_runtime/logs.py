@@ -1,12 +1,5 @@
-"""The SDK's loggers: one tree under ``yandex_art``, silent unless asked.
-
-``yandex_art.rpc`` (each call and attempt), ``yandex_art.retry`` (each
-retry), ``yandex_art.quota`` (reads held by the read budget),
-``yandex_art.operation`` (poll decisions at DEBUG; started/finished at
-INFO), ``yandex_art.auth`` (credential sources). ``YANDEX_ART_LOG=debug``
-or ``info`` turns the tree on without code (to stderr). Nothing logged here
-ever holds a credential, image bytes or prompt text.
-"""
+"""The SDK's loggers: one tree under ``yandex_art`` (see the README), silent unless
+asked; ``YANDEX_ART_LOG=debug|info`` turns it on to stderr. Never a secret, image or prompt."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Final, Literal, TypeAlias, TypeVar, final
+from typing import ClassVar, Final, Literal, TypeAlias, TypeVar, final
 
 from typing_extensions import TypeIs
 
@@ -30,14 +30,8 @@ class Undefined:
         return "UNDEFINED"
 
     def __reduce__(self) -> str:
-        # Pickle by reference to the module-level name, so unpickling keeps identity.
+        # By reference to the module-level name: pickle and copy keep identity.
         return "UNDEFINED"
-
-    def __copy__(self) -> Undefined:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Undefined:
-        return self
 
 
 UNDEFINED: Final = Undefined()
