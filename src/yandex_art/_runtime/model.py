@@ -90,7 +90,7 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
         """Sends a request made by :meth:`_build_request`; the new operation."""
 
     @abstractmethod
-    def _reader(self) -> OperationMessageReader[Any, ResultT]:
+    def _reader(self) -> OperationMessageReader[ResultT]:
         """Reads this model's operations, decoding their results."""
 
     async def _start(

@@ -27,8 +27,6 @@ __all__ = ["AsyncOperation", "Operation", "OperationReader", "OperationSnapshot"
 
 T = TypeVar("T")
 R = TypeVar("R")
-M = TypeVar("M")
-M_co = TypeVar("M_co", covariant=True)
 
 _CANCELLED = 1  # google.rpc.Code.CANCELLED
 _UNKNOWN = 2  # google.rpc.Code.UNKNOWN
@@ -83,23 +81,17 @@ class OperationMessage(Protocol):
     modified_at: datetime.datetime | None
 
 
-class ResponseType(Protocol[M_co]):
-    def parse(self, data: bytes) -> M_co: ...
-
-
 _Call = Callable[[str, float, BeforeRetry | None], Awaitable[OperationMessage]]
 
 
 @dataclass(frozen=True, slots=True)
-class OperationMessageReader(Generic[M, T]):
-    """An :class:`OperationReader` over the get and cancel calls: a response of type
-    ``type_url`` is parsed as ``response_type`` and made a ``T`` by ``result``."""
+class OperationMessageReader(Generic[T]):
+    """An :class:`OperationReader` over the get and cancel calls; ``decode`` makes a ``T``."""
 
     call_get: _Call
     call_cancel: _Call
-    response_type: ResponseType[M]
     type_url: str
-    result: Callable[[M], T]
+    decode: Callable[[bytes], T]
 
     async def get(
         self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
@@ -117,7 +109,7 @@ class OperationMessageReader(Generic[M, T]):
         type_url = op.response.type_url if op.response is not None else None
         response = None
         if type_url == self.type_url:
-            response = self.result(self.response_type.parse(op.response.value))
+            response = self.decode(op.response.value)
         return OperationSnapshot(
             id=op.id,
             done=op.done,
@@ -145,10 +137,8 @@ def _seconds(moment: datetime.datetime | None) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class OperationStatus:
-    """What one read said about an operation: running, succeeded, failed or cancelled.
-
-    A finished operation without a response of the expected type is ``failed`` with
-    an ``UNKNOWN`` (2) error describing it."""
+    """What one read said about an operation; one finished without the expected response
+    is ``failed`` with an ``UNKNOWN`` (2) error describing it."""
 
     state: Literal["running", "succeeded", "failed", "cancelled"]
     error: RpcStatus | None = None
@@ -209,9 +199,8 @@ class OperationStatus:
         return self.error.details if self.error else ()
 
     def __repr__(self) -> str:
-        if self.error is None:
-            return f"OperationStatus<{self.state}>"
-        return f"OperationStatus<{self.state} code={self.code} message={self.message!r}>"
+        error = "" if self.error is None else f" code={self.code} message={self.message!r}"
+        return f"OperationStatus<{self.state}{error}>"
 
 
 def _check_wait(timeout: float, poll_timeout: float | None, poll_interval: float | None) -> None:
@@ -223,10 +212,8 @@ def _check_wait(timeout: float, poll_timeout: float | None, poll_interval: float
 
 
 class AsyncOperation(Generic[T]):
-    """An operation running on the server, whose result decodes to ``T``.
-
-    ``started_at`` (a reading of ``clock``) is when it was created, by default now if
-    ``initial`` is given; attached by id without either, its age is unknown."""
+    """An operation running on the server, whose result decodes to ``T``; ``started_at``
+    (by ``clock``) is its creation, now if ``initial`` is given, else unknown."""
 
     def __init__(
         self,
@@ -254,11 +241,9 @@ class AsyncOperation(Generic[T]):
         self._last_read_at: float | None = None
         self._last_running_at: float | None = None
         self._reads = 0
-        if initial is None:
-            _LOG.debug("operation %s attached", operation_id)
-            return
-        _LOG.info("operation %s started", operation_id)
-        self._record(initial, self._started_at)
+        if initial is not None:
+            _LOG.info("operation %s started", operation_id)
+            self._record(initial, self._started_at)
 
     @property
     def id(self) -> str:
@@ -275,8 +260,7 @@ class AsyncOperation(Generic[T]):
         return self._last is not None and self._last.done
 
     def expected_remaining(self) -> float | None:
-        """Seconds until the learned median duration is reached (0 when overdue),
-        or None when nothing is learned or the operation's age is unknown."""
+        """Seconds until the learned median duration (0 when overdue; None if unknown)."""
         history = self._history()
         if not history:
             return None
@@ -295,8 +279,7 @@ class AsyncOperation(Generic[T]):
         return OperationStatus.from_snapshot(await self._read(timeout, self._clock()))
 
     async def get_result(self, *, timeout: float = 60) -> T:
-        """The result, reading once unless the end was already seen; raises
-        :class:`OperationFailedError` if it failed and :class:`OperationError` if running."""
+        """The result (one read unless the end was seen); raises if it failed or still runs."""
         check_number("timeout", timeout)
         if self.finished:
             return self.known_result()
@@ -329,12 +312,9 @@ class AsyncOperation(Generic[T]):
         polling = asyncio.ensure_future(self._poll(timeout, poll_interval))
         closing = self._closing() if self._closing is not None else None
         waits: list[asyncio.Future[Any]] = [polling] if closing is None else [polling, closing]
+        limit = None if poll_timeout == math.inf else poll_timeout
         try:
-            await asyncio.wait(
-                waits,
-                timeout=None if poll_timeout == math.inf else poll_timeout,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
         finally:  # also on cancellation (Ctrl-C in sync code): leave no read behind
             polling.cancel()
             await asyncio.gather(polling, return_exceptions=True)
@@ -346,9 +326,7 @@ class AsyncOperation(Generic[T]):
 
     def known_result(self) -> T:
         """The outcome the last read saw, without reading: the result or its error."""
-        if self._last is None:
-            raise OperationError("the operation has not been read yet", operation_id=self._id)
-        return self._outcome(self._last)
+        return self._outcome(self._last or OperationSnapshot(self._id, False))
 
     def _named(self, error: TransportError | ClientClosedError) -> Exception:
         if isinstance(error, ClientClosedError):
@@ -382,13 +360,8 @@ class AsyncOperation(Generic[T]):
                     outage += 1
                     backoff = OUTAGE_BACKOFF.backoff(min(outage, 32), JITTER)
                     delay = max(backoff, error.retry_after or 0)
-                    _LOG.debug(
-                        "operation %s: read failed with %s (%d in a row); next try in %.3f s",
-                        self._id,
-                        error.code,
-                        outage,
-                        delay,
-                    )
+                    message = "operation %s: read failed with %s (%d in a row); next try in %.3f s"
+                    _LOG.debug(message, self._id, error.code, outage, delay)
                 else:
                     raise
                 hold_until = self._clock() + delay
@@ -400,9 +373,8 @@ class AsyncOperation(Generic[T]):
         if self._last_read_at is None:
             return now, "no read yet"
         if poll_interval is not None:
-            return max(
-                now, self._last_read_at + poll_interval
-            ), f"poll_interval={poll_interval:g} s"
+            due = max(now, self._last_read_at + poll_interval)
+            return due, f"poll_interval={poll_interval:g} s"
         age, history = now - self._started_at, self._history()
         due = self._started_at + _POLICY.next_read_age(
             uncertainty=self._durations.uncertainty(self._key),
