@@ -28,8 +28,6 @@ __all__ = ["AsyncOperation", "Operation", "OperationReader", "OperationSnapshot"
 T = TypeVar("T")
 R = TypeVar("R")
 
-_CANCELLED = 1  # google.rpc.Code.CANCELLED
-_UNKNOWN = 2  # google.rpc.Code.UNKNOWN
 # Reads failing with these are repeated until poll_timeout: the service may be restarting.
 _OUTAGE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
 OUTAGE_BACKOFF = RetryPolicy(initial_backoff=0.25, multiplier=2.0, max_backoff=5.0, jitter=0.2)
@@ -39,8 +37,6 @@ _LOG = logs.get("operation")
 
 @dataclass(frozen=True, slots=True)
 class RpcStatus:
-    """A ``google.rpc.Status`` as the runtime sees it."""
-
     code: int
     message: str
     details: tuple[Any, ...] = ()
@@ -61,8 +57,6 @@ class OperationSnapshot(Generic[T]):
 
 
 class OperationReader(Protocol[T]):
-    """Reads and cancels operations whose result decodes to ``T``."""
-
     async def get(
         self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
     ) -> OperationSnapshot[T]: ...
@@ -107,18 +101,10 @@ class OperationMessageReader(Generic[T]):
             details = tuple(_unpacked(d) for d in op.error.details)
             error = RpcStatus(op.error.code, op.error.message, details)
         type_url = op.response.type_url if op.response is not None else None
-        response = None
-        if type_url == self.type_url:
-            response = self.decode(op.response.value)
+        response = self.decode(op.response.value) if type_url == self.type_url else None
+        created, modified = _seconds(op.created_at), _seconds(op.modified_at)
         return OperationSnapshot(
-            id=op.id,
-            done=op.done,
-            error=error,
-            response=response,
-            response_type_url=type_url,
-            expected_type_url=self.type_url,
-            created_at=_seconds(op.created_at),
-            modified_at=_seconds(op.modified_at),
+            op.id, op.done, error, response, type_url, self.type_url, created, modified
         )
 
 
@@ -130,9 +116,7 @@ def _unpacked(any_: object) -> object:
 
 
 def _seconds(moment: datetime.datetime | None) -> float | None:
-    if moment is None:
-        return None
-    return (moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment).timestamp()
+    return moment.replace(tzinfo=moment.tzinfo or datetime.UTC).timestamp() if moment else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +133,7 @@ class OperationStatus:
             return cls("running")
         error = snapshot.error
         if error is not None and error.code != 0:
-            return cls("cancelled" if error.code == _CANCELLED else "failed", error)
+            return cls("cancelled" if error.code == 1 else "failed", error)  # 1: CANCELLED
         if snapshot.response is not None:
             return cls("succeeded")
         expected = snapshot.expected_type_url or "(unspecified)"
@@ -157,7 +141,7 @@ class OperationStatus:
             got = f"a response of type {snapshot.response_type_url!r}, expected {expected!r}"
         else:
             got = f"neither a response nor an error (expected {expected!r})"
-        return cls("failed", RpcStatus(_UNKNOWN, f"operation finished with {got}"))
+        return cls("failed", RpcStatus(2, f"operation finished with {got}"))  # 2: UNKNOWN
 
     @property
     def done(self) -> bool:
@@ -228,7 +212,7 @@ class AsyncOperation(Generic[T]):
         clock: Callable[[], float] = time.monotonic,
         closing: Callable[[], asyncio.Future[None] | None] | None = None,
     ) -> None:
-        self._id = operation_id
+        self.id = operation_id
         self._reader = reader
         self._scheduler = scheduler
         self._durations = durations
@@ -240,19 +224,10 @@ class AsyncOperation(Generic[T]):
         self._last: OperationSnapshot[T] | None = None
         self._last_read_at: float | None = None
         self._last_running_at: float | None = None
-        self._reads = 0
+        self.reads = 0  # reads of the operation by this object, retries included
         if initial is not None:
             _LOG.info("operation %s started", operation_id)
             self._record(initial, self._started_at)
-
-    @property
-    def id(self) -> str:
-        return self._id
-
-    @property
-    def reads(self) -> int:
-        """How many times this object has read the operation."""
-        return self._reads
 
     @property
     def finished(self) -> bool:
@@ -262,13 +237,12 @@ class AsyncOperation(Generic[T]):
     def expected_remaining(self) -> float | None:
         """Seconds until the learned median duration (0 when overdue; None if unknown)."""
         history = self._history()
-        if not history:
-            return None
-        return max(0.0, self._started_at + quantile(history, 0.5) - self._clock())
+        median = quantile(history, 0.5) if history else None
+        return None if median is None else max(0.0, self._started_at + median - self._clock())
 
     def __repr__(self) -> str:
         state = "unknown" if self._last is None else OperationStatus.from_snapshot(self._last).state
-        return f"{type(self).__name__}<id={self._id!r}, state={state}, reads={self._reads}>"
+        return f"{type(self).__name__}<id={self.id!r}, state={state}, reads={self.reads}>"
 
     def __await__(self) -> Generator[Any, None, T]:
         return self.wait().__await__()
@@ -290,7 +264,7 @@ class AsyncOperation(Generic[T]):
         check_number("timeout", timeout)
         issued = self._clock()
         try:
-            snapshot = await self._reader.cancel(self._id, timeout=timeout)
+            snapshot = await self._reader.cancel(self.id, timeout=timeout)
         except (TransportError, ClientClosedError) as error:
             raise self._named(error) from None
         self._record(snapshot, issued)
@@ -321,17 +295,17 @@ class AsyncOperation(Generic[T]):
         if not polling.cancelled():
             return polling.result()  # a read's errors already name the operation
         if closing is not None and closing.done():
-            raise ClientClosedError(operation_id=self._id)
-        raise OperationTimeoutError(operation_id=self._id, timeout=poll_timeout or 0.0)
+            raise ClientClosedError(operation_id=self.id)
+        raise OperationTimeoutError(operation_id=self.id, timeout=poll_timeout or 0.0)
 
     def known_result(self) -> T:
         """The outcome the last read saw, without reading: the result or its error."""
-        return self._outcome(self._last or OperationSnapshot(self._id, False))
+        return self._outcome(self._last or OperationSnapshot(self.id, False))
 
     def _named(self, error: TransportError | ClientClosedError) -> Exception:
         if isinstance(error, ClientClosedError):
-            return ClientClosedError(operation_id=self._id)
-        return error.for_operation(self._id)
+            return ClientClosedError(operation_id=self.id)
+        return error.for_operation(self.id)
 
     def _history(self) -> tuple[float, ...]:
         return self._durations.history(self._key) if self._age_known else ()
@@ -346,7 +320,7 @@ class AsyncOperation(Generic[T]):
                 why = "backing off: the service is unreachable" if outage else "quota refusal"
                 due = hold_until
             wait = max(due - self._clock(), 0.0)
-            _LOG.debug("operation %s: next read in %.3f s (%s)", self._id, wait, why)
+            _LOG.debug("operation %s: next read in %.3f s (%s)", self.id, wait, why)
             try:
                 snapshot = await self._read(timeout, due)
                 outage = 0
@@ -361,7 +335,7 @@ class AsyncOperation(Generic[T]):
                     backoff = OUTAGE_BACKOFF.backoff(min(outage, 32), JITTER)
                     delay = max(backoff, error.retry_after or 0)
                     message = "operation %s: read failed with %s (%d in a row); next try in %.3f s"
-                    _LOG.debug(message, self._id, error.code, outage, delay)
+                    _LOG.debug(message, self.id, error.code, outage, delay)
                 else:
                     raise
                 hold_until = self._clock() + delay
@@ -386,7 +360,6 @@ class AsyncOperation(Generic[T]):
         return due, f"adaptive plan at age {age:.3f} s from {len(history)} learned duration(s)"
 
     async def _read(self, timeout: float, due: float) -> OperationSnapshot[T]:
-        """One read; the transport's retries, too, wait for the scheduler's grant."""
         scheduler = self._scheduler
         grants: list[Grant] = [await scheduler.acquire(due)]
 
@@ -394,12 +367,12 @@ class AsyncOperation(Generic[T]):
             if error.code == "RESOURCE_EXHAUSTED":
                 scheduler.note_exhausted(error.retry_after)
             grants.append(await scheduler.acquire(self._clock()))
-            self._reads += 1
+            self.reads += 1
 
         issued = self._clock()
-        self._reads += 1
+        self.reads += 1
         try:
-            snapshot = await self._reader.get(self._id, timeout=timeout, before_retry=before_retry)
+            snapshot = await self._reader.get(self.id, timeout=timeout, before_retry=before_retry)
         except (TransportError, ClientClosedError) as error:
             if isinstance(error, TransportError) and error.code == "RESOURCE_EXHAUSTED":
                 scheduler.note_exhausted(error.retry_after)
@@ -423,7 +396,7 @@ class AsyncOperation(Generic[T]):
         status = OperationStatus.from_snapshot(snapshot)
         took = f"{self._clock() - self._started_at:.3f} s" if self._age_known else "?"
         message = "operation %s %s after %s and %d read(s)"
-        _LOG.info(message, self._id, status.state, took, self._reads)
+        _LOG.info(message, self.id, status.state, took, self.reads)
         running_at = self._last_running_at
         if status.is_succeeded and self._age_known and running_at is not None:
             self._durations.learn(
@@ -440,11 +413,11 @@ class AsyncOperation(Generic[T]):
             return snapshot.response
         if status.error is None:
             message = "operation is still running and has no result yet; use wait()"
-            raise OperationError(message, operation_id=self._id)
+            raise OperationError(message, operation_id=self.id)
         if status.error is not snapshot.error:  # done, but without the expected response
-            raise UnexpectedOperationResultError(status.error.message, operation_id=self._id)
+            raise UnexpectedOperationResultError(status.error.message, operation_id=self.id)
         raise OperationFailedError(
-            operation_id=self._id,
+            operation_id=self.id,
             code=status.error.code,
             message=status.error.message,
             details=status.error.details,
@@ -453,8 +426,6 @@ class AsyncOperation(Generic[T]):
 
 
 class Runner(Protocol):
-    """Runs a coroutine to completion from synchronous code (``LoopThread.run``)."""
-
     def __call__(self, coro: Coroutine[Any, Any, R], /) -> R: ...
 
 
@@ -463,12 +434,9 @@ class Operation(Generic[T]):
     through ``run`` (the client's loop thread); an outcome already seen needs no loop."""
 
     def __init__(self, operation: AsyncOperation[T], *, run: Runner) -> None:
+        self.id = operation.id
         self._async = operation
         self._run = run
-
-    @property
-    def id(self) -> str:
-        return self._async.id
 
     @property
     def reads(self) -> int:
