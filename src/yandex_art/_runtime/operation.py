@@ -187,14 +187,6 @@ class OperationStatus:
         return f"OperationStatus<{self.state}{error}>"
 
 
-def _check_wait(timeout: float, poll_timeout: float | None, poll_interval: float | None) -> None:
-    check_number("timeout", timeout)
-    if poll_timeout is not None:
-        check_number("poll_timeout", poll_timeout)
-    if poll_interval is not None:
-        check_number("poll_interval", poll_interval)
-
-
 class AsyncOperation(Generic[T]):
     """An operation running on the server, whose result decodes to ``T``; ``started_at``
     (by ``clock``) is its creation, now if ``initial`` is given, else unknown."""
@@ -221,18 +213,13 @@ class AsyncOperation(Generic[T]):
         self._closing = closing
         self._age_known = started_at is not None or initial is not None
         self._started_at = clock() if started_at is None else started_at
-        self._last: OperationSnapshot[T] | None = None
+        self._last: OperationSnapshot[T] = OperationSnapshot(operation_id, False)
         self._last_read_at: float | None = None
         self._last_running_at: float | None = None
         self.reads = 0  # reads of the operation by this object, retries included
         if initial is not None:
             _LOG.info("operation %s started", operation_id)
             self._record(initial, self._started_at)
-
-    @property
-    def finished(self) -> bool:
-        """Whether a read (or the start) already saw the operation end."""
-        return self._last is not None and self._last.done
 
     def expected_remaining(self) -> float | None:
         """Seconds until the learned median duration (0 when overdue; None if unknown)."""
@@ -241,7 +228,8 @@ class AsyncOperation(Generic[T]):
         return None if median is None else max(0.0, self._started_at + median - self._clock())
 
     def __repr__(self) -> str:
-        state = "unknown" if self._last is None else OperationStatus.from_snapshot(self._last).state
+        known = self._last_read_at is not None
+        state = OperationStatus.from_snapshot(self._last).state if known else "unknown"
         return f"{type(self).__name__}<id={self.id!r}, state={state}, reads={self.reads}>"
 
     def __await__(self) -> Generator[Any, None, T]:
@@ -255,8 +243,8 @@ class AsyncOperation(Generic[T]):
     async def get_result(self, *, timeout: float = 60) -> T:
         """The result (one read unless the end was seen); raises if it failed or still runs."""
         check_number("timeout", timeout)
-        if self.finished:
-            return self.known_result()
+        if self._last.done:
+            return self._outcome(self._last)
         return self._outcome(await self._read(timeout, self._clock()))
 
     async def cancel(self, *, timeout: float = 60) -> OperationStatus:
@@ -280,9 +268,13 @@ class AsyncOperation(Generic[T]):
         """Poll until the operation finishes and return its result. ``timeout`` bounds
         each read, ``poll_timeout`` the wait (None: unbounded); ``poll_interval`` fixes
         the schedule. Closing the client ends the wait with :class:`ClientClosedError`."""
-        _check_wait(timeout, poll_timeout, poll_interval)
-        if self.finished:
-            return self.known_result()
+        check_number("timeout", timeout)
+        if poll_timeout is not None:
+            check_number("poll_timeout", poll_timeout)
+        if poll_interval is not None:
+            check_number("poll_interval", poll_interval)
+        if self._last.done:
+            return self._outcome(self._last)
         polling = asyncio.ensure_future(self._poll(timeout, poll_interval))
         closing = self._closing() if self._closing is not None else None
         waits: list[asyncio.Future[Any]] = [polling] if closing is None else [polling, closing]
@@ -298,10 +290,6 @@ class AsyncOperation(Generic[T]):
             raise ClientClosedError(operation_id=self.id)
         raise OperationTimeoutError(operation_id=self.id, timeout=poll_timeout or 0.0)
 
-    def known_result(self) -> T:
-        """The outcome the last read saw, without reading: the result or its error."""
-        return self._outcome(self._last or OperationSnapshot(self.id, False))
-
     def _named(self, error: TransportError | ClientClosedError) -> Exception:
         if isinstance(error, ClientClosedError):
             return ClientClosedError(operation_id=self.id)
@@ -314,7 +302,7 @@ class AsyncOperation(Generic[T]):
         hold_until = -math.inf
         outage = 0
         snapshot = self._last
-        while snapshot is None or not snapshot.done:
+        while not snapshot.done:
             due, why = self._next_due(poll_interval)
             if hold_until >= due:
                 why = "backing off: the service is unreachable" if outage else "quota refusal"
@@ -326,11 +314,10 @@ class AsyncOperation(Generic[T]):
                 outage = 0
             except TransportError as error:
                 if error.code == "RESOURCE_EXHAUSTED":
-                    delay = error.retry_after
-                    if delay is None or not delay >= 0:
-                        delay = _POLICY.exhausted_delay
+                    hint = error.retry_after
+                    delay = hint if hint is not None and hint >= 0 else _POLICY.exhausted_delay
                 # Ridden out once the operation is known to exist; a dead endpoint fails fast.
-                elif error.code in _OUTAGE_CODES and (self._last is not None or error.sent):
+                elif error.code in _OUTAGE_CODES and (self._last_read_at is not None or error.sent):
                     outage += 1
                     backoff = OUTAGE_BACKOFF.backoff(min(outage, 32), JITTER)
                     delay = max(backoff, error.retry_after or 0)
@@ -385,7 +372,7 @@ class AsyncOperation(Generic[T]):
 
     def _record(self, snapshot: OperationSnapshot[T], issued: float) -> None:
         """Keep a read's snapshot; log the end and learn a success's duration when first seen."""
-        seen_done = self.finished
+        seen_done = self._last.done
         self._last = snapshot
         self._last_read_at = issued
         if not snapshot.done:
@@ -431,7 +418,7 @@ class Runner(Protocol):
 
 class Operation(Generic[T]):
     """The synchronous face of an :class:`AsyncOperation`: each method runs the async one
-    through ``run`` (the client's loop thread); an outcome already seen needs no loop."""
+    through ``run`` (the client's loop thread)."""
 
     def __init__(self, operation: AsyncOperation[T], *, run: Runner) -> None:
         self.id = operation.id
@@ -449,9 +436,6 @@ class Operation(Generic[T]):
         return self._call(self._async.get_status(timeout=timeout))
 
     def get_result(self, *, timeout: float = 60) -> T:
-        check_number("timeout", timeout)
-        if self._async.finished:
-            return self._async.known_result()
         return self._call(self._async.get_result(timeout=timeout))
 
     def cancel(self, *, timeout: float = 60) -> OperationStatus:
@@ -464,9 +448,6 @@ class Operation(Generic[T]):
         poll_timeout: float | None = 3600,
         poll_interval: float | None = None,
     ) -> T:
-        _check_wait(timeout, poll_timeout, poll_interval)
-        if self._async.finished:
-            return self._async.known_result()
         waiting = self._async.wait(
             timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval
         )
