@@ -1,5 +1,4 @@
-"""Long-running operations: the reader of ``Operation`` messages, the poller
-:class:`AsyncOperation` and its synchronous face :class:`Operation`."""
+"""Long-running operations: the ``Operation`` message reader and one poller, async and sync."""
 
 from __future__ import annotations
 
@@ -64,9 +63,7 @@ class OperationReader(Protocol[T]):
     async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[T]: ...
 
 
-class OperationMessage(Protocol):
-    """The fields of a generated ``yandex.cloud.operation.Operation`` read here."""
-
+class OperationMessage(Protocol):  # what is read of a generated yandex.cloud.operation.Operation
     id: str
     done: bool
     error: Any  # google.rpc.Status: code, message, details
@@ -188,8 +185,7 @@ class OperationStatus:
 
 
 class AsyncOperation(Generic[T]):
-    """An operation running on the server, whose result decodes to ``T``; ``started_at``
-    (by ``clock``) is its creation, now if ``initial`` is given, else unknown."""
+    """An operation on the server with a ``T`` result, created at ``started_at`` (by ``clock``)."""
 
     def __init__(
         self,
@@ -243,19 +239,17 @@ class AsyncOperation(Generic[T]):
     async def get_result(self, *, timeout: float = 60) -> T:
         """The result (one read unless the end was seen); raises if it failed or still runs."""
         check_number("timeout", timeout)
-        if self._last.done:
-            return self._outcome(self._last)
-        return self._outcome(await self._read(timeout, self._clock()))
+        done = self._last.done  # the end already seen: no read
+        return self._outcome(self._last if done else await self._read(timeout, self._clock()))
 
     async def cancel(self, *, timeout: float = 60) -> OperationStatus:
         """Ask the server to cancel the operation; returns the status it answered with."""
         check_number("timeout", timeout)
-        issued = self._clock()
         try:
             snapshot = await self._reader.cancel(self.id, timeout=timeout)
         except (TransportError, ClientClosedError) as error:
             raise self._named(error) from None
-        self._record(snapshot, issued)
+        self._record(snapshot, self._clock())
         return OperationStatus.from_snapshot(snapshot)
 
     async def wait(
@@ -265,14 +259,12 @@ class AsyncOperation(Generic[T]):
         poll_timeout: float | None = 3600,
         poll_interval: float | None = None,
     ) -> T:
-        """Poll until the operation finishes and return its result. ``timeout`` bounds
-        each read, ``poll_timeout`` the wait (None: unbounded); ``poll_interval`` fixes
-        the schedule. Closing the client ends the wait with :class:`ClientClosedError`."""
+        """Poll until the operation finishes; ``timeout`` bounds each read, ``poll_timeout`` the
+        wait (None: no bound), ``poll_interval`` fixes the schedule; closing the client ends it."""
         check_number("timeout", timeout)
-        if poll_timeout is not None:
-            check_number("poll_timeout", poll_timeout)
-        if poll_interval is not None:
-            check_number("poll_interval", poll_interval)
+        for name, value in (("poll_timeout", poll_timeout), ("poll_interval", poll_interval)):
+            if value is not None:
+                check_number(name, value)
         if self._last.done:
             return self._outcome(self._last)
         polling = asyncio.ensure_future(self._poll(timeout, poll_interval))
@@ -347,13 +339,12 @@ class AsyncOperation(Generic[T]):
         return due, f"adaptive plan at age {age:.3f} s from {len(history)} learned duration(s)"
 
     async def _read(self, timeout: float, due: float) -> OperationSnapshot[T]:
-        scheduler = self._scheduler
-        grants: list[Grant] = [await scheduler.acquire(due)]
+        grants: list[Grant] = [await self._scheduler.acquire(due)]
 
         async def before_retry(error: TransportError) -> None:
             if error.code == "RESOURCE_EXHAUSTED":
-                scheduler.note_exhausted(error.retry_after)
-            grants.append(await scheduler.acquire(self._clock()))
+                self._scheduler.note_exhausted(error.retry_after)
+            grants.append(await self._scheduler.acquire(self._clock()))
             self.reads += 1
 
         issued = self._clock()
@@ -362,11 +353,11 @@ class AsyncOperation(Generic[T]):
             snapshot = await self._reader.get(self.id, timeout=timeout, before_retry=before_retry)
         except (TransportError, ClientClosedError) as error:
             if isinstance(error, TransportError) and error.code == "RESOURCE_EXHAUSTED":
-                scheduler.note_exhausted(error.retry_after)
+                self._scheduler.note_exhausted(error.retry_after)
             raise self._named(error) from None
         finally:
             for grant in grants:
-                scheduler.release(grant)
+                self._scheduler.release(grant)
         self._record(snapshot, issued)
         return snapshot
 
@@ -417,8 +408,7 @@ class Runner(Protocol):
 
 
 class Operation(Generic[T]):
-    """The synchronous face of an :class:`AsyncOperation`: each method runs the async one
-    through ``run`` (the client's loop thread)."""
+    """The synchronous face of an :class:`AsyncOperation`, run by ``run`` (the loop thread)."""
 
     def __init__(self, operation: AsyncOperation[T], *, run: Runner) -> None:
         self.id = operation.id
