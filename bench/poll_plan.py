@@ -23,6 +23,7 @@ import statistics
 from typing import Any
 
 from yandex_art._runtime.operation import AsyncOperation, OperationSnapshot
+from yandex_art._runtime.retry import JITTER
 from yandex_art._runtime.scheduler import DurationModel, PollPolicy, PollScheduler
 
 KEY = "art://folder/yandex-art/latest"
@@ -73,8 +74,6 @@ async def _one(
     scheduler: PollScheduler,
     durations: DurationModel,
     duration: float,
-    rng: random.Random,
-    policy: PollPolicy,
 ) -> tuple[float, int]:
     loop = asyncio.get_running_loop()
     op_id = f"op-{len(server.ends)}"
@@ -88,8 +87,6 @@ async def _one(
         duration_key=KEY,
         initial=OperationSnapshot(op_id, False),
         clock=loop.time,
-        default_poll_policy=policy,
-        rng=rng,
     )
     await op
     return loop.time() - (created + duration), op.reads
@@ -99,7 +96,7 @@ async def _measure(
     args: argparse.Namespace, duration: float, learned: bool
 ) -> list[tuple[float, int]]:
     rng = random.Random(args.seed)
-    policy = PollPolicy()
+    JITTER.seed(args.seed)  # the runtime's jitter, too, so that a run can be repeated
     out = []
     for _ in range(args.runs):
         server = _Server(args.latency)
@@ -107,7 +104,7 @@ async def _measure(
         durations = DurationModel()
         for _ in range(args.warmup + 1 if learned else 1):
             actual = duration * rng.uniform(1 - args.spread, 1 + args.spread)
-            lag, reads = await _one(server, scheduler, durations, actual, rng, policy)
+            lag, reads = await _one(server, scheduler, durations, actual)
         out.append((lag, reads))
     return out
 

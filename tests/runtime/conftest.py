@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import random
 import selectors
 import time
 from collections import deque
@@ -16,7 +15,8 @@ import pytest
 
 from yandex_art._runtime.bridge import LoopThread
 from yandex_art._runtime.operation import AsyncOperation, Operation, OperationSnapshot, RpcStatus
-from yandex_art._runtime.scheduler import DurationModel, Grant, PollPolicy, PollScheduler
+from yandex_art._runtime.retry import JITTER
+from yandex_art._runtime.scheduler import DurationModel, Grant, PollScheduler
 
 T = TypeVar("T")
 
@@ -179,7 +179,7 @@ class Sim:
         self.server = FakeServer(self.clock)
         self.scheduler = CountingScheduler(max_reads_per_second=reads_per_second, clock=self.clock)
         self.durations = DurationModel()
-        self.rng = random.Random(1234)
+        JITTER.seed(1234)  # the runtime's one random source: reproducible plans
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coro)
@@ -191,7 +191,6 @@ class Sim:
         *,
         key: str = "art://folder/yandex-art/latest",
         attach: bool = False,
-        policy: PollPolicy | None = None,
     ) -> AsyncOperation[str]:
         initial = self.server.create(duration, outcome)
         return AsyncOperation(
@@ -202,8 +201,6 @@ class Sim:
             duration_key=key,
             initial=None if attach else initial,
             clock=self.clock,
-            default_poll_policy=policy or PollPolicy(),
-            rng=self.rng,
         )
 
     @staticmethod

@@ -48,18 +48,12 @@ class FakeOperation:
     modified_at: datetime.datetime | None = None
 
 
-class Text:
-    @staticmethod
-    def parse(data: bytes) -> str:
-        return data.decode()
-
-
-def _reader(answer: FakeOperation) -> OperationMessageReader[str, str]:
+def _reader(answer: FakeOperation) -> OperationMessageReader[str]:
     async def get(operation_id: str, timeout: float, before_retry: object) -> FakeOperation:
         return answer
 
     return OperationMessageReader(
-        call_get=get, call_cancel=get, response_type=Text, type_url=URL, result=str.upper
+        call_get=get, call_cancel=get, type_url=URL, decode=lambda data: data.decode().upper()
     )
 
 

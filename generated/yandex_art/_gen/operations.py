@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from yandex_art._runtime.client_core import ClientCore
-from yandex_art._runtime.operation import OperationMessageReader, ResponseType
+from yandex_art._runtime.operation import OperationMessageReader
 from yandex_art._runtime.retry import BeforeRetry
 
 from .proto.yandex.cloud.operation import CancelOperationRequest, GetOperationRequest, Operation
@@ -17,14 +17,13 @@ from .transports.operation_service import operation_service
 
 __all__ = ["operation_reader"]
 
-M = TypeVar("M")
 T = TypeVar("T")
 
 
 def operation_reader(
-    core: ClientCore, response_type: ResponseType[M], type_url: str, result: Callable[[M], T]
-) -> OperationMessageReader[M, T]:
-    """Reads operations whose response is a ``response_type`` through the operation service."""
+    core: ClientCore, type_url: str, decode: Callable[[bytes], T]
+) -> OperationMessageReader[T]:
+    """Reads operations through the operation service; ``decode`` parses a ``type_url`` response."""
     service = operation_service(core)
 
     async def get(operation_id: str, timeout: float, before_retry: BeforeRetry | None) -> Operation:
@@ -38,9 +37,5 @@ def operation_reader(
         return await service.cancel(request, timeout=timeout, before_retry=before_retry)
 
     return OperationMessageReader(
-        call_get=get,
-        call_cancel=cancel,
-        response_type=response_type,
-        type_url=type_url,
-        result=result,
+        call_get=get, call_cancel=cancel, type_url=type_url, decode=decode
     )

@@ -36,6 +36,10 @@ __all__ = ["AsyncImageGenerationModel", "ImageGenerationModel"]
 _RESULT_TYPE_URL = "type.googleapis.com/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationResponse"
 
 
+def _decode_result(data: bytes) -> ImageGenerationModelResult:
+    return ImageGenerationModelResult._from_proto(ImageGenerationResponse.parse(data))
+
+
 class _BaseImageGenerationModel(
     ModelBase[ImageGenerationModelConfig, ImageMessageInputType, ImageGenerationModelResult]
 ):
@@ -89,15 +93,8 @@ class _BaseImageGenerationModel(
         service = image_generation_async_service(self._core)
         return await service.generate(request, timeout=timeout, idempotency_key=idempotency_key)
 
-    def _reader(
-        self,
-    ) -> OperationMessageReader[ImageGenerationResponse, ImageGenerationModelResult]:
-        return operation_reader(
-            self._core,
-            ImageGenerationResponse,
-            _RESULT_TYPE_URL,
-            ImageGenerationModelResult._from_proto,
-        )
+    def _reader(self) -> OperationMessageReader[ImageGenerationModelResult]:
+        return operation_reader(self._core, _RESULT_TYPE_URL, _decode_result)
 
 
 class AsyncImageGenerationModel(
