@@ -6,7 +6,7 @@ batches, and the model factory. Generated subclasses add ``configure()``,
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, Generic, Self, TypeVar
 
 from .batch import BatchItem, BatchRequest, run_batch
@@ -27,9 +27,6 @@ __all__ = ["AsyncModelBase", "ModelBase", "ModelFactory", "SyncModelBase"]
 ConfigT = TypeVar("ConfigT")
 InputT = TypeVar("InputT")
 ResultT = TypeVar("ResultT")
-
-OnStart = Callable[[int, BatchRequest], object]
-OnStarted = Callable[[int, BatchRequest, AsyncOperation[ResultT]], object]
 
 
 class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
@@ -119,24 +116,10 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
         return await model._start(request.messages, 60, request.idempotency_key)
 
     def _batch(
-        self,
-        prompts: Iterable[InputT | BatchRequest],
-        concurrency: int,
-        rate_per_minute: float | None,
-        poll_timeout: float | None,
-        on_start: OnStart | None,
-        on_started: OnStarted[ResultT] | None,
+        self, prompts: Iterable[InputT | BatchRequest], **options: Any
     ) -> AsyncIterator[BatchItem[ResultT]]:
         requests = (p if isinstance(p, BatchRequest) else BatchRequest(p) for p in prompts)
-        return run_batch(
-            requests,
-            start=self._batch_start,
-            concurrency=concurrency,
-            rate_per_minute=rate_per_minute,
-            poll_timeout=poll_timeout,
-            on_start=on_start,
-            on_started=on_started,
-        )
+        return run_batch(requests, start=self._batch_start, **options)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(uri={self.uri!r}, config={self._config!r})"

@@ -155,7 +155,12 @@ class AsyncImageGenerationModel(
         :param on_started: called with (index, request, operation) as soon as it exists.
         """
         items = self._batch(
-            prompts, concurrency, rate_per_minute, poll_timeout, on_start, on_started
+            prompts,
+            concurrency=concurrency,
+            rate_per_minute=rate_per_minute,
+            poll_timeout=poll_timeout,
+            on_start=on_start,
+            on_started=on_started,
         )
         return items
 
@@ -218,6 +223,11 @@ class ImageGenerationModel(
         :param on_started: called with (index, request, operation) as soon as it exists.
         """
         items = self._batch(
-            prompts, concurrency, rate_per_minute, poll_timeout, on_start, on_started
+            prompts,
+            concurrency=concurrency,
+            rate_per_minute=rate_per_minute,
+            poll_timeout=poll_timeout,
+            on_start=on_start,
+            on_started=on_started,
         )
         return iterate_sync(self._core.run_sync, items)
