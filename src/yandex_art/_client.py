@@ -49,22 +49,18 @@ class _BaseAIStudio:
         """Connects nothing yet; channels open on the first call.
 
         Args:
-            folder_id: the Yandex Cloud folder to bill (default: ``YC_FOLDER_ID``).
-            auth: an API key, IAM or OAuth token string, or an ``AuthProvider``;
-                ``None`` looks in the environment (see the README for the order).
+            folder_id: the folder to bill (default: ``YC_FOLDER_ID``).
+            auth: an API key, IAM/OAuth token or ``AuthProvider`` (None: from the environment).
             endpoint: ``host[:port]`` serving every service (e.g. an emulator).
             service_map: per-service ``host[:port]`` by service id.
-            verify: ``True`` (system CAs), ``False`` (plaintext, loopback only
-                unless ``allow_insecure``), or the path of a CA bundle.
+            verify: True (system CAs), False (plaintext: loopback only) or a CA bundle's path.
             retry_policy: how to repeat a call that failed in transport.
             transport: ``"grpc"`` (default) or ``"rest"``.
             enable_server_data_logging: sends ``x-data-logging-enabled`` when set.
             max_reads_per_second: the client-wide operation-read budget (None: none).
             allow_insecure: allow ``verify=False`` towards non-loopback endpoints.
-            env: the environment to read instead of ``os.environ`` (credentials,
-                proxies, ``YANDEX_ART_LOG``).
-            duration_cache: ``False`` keeps learned durations out of the
-                on-disk cache (``None``: on unless ``YANDEX_ART_CACHE=0``).
+            env: read instead of ``os.environ`` (credentials, proxies, ``YANDEX_ART_LOG``).
+            duration_cache: False keeps learned durations off disk (None: ``YANDEX_ART_CACHE``).
         """
         settings = ClientSettings(
             folder_id=folder_id,
@@ -91,8 +87,7 @@ class _BaseAIStudio:
 class AIStudio(_BaseAIStudio):
     """Blocking client. ``sdk.models.image_generation('yandex-art')`` makes a model.
 
-    Use it as a context manager, or call :meth:`close`, to release its
-    connections and its background event-loop thread.
+    Use it as a context manager, or call :meth:`close`, to release its connections and thread.
     """
 
     @cached_property

@@ -1,11 +1,10 @@
-"""The client core: the client's settings, checked once, and what every call needs from them
-(grpcio channels, the REST client, auth headers, retries, error mapping, lifecycles)."""
+"""The client core: settings checked once; channels, auth headers, retries, errors, lifecycles."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import functools
 import ipaddress
 import os
 import sys
@@ -55,8 +54,8 @@ class ClientSettings(TypedDict, total=False):
 
 
 _RPC_LOG = logs.get("rpc")
-# Reconnection 0.5 s growing to 2 s (grpcio: 1 s to 120 s) sees a server back after an outage
-# within seconds; min_reconnect_backoff_ms stays, as grpcio uses it as the 20 s connect timeout.
+# Reconnecting 0.5-2 s apart (grpcio: 1-120 s) sees a server back within seconds; grpcio uses
+# min_reconnect_backoff_ms as the connect timeout (20 s), so it stays.
 _CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_receive_message_length", 64 << 20),
     ("grpc.max_send_message_length", 64 << 20),
@@ -76,6 +75,8 @@ _NOT_SENT_MARKS = (
 )
 _GRPC_PROXIES = ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
 _GRPC_NO_PROXY = ("no_grpc_proxy", "no_proxy", "NO_PROXY")
+_Fail = Callable[..., TransportError]  # a TransportError naming the call's endpoint, method, id
+_ATTEMPT_LOG = "%s at %s: %s in %.3f s (attempt %d, request id %s)"
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,9 @@ class Endpoint:
             return False
 
 
-def parse_endpoint(value: str, *, default_port: int = 443) -> Endpoint:
-    """``host[:port]`` (IPv6 in brackets) -> Endpoint; a URL scheme is not accepted."""
-    host, port = value.strip(), str(default_port)
+def parse_endpoint(value: str) -> Endpoint:
+    """``host[:port]`` (IPv6 in brackets, port 443 by default); a URL scheme is not accepted."""
+    host, port = value.strip(), "443"
     if host.startswith("["):
         host, bracket, rest = host[1:].partition("]")
         if not bracket or rest[:1] not in ("", ":"):
@@ -136,17 +137,17 @@ class _LoopResources:
     async def aclose(self) -> None:
         if not self.closing.done():
             self.closing.set_result(None)
-        http, self.http = self.http, None
-        if http is not None:
+        if (http := self.http) is not None:
+            self.http = None
             await http.aclose()
 
     def retire(self) -> None:
         """Release what a loop other than the running one holds, without awaiting there."""
         if self.loop.is_closed() or not self.loop.is_running():
             self.http = None  # a dead loop's sockets went with it
-            return
-        with contextlib.suppress(RuntimeError):
-            asyncio.run_coroutine_threadsafe(self.aclose(), self.loop)
+        else:
+            with contextlib.suppress(RuntimeError):
+                asyncio.run_coroutine_threadsafe(self.aclose(), self.loop)
 
 
 _LIVE_CORES: weakref.WeakSet[ClientCore] = weakref.WeakSet()
@@ -194,13 +195,10 @@ class ClientCore:
             raise ConfigurationError("verify must be True, False or the path of a CA bundle")
         self._tls = verify is not False
         self._cafile = None if isinstance(verify, bool) else os.fspath(verify)
-        self._ssl: ssl.SSLContext | None = None
         if self._cafile is not None:  # a CA bundle must be usable now, not at the first call
-            if not os.path.isfile(self._cafile):
-                raise ConfigurationError(f"verify={self._cafile!r}: no such CA bundle file")
             try:
                 self._ssl_context()
-            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            except (OSError, ValueError) as exc:  # ssl.SSLError and a missing file are OSErrors
                 raise ConfigurationError(
                     f"verify={self._cafile!r} is not a usable CA bundle ({exc})"
                 ) from None
@@ -243,10 +241,9 @@ class ClientCore:
 
     def closing(self) -> asyncio.Future[None] | None:
         """A future of the running loop that is set when the client closes."""
-        try:
+        with contextlib.suppress(ClientClosedError, RuntimeError):
             return self._loop_resources().closing
-        except (ClientClosedError, RuntimeError):
-            return None
+        return None
 
     def _forget_parent(self) -> None:
         """In a forked child: the loop thread and the connections stayed in the parent."""
@@ -259,19 +256,15 @@ class ClientCore:
             forget()
 
     def _ssl_context(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            import ssl  # TLS only costs its import when it is used
+        import ssl  # TLS only costs its import when it is used
 
-            self._ssl = ssl.create_default_context(cafile=self._cafile)
-            self._ssl.set_alpn_protocols(["h2", "http/1.1"])
-        return self._ssl
+        context = ssl.create_default_context(cafile=self._cafile)
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        return context
 
     def _unary(self, endpoint: Endpoint, method: str, parse: Callable[[bytes], Any]) -> Any:
-        """The multicallable of one method, made once per endpoint and method.
-
-        grpcio's threaded stack, not ``grpc.aio``: its channels belong to no event loop, and
-        a child forked after using them opens new ones (grpc.aio's child hangs).
-        """
+        # grpcio's threaded stack, not grpc.aio: its channels belong to no event loop, and a
+        # child forked after using them opens new ones (grpc.aio's poller thread hangs it).
         import grpc
 
         if self._closed:
@@ -329,16 +322,22 @@ class ClientCore:
 
     async def _call(
         self,
-        fail: _Failure,
+        where: str,
+        method: str,
+        timeout: float,
         idempotent: bool,
-        send: Callable[[dict[str, str], float], Awaitable[T]],
+        send: Callable[[dict[str, str], float, _Fail], Awaitable[T]],
         before_retry: BeforeRetry | None,
         idempotency_key: str | None,
     ) -> T:
         """One logical call: attempts with the same request id and idempotency key."""
-        deadline = time.monotonic() + fail.timeout
+        request_id = str(uuid.uuid4())
+        fail = functools.partial(
+            TransportError, endpoint=where, method=method, request_id=request_id
+        )
+        deadline = time.monotonic() + check_timeout("timeout", timeout)
         headers = {
-            "x-client-request-id": fail.request_id,
+            "x-client-request-id": request_id,
             "idempotency-key": idempotency_key or str(uuid.uuid4()),
         }
         if self._data_logging is not None:
@@ -352,20 +351,13 @@ class ClientCore:
             started = time.monotonic()
             code = "OK"
             try:
-                return await send(authorization | headers, max(deadline - started, 0.001))
+                return await send(authorization | headers, max(deadline - started, 0.001), fail)
             except BaseException as error:
                 code = error.code if isinstance(error, TransportError) else type(error).__name__
                 raise
             finally:
-                _RPC_LOG.debug(
-                    "%s at %s: %s in %.3f s (attempt %d, request id %s)",
-                    fail.method,
-                    fail.endpoint,
-                    code,
-                    time.monotonic() - started,
-                    attempts,
-                    fail.request_id,
-                )
+                took = time.monotonic() - started
+                _RPC_LOG.debug(_ATTEMPT_LOG, method, where, code, took, attempts, request_id)
 
         return await call_with_retry(
             attempt,
@@ -373,7 +365,7 @@ class ClientCore:
             idempotent=idempotent,
             deadline=deadline,
             before_retry=before_retry,
-            name=f"{fail.method} (request id {fail.request_id})",
+            name=f"{method} (request id {request_id})",
         )
 
     async def grpc_call(
@@ -392,9 +384,8 @@ class ClientCore:
         import grpc
 
         endpoint = self.endpoints[service_id]
-        fail = _Failure(str(endpoint), method, check_timeout("timeout", timeout))
 
-        async def send(headers: dict[str, str], remaining: float) -> T:
+        async def send(headers: dict[str, str], remaining: float, fail: _Fail) -> T:
             call = self._unary(endpoint, method, parse)
             future = call.future(request, timeout=remaining, metadata=tuple(headers.items()))
             try:
@@ -402,10 +393,13 @@ class ClientCore:
             except grpc.RpcError as exc:
                 if self._closed:
                     raise ClientClosedError() from None
-                raise _grpc_error(fail, exc) from None
+                raise _grpc_error(fail, exc, timeout) from None
             return result
 
-        return await self._call(fail, idempotent, send, before_retry, idempotency_key)
+        where = str(endpoint)
+        return await self._call(
+            where, method, timeout, idempotent, send, before_retry, idempotency_key
+        )
 
     async def rest_call(
         self,
@@ -424,9 +418,8 @@ class ClientCore:
         import httpx
 
         base = self.rest_base(service_id)
-        fail = _Failure(base, f"{http_method} {path}", check_timeout("timeout", timeout))
 
-        async def send(headers: dict[str, str], remaining: float) -> Any:
+        async def send(headers: dict[str, str], remaining: float, fail: _Fail) -> Any:
             try:
                 response = await self._http().request(
                     http_method,
@@ -437,11 +430,11 @@ class ClientCore:
                     timeout=remaining,
                 )
             except httpx.TimeoutException:
-                raise fail.timed_out() from None
+                raise fail(f"no answer within {timeout:g} s", code="DEADLINE_EXCEEDED") from None
             except httpx.TransportError as exc:  # refused or unresolved (ConnectError): not sent
                 raise fail(
                     f"cannot reach the server ({type(exc).__name__}: {exc})",
-                    "UNAVAILABLE",
+                    code="UNAVAILABLE",
                     sent=not isinstance(exc, httpx.ConnectError),
                 ) from None
             if response.status_code >= 400:
@@ -452,10 +445,13 @@ class ClientCore:
             except ValueError:
                 server_id = response.headers.get("x-request-id")
                 raise fail(
-                    "the answer is not JSON", "INTERNAL", server_request_id=server_id
+                    "the answer is not JSON", code="INTERNAL", server_request_id=server_id
                 ) from None
 
-        return await self._call(fail, idempotent, send, before_retry, idempotency_key)
+        method = f"{http_method} {path}"
+        return await self._call(
+            base, method, timeout, idempotent, send, before_retry, idempotency_key
+        )
 
     def async_operation(
         self,
@@ -503,10 +499,8 @@ class ClientCore:
         resources, self._resources = self._resources, None
         if resources is not None:
             resources.retire()
-        channels = list(self._channels.values())
-        self._channels.clear()
-        self._calls.clear()
-        for channel in channels:
+        channels, self._channels, self._calls = self._channels, {}, {}
+        for channel in channels.values():
             channel.close()
 
     async def aclose(self) -> None:
@@ -541,29 +535,6 @@ class ClientCore:
             self.close()
 
 
-@dataclass(frozen=True)
-class _Failure:
-    """Builds the TransportError of one logical call (same endpoint, method, request id)."""
-
-    endpoint: str
-    method: str
-    timeout: float
-    request_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
-
-    def __call__(self, message: str, code: str, **extra: Any) -> TransportError:
-        return TransportError(
-            message,
-            code=code,
-            endpoint=self.endpoint,
-            method=self.method,
-            request_id=self.request_id,
-            **extra,
-        )
-
-    def timed_out(self) -> TransportError:
-        return self(f"no answer within {self.timeout:g} s", "DEADLINE_EXCEEDED")
-
-
 def _env_proxy(
     host: str, env: Mapping[str, str], names: tuple[str, ...], exclusions: tuple[str, ...]
 ) -> str | None:
@@ -583,32 +554,27 @@ def _env_proxy(
 
 async def _completion(future: grpc.Future[Any]) -> Any:
     """Await a grpcio future from any event loop; cancelling the wait cancels the call."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not done.done():
-            done.set_result(None)
+    loop, done = asyncio.get_running_loop(), asyncio.Event()
 
     def on_done(_: object) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits any more
-            loop.call_soon_threadsafe(wake)
+            loop.call_soon_threadsafe(done.set)
 
     future.add_done_callback(on_done)
     try:
-        await done
+        await done.wait()
     except asyncio.CancelledError:
         future.cancel()
         raise
     return future.result()
 
 
-def _grpc_error(fail: _Failure, exc: Any) -> TransportError:
+def _grpc_error(fail: _Fail, exc: Any, timeout: float) -> TransportError:
     code, details = exc.code().name, exc.details() or ""
     if code == "DEADLINE_EXCEEDED":
-        return fail.timed_out()
+        return fail(f"no answer within {timeout:g} s", code=code)
     if code == "UNAVAILABLE" and any(mark in details.lower() for mark in _NOT_SENT_MARKS):
-        return fail(f"cannot reach the server ({details})", code, sent=False)
+        return fail(f"cannot reach the server ({details})", code=code, sent=False)
     metadata = (*(exc.initial_metadata() or ()), *(exc.trailing_metadata() or ()))
     server_ids = [value for key, value in metadata if key == "x-request-id"]
-    return fail(details or code, code, server_request_id=next(iter(server_ids[-1:]), None))
+    return fail(details or code, code=code, server_request_id=next(iter(server_ids[-1:]), None))
