@@ -122,8 +122,7 @@ class _LoopResources:
         self.loop = loop
         self.http: Any = None
         self.closing: asyncio.Future[None] = loop.create_future()
-        # asyncio.run() closes its loop's async generators before the loop: this one then
-        # closes the connections made on it.
+        # asyncio.run() closes its loop's async generators first: this one closes the connections.
         self._guard = self._until_the_loop_ends()
         self._guard_started = asyncio.ensure_future(self._guard.__anext__())
 
@@ -231,9 +230,7 @@ class ClientCore:
             raise ClientClosedError()
         loop = asyncio.get_running_loop()
         resources = self._resources
-        if resources is None or resources.loop is not loop:
-            # A new event loop (a second asyncio.run, a forked child): what the
-            # old one held is released there, or dropped with a dead loop.
+        if resources is None or resources.loop is not loop:  # a new loop (asyncio.run, a fork)
             if resources is not None:
                 resources.retire()
             resources = self._resources = _LoopResources(loop)
@@ -247,10 +244,8 @@ class ClientCore:
 
     def _forget_parent(self) -> None:
         """In a forked child: the loop thread and the connections stayed in the parent."""
-        self._bridge = None
-        self._resources = None
-        self._channels = {}  # the parent's; closing them here would touch its sockets
-        self._calls = {}
+        self._bridge, self._resources = None, None
+        self._channels, self._calls = {}, {}  # the parent's: closing them would touch its sockets
         self.scheduler = self.scheduler.fresh()
         if (forget := getattr(self._auth, "forget_loop_state", None)) is not None:
             forget()
@@ -462,8 +457,7 @@ class ClientCore:
         initial: OperationSnapshot[T] | None,
         sent_at: float | None = None,
     ) -> AsyncOperation[T]:
-        # The server created the operation between the request leaving and the
-        # answer arriving; the midpoint is off by at most half the round trip.
+        # Created between the request leaving and the answer arriving: the midpoint is closest.
         started_at = None if sent_at is None else (sent_at + time.monotonic()) / 2
         return AsyncOperation(
             operation_id,
@@ -495,7 +489,6 @@ class ClientCore:
             raise
 
     def _release(self) -> None:
-        """Close the channels; what a loop holds is released there, or dropped with it."""
         resources, self._resources = self._resources, None
         if resources is not None:
             resources.retire()
