@@ -77,7 +77,7 @@ class _BaseAIStudio:
             duration_cache=duration_cache,
         )
         self._core = ClientCore(DEFAULT_SERVICE_MAP, __version__, settings)
-        weakref.finalize(self, self._core.release_quietly)  # a client never closed
+        weakref.finalize(self, self._core.release_quietly)  # never closed: released quietly
 
     @property
     def folder_id(self) -> str:

@@ -51,8 +51,11 @@ def _copy_specs(tmp: Path, *, openapi: bool) -> Path:
     return specs
 
 
+_SDK = AIStudio(folder_id="b1gfolder", auth=APIKeyAuth("test-key"), env={})
+
+
 def _core() -> ClientCore:
-    return AIStudio(folder_id="b1gfolder", auth=APIKeyAuth("test-key"))._core
+    return _SDK._core  # the client stays open: a collected one closes its core
 
 
 def test_new_option_reaches_config_configure_and_request(tmp_path: Path) -> None:

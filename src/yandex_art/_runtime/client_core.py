@@ -7,7 +7,7 @@ import contextlib
 import functools
 import ipaddress
 import os
-import sys
+import platform
 import time
 import uuid
 import weakref
@@ -212,8 +212,7 @@ class ClientCore:
         self._auth = coerce_auth(settings["auth"], env)
         self._retry = settings["retry_policy"] or RetryPolicy()
         self._data_logging = settings["enable_server_data_logging"]
-        python = ".".join(map(str, sys.version_info[:3]))
-        self._user_agent = f"yandex-art-sdk/{version} python/{python}"
+        self._user_agent = f"yandex-art-sdk/{version} python/{platform.python_version()}"
         self.scheduler = PollScheduler(max_reads_per_second=settings["max_reads_per_second"])
         # Learned durations are shared by every client of the same endpoints in the process.
         scope = ",".join(f"{k}={v}" for k, v in sorted(self.endpoints.items()))
