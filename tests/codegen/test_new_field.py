@@ -11,6 +11,7 @@ import yaml
 
 from codegen import consistency, pipeline
 from tests.codegen.variant import free_field_number, import_generated, submodule
+from yandex_art import AIStudio
 from yandex_art._runtime.auth import APIKeyAuth
 from yandex_art._runtime.client_core import ClientCore
 from yandex_art._runtime.errors import InvalidArgumentError
@@ -50,8 +51,11 @@ def _copy_specs(tmp: Path, *, openapi: bool) -> Path:
     return specs
 
 
+_SDK = AIStudio(folder_id="b1gfolder", auth=APIKeyAuth("test-key"), env={})
+
+
 def _core() -> ClientCore:
-    return ClientCore(folder_id="b1gfolder", auth=APIKeyAuth("test-key"), endpoints={})
+    return _SDK._core  # the client stays open: a collected one closes its core
 
 
 def test_new_option_reaches_config_configure_and_request(tmp_path: Path) -> None:

@@ -8,27 +8,28 @@ from typing import Any
 import httpx
 import pytest
 
+from yandex_art import AsyncAIStudio
 from yandex_art._runtime.auth import APIKeyAuth
-from yandex_art._runtime.client_core import ClientCore, parse_endpoint
+from yandex_art._runtime.client_core import parse_endpoint
 from yandex_art._runtime.errors import ConfigurationError, TransportError
 from yandex_art._runtime.retry import RetryPolicy
 
 
-def _core(handler: Any, **kwargs: Any) -> ClientCore:
-    core = ClientCore(
+def _core(handler: Any, **kwargs: Any) -> AsyncAIStudio:
+    sdk = AsyncAIStudio(
         folder_id="f",
         auth=APIKeyAuth("secret-key"),
-        endpoints={"operation": parse_endpoint("127.0.0.1:8080")},
+        endpoint="127.0.0.1:8080",
         verify=False,
         retry_policy=RetryPolicy(initial_backoff=0.001, max_backoff=0.002),
         **kwargs,
     )
-    core._loop_resources().http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return core
+    sdk._core._loop_resources().http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return sdk  # the core lives as long as its client
 
 
-async def _get(core: ClientCore, idempotent: bool = True) -> Any:
-    return await core.rest_call(
+async def _get(sdk: AsyncAIStudio, idempotent: bool = True) -> Any:
+    return await sdk._core.rest_call(
         service_id="operation",
         http_method="GET",
         path="/operations/x",
@@ -136,40 +137,24 @@ def test_endpoint_parsing() -> None:
 @pytest.mark.parametrize(
     ("env", "host", "expected"),
     [
-        ({}, "llm.api.cloud.yandex.net", ()),
-        (
-            {"HTTPS_PROXY": "http://p:3128"},
-            "llm.api.cloud.yandex.net",
-            (("grpc.http_proxy", "http://p:3128"),),
-        ),
+        ({}, "llm.api.cloud.yandex.net", None),
+        ({"HTTPS_PROXY": "http://p:3128"}, "llm.api.cloud.yandex.net", "http://p:3128"),
         (
             {"grpc_proxy": "http://g:1", "https_proxy": "http://h:2"},
             "llm.api.cloud.yandex.net",
-            (("grpc.http_proxy", "http://g:1"),),
+            "http://g:1",
         ),
         (
             {"https_proxy": "http://h:2", "no_proxy": ".yandex.net"},
             "llm.api.cloud.yandex.net",
-            (("grpc.enable_http_proxy", 0),),
+            None,
         ),
-        (
-            {"https_proxy": "http://h:2", "NO_PROXY": "10.0.0.0/8, localhost"},
-            "10.1.2.3",
-            (("grpc.enable_http_proxy", 0),),
-        ),
-        (
-            {"https_proxy": "http://h:2", "no_proxy": "example.com"},
-            "llm.api.cloud.yandex.net",
-            (("grpc.http_proxy", "http://h:2"),),
-        ),
-        (
-            {"http_proxy": "http://x:1", "no_grpc_proxy": "*"},
-            "a.b",
-            (("grpc.enable_http_proxy", 0),),
-        ),
+        ({"https_proxy": "http://h:2", "NO_PROXY": "10.0.0.0/8, localhost"}, "10.1.2.3", None),
+        ({"https_proxy": "http://h:2", "no_proxy": "example.com"}, "a.yandex.net", "http://h:2"),
+        ({"http_proxy": "http://x:1", "no_grpc_proxy": "*"}, "a.b", None),
     ],
 )
 def test_proxy_environment_for_grpc(env: dict[str, str], host: str, expected: object) -> None:
-    from yandex_art._runtime.client_core import Endpoint, _proxy_options
+    from yandex_art._runtime.client_core import _GRPC_NO_PROXY, _GRPC_PROXIES, _env_proxy
 
-    assert _proxy_options(Endpoint(host, 443), env) == expected
+    assert _env_proxy(host, env, _GRPC_PROXIES, _GRPC_NO_PROXY) == expected

@@ -60,16 +60,16 @@ def test_service_map_and_endpoint_validation() -> None:
     with pytest.raises(ConfigurationError, match="verify"):
         _sdk(verify="/no/such/ca.pem")
     sdk = _sdk(service_map={"operation": "127.0.0.1:7000"}, endpoint="127.0.0.1:6000", verify=False)
-    assert str(sdk._core.endpoint("operation")) == "127.0.0.1:7000"
-    assert str(sdk._core.endpoint("ai-foundation-models")) == "127.0.0.1:6000"
+    assert str(sdk._core.endpoints["operation"]) == "127.0.0.1:7000"
+    assert str(sdk._core.endpoints["ai-foundation-models"]) == "127.0.0.1:6000"
     assert sdk._core.rest_base("operation") == "http://127.0.0.1:7000"
     sdk.close()
 
 
 def test_default_endpoints_use_tls() -> None:
     sdk = _sdk()
-    assert str(sdk._core.endpoint("ai-foundation-models")) == "llm.api.cloud.yandex.net:443"
-    assert str(sdk._core.endpoint("operation")) == "operation.api.cloud.yandex.net:443"
+    assert str(sdk._core.endpoints["ai-foundation-models"]) == "llm.api.cloud.yandex.net:443"
+    assert str(sdk._core.endpoints["operation"]) == "operation.api.cloud.yandex.net:443"
     assert sdk._core.rest_base("operation") == "https://operation.api.cloud.yandex.net"
     sdk.close()
 

@@ -1,26 +1,23 @@
-"""The client core: endpoints, channels, auth headers, retries and error mapping.
-
-Generated transports call :meth:`ClientCore.grpc_call` and :meth:`ClientCore.rest_call`;
-models create operations through :meth:`ClientCore.async_operation`.
-"""
+"""The client core: settings checked once; channels, auth headers, retries, errors, lifecycles."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import functools
 import ipaddress
 import os
-import sys
+import platform
 import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
 from . import logs
-from .auth import AuthProvider
+from .auth import AuthProvider, coerce_auth
 from .bridge import LoopThread
 from .errors import ClientClosedError, ConfigurationError, TransportError, http_error_fields
 from .operation import AsyncOperation, OperationReader, OperationSnapshot
@@ -38,14 +35,27 @@ T = TypeVar("T")
 TransportName = Literal["grpc", "rest"]
 Verify = bool | str | os.PathLike[str]
 
+
+class ClientSettings(TypedDict, total=False):
+    """The keyword arguments of AIStudio/AsyncAIStudio (documented there)."""
+
+    folder_id: str | None
+    auth: str | AuthProvider | None
+    endpoint: str | None
+    service_map: Mapping[str, str] | None
+    verify: Verify
+    retry_policy: RetryPolicy | None
+    transport: TransportName
+    enable_server_data_logging: bool | None
+    max_reads_per_second: float | None
+    allow_insecure: bool
+    env: Mapping[str, str] | None
+    duration_cache: bool | None
+
+
 _RPC_LOG = logs.get("rpc")
-# Channel options: results of several megabytes both ways, HTTP/2 pings while
-# a call is open so a connection lost during a long read is noticed, and
-# reconnection tries 0.5 s apart growing to 2 s (grpcio: 1 s growing to
-# 120 s), so a server back after an outage is seen within seconds (calls made
-# while the channel waits to reconnect fail at once). min_reconnect_backoff_ms
-# is left alone: grpcio uses it as the connect timeout (20 s), and a small
-# value fails slow handshakes.
+# Reconnecting 0.5-2 s apart (grpcio: 1-120 s) sees a server back within seconds; grpcio uses
+# min_reconnect_backoff_ms as the connect timeout (20 s), so it stays.
 _CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_receive_message_length", 64 << 20),
     ("grpc.max_send_message_length", 64 << 20),
@@ -63,11 +73,10 @@ _NOT_SENT_MARKS = (
     "name resolution",
     "no address",
 )
-
-
-def user_agent(version: str) -> str:
-    """``yandex-art-sdk/<version> python/<x.y.z>``: the SDK's user agent."""
-    return f"yandex-art-sdk/{version} python/{'.'.join(map(str, sys.version_info[:3]))}"
+_GRPC_PROXIES = ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
+_GRPC_NO_PROXY = ("no_grpc_proxy", "no_proxy", "NO_PROXY")
+_Fail = Callable[..., TransportError]  # a TransportError naming the call's endpoint, method, id
+_ATTEMPT_LOG = "%s at %s: %s in %.3f s (attempt %d, request id %s)"
 
 
 @dataclass(frozen=True)
@@ -91,9 +100,9 @@ class Endpoint:
             return False
 
 
-def parse_endpoint(value: str, *, default_port: int = 443) -> Endpoint:
-    """``host[:port]`` (IPv6 in brackets) -> Endpoint; a URL scheme is not accepted."""
-    host, port = value.strip(), str(default_port)
+def parse_endpoint(value: str) -> Endpoint:
+    """``host[:port]`` (IPv6 in brackets, port 443 by default); a URL scheme is not accepted."""
+    host, port = value.strip(), "443"
     if host.startswith("["):
         host, bracket, rest = host[1:].partition("]")
         if not bracket or rest[:1] not in ("", ":"):
@@ -107,14 +116,13 @@ def parse_endpoint(value: str, *, default_port: int = 443) -> Endpoint:
 
 
 class _LoopResources:
-    """What one event loop holds: its HTTP client and the client-closing future."""
+    """What one event loop holds: its HTTP client and the future set when the client closes."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.http: Any = None
         self.closing: asyncio.Future[None] = loop.create_future()
-        # asyncio.run() closes the async generators of its loop before the
-        # loop itself: this one closes the connections made on it then.
+        # asyncio.run() closes its loop's async generators first: this one closes the connections.
         self._guard = self._until_the_loop_ends()
         self._guard_started = asyncio.ensure_future(self._guard.__anext__())
 
@@ -126,20 +134,19 @@ class _LoopResources:
                 await self.aclose()
 
     async def aclose(self) -> None:
-        """Wake the waiters (the client is closing), then close the connections."""
         if not self.closing.done():
             self.closing.set_result(None)
-        http, self.http = self.http, None
-        if http is not None:
+        if (http := self.http) is not None:
+            self.http = None
             await http.aclose()
 
     def retire(self) -> None:
         """Release what a loop other than the running one holds, without awaiting there."""
         if self.loop.is_closed() or not self.loop.is_running():
             self.http = None  # a dead loop's sockets went with it
-            return
-        with contextlib.suppress(RuntimeError):
-            asyncio.run_coroutine_threadsafe(self.aclose(), self.loop)
+        else:
+            with contextlib.suppress(RuntimeError):
+                asyncio.run_coroutine_threadsafe(self.aclose(), self.loop)
 
 
 _LIVE_CORES: weakref.WeakSet[ClientCore] = weakref.WeakSet()
@@ -154,77 +161,75 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class ClientCore:
-    """Everything a generated transport or model needs from the client."""
+    """The client's settings, checked once (``services``: service id -> default ``host:port``)."""
 
-    def __init__(
-        self,
-        *,
-        folder_id: str | None,
-        auth: AuthProvider,
-        endpoints: Mapping[str, Endpoint],
-        verify: Verify = True,
-        transport: TransportName = "grpc",
-        retry_policy: RetryPolicy | None = None,
-        enable_server_data_logging: bool | None = None,
-        user_agent: str = "yandex-art-sdk",
-        env: Mapping[str, str] | None = None,
-        max_reads_per_second: float | None = 50.0,
-        duration_cache: bool | None = None,
-    ) -> None:
-        if transport not in ("grpc", "rest"):
+    def __init__(self, services: Mapping[str, str], version: str, settings: ClientSettings) -> None:
+        self._env = env = os.environ if settings["env"] is None else settings["env"]
+        logs.configure_from_env(env)
+        folder_id = settings["folder_id"]
+        folder_id = env.get("YC_FOLDER_ID") if folder_id is None else folder_id
+        if not isinstance(folder_id, str | None):
+            raise ConfigurationError(f"folder_id must be a str, not {type(folder_id).__name__}")
+        if not folder_id or not folder_id.strip():
+            raise ConfigurationError(
+                "no folder id: pass folder_id= or set the YC_FOLDER_ID environment variable"
+            )
+        if not folder_id.isprintable():
+            raise ConfigurationError("folder_id must be printable text (no control or surrogate)")
+        if (transport := settings["transport"]) not in ("grpc", "rest"):
             raise ConfigurationError(f"transport must be 'grpc' or 'rest', not {transport!r}")
+        endpoint = settings["endpoint"]
+        self.endpoints = {
+            service_id: parse_endpoint(default if endpoint is None else endpoint)
+            for service_id, default in services.items()
+        }
+        for service_id, address in (settings["service_map"] or {}).items():
+            if service_id not in services:
+                known = ", ".join(sorted(services))
+                raise ConfigurationError(
+                    f"service_map: unknown service {service_id!r} (known: {known})"
+                )
+            self.endpoints[service_id] = parse_endpoint(address)
+        if not isinstance(verify := settings["verify"], bool | str | os.PathLike):
+            raise ConfigurationError("verify must be True, False or the path of a CA bundle")
+        self._tls = verify is not False
+        self._cafile = None if isinstance(verify, bool) else os.fspath(verify)
+        if self._cafile is not None:  # a CA bundle must be usable now, not at the first call
+            try:
+                self._ssl_context()
+            except (OSError, ValueError) as exc:  # ssl.SSLError and a missing file are OSErrors
+                raise ConfigurationError(
+                    f"verify={self._cafile!r} is not a usable CA bundle ({exc})"
+                ) from None
+        remote = sorted({str(e) for e in self.endpoints.values() if not e.is_loopback})
+        if not self._tls and remote and not settings["allow_insecure"]:
+            raise ConfigurationError(
+                f"verify=False sends credentials in plaintext; it is allowed only for loopback "
+                f"endpoints, not {', '.join(remote)} (pass allow_insecure=True to force it)"
+            )
         self.folder_id = folder_id
-        self.transport: TransportName = transport
-        self._auth = auth
-        self._endpoints = dict(endpoints)
-        self._verify = verify
-        self._retry = retry_policy if retry_policy is not None else RetryPolicy()
-        self._data_logging = enable_server_data_logging
-        self._user_agent = user_agent
-        self._clock = time.monotonic
-        self._ssl: ssl.SSLContext | None = None
-        self.scheduler = PollScheduler(max_reads_per_second=max_reads_per_second, clock=self._clock)
-        # Learned durations are shared by every client of the same endpoints in
-        # the process and, unless turned off, cached on disk.
-        scope = ",".join(f"{k}={v}" for k, v in sorted(self._endpoints.items()))
-        self.durations = shared_durations(scope, persist=duration_cache is not False)
+        self.transport = transport
+        self._auth = coerce_auth(settings["auth"], env)
+        self._retry = settings["retry_policy"] or RetryPolicy()
+        self._data_logging = settings["enable_server_data_logging"]
+        self._user_agent = f"yandex-art-sdk/{version} python/{platform.python_version()}"
+        self.scheduler = PollScheduler(max_reads_per_second=settings["max_reads_per_second"])
+        # Learned durations are shared by every client of the same endpoints in the process.
+        scope = ",".join(f"{k}={v}" for k, v in sorted(self.endpoints.items()))
+        self.durations = shared_durations(scope, persist=settings["duration_cache"] is not False)
         self._resources: _LoopResources | None = None
         self._bridge: LoopThread | None = None
         self._closed = False
         self._channels: dict[Endpoint, grpc.Channel] = {}
         self._calls: dict[tuple[Endpoint, str], Any] = {}
-        self._env = os.environ if env is None else env
         _LIVE_CORES.add(self)
-        logs.configure_from_env(self._env)
-
-    def __repr__(self) -> str:
-        services = ", ".join(f"{k}={v}" for k, v in sorted(self._endpoints.items()))
-        return (
-            f"ClientCore(folder_id={self.folder_id!r}, auth={self._auth.describe()}, "
-            f"transport={self.transport!r}, endpoints={{{services}}})"
-        )
-
-    # -- endpoints and loop-bound resources ---------------------------------
-
-    def endpoint(self, service_id: str) -> Endpoint:
-        try:
-            return self._endpoints[service_id]
-        except KeyError:
-            raise ConfigurationError(
-                f"no endpoint for service {service_id!r}; add it to service_map="
-            ) from None
-
-    def _cafile(self) -> str | None:
-        return None if isinstance(self._verify, bool) else os.fspath(self._verify)
 
     def _loop_resources(self) -> _LoopResources:
         if self._closed:
             raise ClientClosedError()
         loop = asyncio.get_running_loop()
         resources = self._resources
-        if resources is None or resources.loop is not loop:
-            # A new event loop (a second asyncio.run, a forked child): what the
-            # old one held is released there, or dropped with a dead loop.
+        if resources is None or resources.loop is not loop:  # a new loop (asyncio.run, a fork)
             if resources is not None:
                 resources.retire()
             resources = self._resources = _LoopResources(loop)
@@ -232,59 +237,52 @@ class ClientCore:
 
     def closing(self) -> asyncio.Future[None] | None:
         """A future of the running loop that is set when the client closes."""
-        try:
+        with contextlib.suppress(ClientClosedError, RuntimeError):
             return self._loop_resources().closing
-        except (ClientClosedError, RuntimeError):
-            return None
+        return None
 
     def _forget_parent(self) -> None:
         """In a forked child: the loop thread and the connections stayed in the parent."""
-        self._bridge = None
-        self._resources = None
-        self._channels = {}  # the parent's; closing them here would touch its sockets
-        self._calls = {}
+        self._bridge, self._resources = None, None
+        self._channels, self._calls = {}, {}  # the parent's: closing them would touch its sockets
         self.scheduler = self.scheduler.fresh()
         if (forget := getattr(self._auth, "forget_loop_state", None)) is not None:
             forget()
 
-    def _grpc_channel(self, endpoint: Endpoint) -> grpc.Channel:
-        """One grpcio channel per endpoint.
+    def _ssl_context(self) -> ssl.SSLContext:
+        import ssl  # TLS only costs its import when it is used
 
-        grpcio's threaded stack, not ``grpc.aio``: its channels belong to no
-        event loop (any loop, any thread may call), and a process forked
-        after using them can open new ones, where grpc.aio's poller thread
-        stays behind in the parent and the child hangs.
-        """
+        context = ssl.create_default_context(cafile=self._cafile)
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        return context
+
+    def _unary(self, endpoint: Endpoint, method: str, parse: Callable[[bytes], Any]) -> Any:
+        # grpcio's threaded stack, not grpc.aio: its channels belong to no event loop, and a
+        # child forked after using them opens new ones (grpc.aio's poller thread hangs it).
         import grpc
 
-        target = f"{endpoint.url_host}:{endpoint.port}"
-        options = (
-            *_CHANNEL_OPTIONS,
-            ("grpc.primary_user_agent", self._user_agent),
-            *_proxy_options(endpoint, self._env),
-        )
-        if self._verify is False:
-            return grpc.insecure_channel(target, options=options)
-        roots = None
-        if (cafile := self._cafile()) is not None:
-            with open(cafile, "rb") as bundle:
-                roots = bundle.read()
-        credentials = grpc.ssl_channel_credentials(root_certificates=roots)
-        return grpc.secure_channel(target, credentials, options=options)
-
-    def _unary(self, endpoint: Endpoint, method: str, parse: Callable[[bytes], T]) -> Any:
-        """The multicallable of one method, made once per endpoint and method."""
         if self._closed:
             raise ClientClosedError()
-        call = self._calls.get((endpoint, method))
-        if call is None:
-            channel = self._channels.get(endpoint)
-            if channel is None:
-                channel = self._channels[endpoint] = self._grpc_channel(endpoint)
-            call = channel.unary_unary(
-                method, request_serializer=bytes, response_deserializer=parse
+        if (call := self._calls.get((endpoint, method))) is not None:
+            return call
+        if (channel := self._channels.get(endpoint)) is None:
+            # grpcio reads only the lower-case proxy variables, and only from os.environ.
+            proxy = _env_proxy(endpoint.host, self._env, _GRPC_PROXIES, _GRPC_NO_PROXY)
+            options = (
+                *_CHANNEL_OPTIONS,
+                ("grpc.primary_user_agent", self._user_agent),
+                ("grpc.http_proxy", proxy) if proxy else ("grpc.enable_http_proxy", 0),
             )
-            self._calls[endpoint, method] = call
+            target = f"{endpoint.url_host}:{endpoint.port}"
+            if self._tls:
+                roots = None if self._cafile is None else Path(self._cafile).read_bytes()
+                credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+                channel = grpc.secure_channel(target, credentials, options=options)
+            else:
+                channel = grpc.insecure_channel(target, options=options)
+            self._channels[endpoint] = channel
+        call = channel.unary_unary(method, request_serializer=bytes, response_deserializer=parse)
+        self._calls[endpoint, method] = call
         return call
 
     def _http(self) -> Any:
@@ -292,23 +290,15 @@ class ClientCore:
 
         resources = self._loop_resources()
         if resources.http is None:
-            verify: Any = False
-            if self._verify is not False:
-                import ssl  # TLS only costs its import when it is used
-
-                if self._ssl is None:
-                    self._ssl = ssl.create_default_context(cafile=self._cafile())
-                    self._ssl.set_alpn_protocols(["h2", "http/1.1"])
-                verify = self._ssl
-            # Proxies from the client's environment (env=), like gRPC's, per endpoint;
-            # endpoints not mounted go direct.
-            mounts = {
-                f"all://{endpoint.url_host}:{endpoint.port}": httpx.AsyncHTTPTransport(
-                    proxy=proxy, verify=verify
-                )
-                for endpoint in set(self._endpoints.values())
-                if (proxy := _rest_proxy(endpoint, self._rest_scheme(), self._env))
-            }
+            verify: Any = self._ssl_context() if self._tls else False
+            scheme = "https" if self._tls else "http"
+            names = (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
+            mounts = {}  # proxies from env=, per endpoint, as for gRPC; the rest go direct
+            for endpoint in set(self.endpoints.values()):
+                if proxy := _env_proxy(endpoint.host, self._env, names, ("no_proxy", "NO_PROXY")):
+                    mounts[f"all://{endpoint.url_host}:{endpoint.port}"] = httpx.AsyncHTTPTransport(
+                        proxy=proxy if "://" in proxy else f"http://{proxy}", verify=verify
+                    )
             resources.http = httpx.AsyncClient(
                 verify=verify,
                 headers={"user-agent": self._user_agent},
@@ -318,29 +308,30 @@ class ClientCore:
             )
         return resources.http
 
-    def _rest_scheme(self) -> str:
-        return "http" if self._verify is False else "https"
-
     def rest_base(self, service_id: str) -> str:
-        endpoint = self.endpoint(service_id)
-        default = 80 if self._verify is False else 443
-        port = "" if endpoint.port == default else f":{endpoint.port}"
-        return f"{self._rest_scheme()}://{endpoint.url_host}{port}"
-
-    # -- calls ---------------------------------------------------------------
+        endpoint = self.endpoints[service_id]
+        scheme, default_port = ("https", 443) if self._tls else ("http", 80)
+        port = "" if endpoint.port == default_port else f":{endpoint.port}"
+        return f"{scheme}://{endpoint.url_host}{port}"
 
     async def _call(
         self,
-        fail: _Failure,
+        where: str,
+        method: str,
+        timeout: float,
         idempotent: bool,
-        send: Callable[[dict[str, str], float], Awaitable[T]],
+        send: Callable[[dict[str, str], float, _Fail], Awaitable[T]],
         before_retry: BeforeRetry | None,
         idempotency_key: str | None,
     ) -> T:
         """One logical call: attempts with the same request id and idempotency key."""
-        deadline = self._clock() + fail.timeout
+        request_id = str(uuid.uuid4())
+        fail = functools.partial(
+            TransportError, endpoint=where, method=method, request_id=request_id
+        )
+        deadline = time.monotonic() + check_timeout("timeout", timeout)
         headers = {
-            "x-client-request-id": fail.request_id,
+            "x-client-request-id": request_id,
             "idempotency-key": idempotency_key or str(uuid.uuid4()),
         }
         if self._data_logging is not None:
@@ -351,23 +342,16 @@ class ClientCore:
             nonlocal attempts
             attempts += 1
             authorization = {"authorization": await self._auth.authorization()}
-            started = self._clock()
+            started = time.monotonic()
             code = "OK"
             try:
-                return await send(authorization | headers, max(deadline - started, 0.001))
+                return await send(authorization | headers, max(deadline - started, 0.001), fail)
             except BaseException as error:
                 code = error.code if isinstance(error, TransportError) else type(error).__name__
                 raise
             finally:
-                _RPC_LOG.debug(
-                    "%s at %s: %s in %.3f s (attempt %d, request id %s)",
-                    fail.method,
-                    fail.endpoint,
-                    code,
-                    self._clock() - started,
-                    attempts,
-                    fail.request_id,
-                )
+                took = time.monotonic() - started
+                _RPC_LOG.debug(_ATTEMPT_LOG, method, where, code, took, attempts, request_id)
 
         return await call_with_retry(
             attempt,
@@ -375,7 +359,7 @@ class ClientCore:
             idempotent=idempotent,
             deadline=deadline,
             before_retry=before_retry,
-            name=f"{fail.method} (request id {fail.request_id})",
+            name=f"{method} (request id {request_id})",
         )
 
     async def grpc_call(
@@ -390,17 +374,12 @@ class ClientCore:
         before_retry: BeforeRetry | None = None,
         idempotency_key: str | None = None,
     ) -> T:
-        """Runs one logical gRPC call (with retries) and maps failures to TransportError.
-
-        ``request`` is serialised with ``bytes()`` and the answer decoded with
-        ``parse`` (betterproto2 messages do both).
-        """
+        """One logical gRPC call (with retries): ``bytes(request)`` out, ``parse(answer)`` back."""
         import grpc
 
-        endpoint = self.endpoint(service_id)
-        fail = _Failure(str(endpoint), method, check_timeout("timeout", timeout))
+        endpoint = self.endpoints[service_id]
 
-        async def send(headers: dict[str, str], remaining: float) -> T:
+        async def send(headers: dict[str, str], remaining: float, fail: _Fail) -> T:
             call = self._unary(endpoint, method, parse)
             future = call.future(request, timeout=remaining, metadata=tuple(headers.items()))
             try:
@@ -408,10 +387,13 @@ class ClientCore:
             except grpc.RpcError as exc:
                 if self._closed:
                     raise ClientClosedError() from None
-                raise _grpc_error(fail, exc) from None
+                raise _grpc_error(fail, exc, timeout) from None
             return result
 
-        return await self._call(fail, idempotent, send, before_retry, idempotency_key)
+        where = str(endpoint)
+        return await self._call(
+            where, method, timeout, idempotent, send, before_retry, idempotency_key
+        )
 
     async def rest_call(
         self,
@@ -426,24 +408,29 @@ class ClientCore:
         before_retry: BeforeRetry | None = None,
         idempotency_key: str | None = None,
     ) -> Any:
-        """Runs one logical REST call (with retries); returns the parsed JSON answer."""
+        """One logical REST call (with retries); returns the parsed JSON answer."""
         import httpx
 
         base = self.rest_base(service_id)
-        url = base + path
-        fail = _Failure(base, f"{http_method} {path}", check_timeout("timeout", timeout))
 
-        async def send(headers: dict[str, str], remaining: float) -> Any:
+        async def send(headers: dict[str, str], remaining: float, fail: _Fail) -> Any:
             try:
                 response = await self._http().request(
-                    http_method, url, params=query, json=body, headers=headers, timeout=remaining
+                    http_method,
+                    base + path,
+                    params=query,
+                    json=body,
+                    headers=headers,
+                    timeout=remaining,
                 )
             except httpx.TimeoutException:
-                raise fail.timed_out() from None
-            except httpx.ConnectError as exc:  # refused or unresolved: nothing was sent
-                raise fail.unreachable(exc, sent=False) from None
-            except httpx.TransportError as exc:
-                raise fail.unreachable(exc) from None
+                raise fail(f"no answer within {timeout:g} s", code="DEADLINE_EXCEEDED") from None
+            except httpx.TransportError as exc:  # refused or unresolved (ConnectError): not sent
+                raise fail(
+                    f"cannot reach the server ({type(exc).__name__}: {exc})",
+                    code="UNAVAILABLE",
+                    sent=not isinstance(exc, httpx.ConnectError),
+                ) from None
             if response.status_code >= 400:
                 message, fields = http_error_fields(response)
                 raise fail(message, **fields)
@@ -452,12 +439,13 @@ class ClientCore:
             except ValueError:
                 server_id = response.headers.get("x-request-id")
                 raise fail(
-                    "the answer is not JSON", "INTERNAL", server_request_id=server_id
+                    "the answer is not JSON", code="INTERNAL", server_request_id=server_id
                 ) from None
 
-        return await self._call(fail, idempotent, send, before_retry, idempotency_key)
-
-    # -- operations, the sync bridge and closing ----------------------------
+        method = f"{http_method} {path}"
+        return await self._call(
+            base, method, timeout, idempotent, send, before_retry, idempotency_key
+        )
 
     def async_operation(
         self,
@@ -468,9 +456,8 @@ class ClientCore:
         initial: OperationSnapshot[T] | None,
         sent_at: float | None = None,
     ) -> AsyncOperation[T]:
-        # The server created the operation between the request leaving and the
-        # answer arriving; the midpoint is off by at most half the round trip.
-        started_at = None if sent_at is None else (sent_at + self._clock()) / 2
+        # Created between the request leaving and the answer arriving: the midpoint is closest.
+        started_at = None if sent_at is None else (sent_at + time.monotonic()) / 2
         return AsyncOperation(
             operation_id,
             reader=reader,
@@ -479,13 +466,11 @@ class ClientCore:
             duration_key=duration_key,
             initial=initial,
             started_at=started_at,
-            clock=self._clock,
             closing=self.closing,
         )
 
     def now(self) -> float:
-        """A reading of the client's clock (the one operations and the scheduler use)."""
-        return self._clock()
+        return time.monotonic()
 
     def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
         import concurrent.futures
@@ -503,14 +488,11 @@ class ClientCore:
             raise
 
     def _release(self) -> None:
-        """Close the channels; what a loop holds is released there, or dropped with it."""
         resources, self._resources = self._resources, None
         if resources is not None:
             resources.retire()
-        channels = list(self._channels.values())
-        self._channels.clear()
-        self._calls.clear()
-        for channel in channels:
+        channels, self._channels, self._calls = self._channels, {}, {}
+        for channel in channels.values():
             channel.close()
 
     async def aclose(self) -> None:
@@ -545,106 +527,46 @@ class ClientCore:
             self.close()
 
 
-@dataclass(frozen=True)
-class _Failure:
-    """Builds the TransportError of one logical call (same endpoint, method, request id)."""
-
-    endpoint: str
-    method: str
-    timeout: float
-    request_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
-
-    def __call__(self, message: str, code: str, **extra: Any) -> TransportError:
-        return TransportError(
-            message,
-            code=code,
-            endpoint=self.endpoint,
-            method=self.method,
-            request_id=self.request_id,
-            **extra,
-        )
-
-    def timed_out(self) -> TransportError:
-        return self(f"no answer within {self.timeout:g} s", "DEADLINE_EXCEEDED")
-
-    def unreachable(self, exc: BaseException, *, sent: bool = True) -> TransportError:
-        return self(
-            f"cannot reach the server ({type(exc).__name__}: {exc})", "UNAVAILABLE", sent=sent
-        )
-
-
-def _first_set(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
-    return next((env[name].strip() for name in names if env.get(name, "").strip()), None)
-
-
-def _bypassed(host: str, env: Mapping[str, str], names: tuple[str, ...]) -> bool:
-    """Whether the first no_proxy list of ``names`` that is set names ``host``
-    (``*``, the name, a parent domain, the address or its CIDR network)."""
-    no_proxy = next((env[name] for name in names if name in env), "")
+def _env_proxy(
+    host: str, env: Mapping[str, str], names: tuple[str, ...], exclusions: tuple[str, ...]
+) -> str | None:
+    """The first proxy of ``names`` set in ``env``, unless the first list of ``exclusions``
+    set names ``host`` (``*``, the name, a parent domain, the address or its CIDR network)."""
+    proxy = next((env[name].strip() for name in names if env.get(name, "").strip()), None)
+    no_proxy = next((env[name] for name in exclusions if name in env), "")
     host = host.lower()
     for entry in (entry.strip().lower().lstrip(".") for entry in no_proxy.split(",")):
         if entry and (entry == "*" or host == entry or host.endswith("." + entry)):
-            return True
+            return None
         with contextlib.suppress(ValueError):
             if ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False):
-                return True
-    return False
-
-
-def _proxy_options(endpoint: Endpoint, env: Mapping[str, str]) -> tuple[tuple[str, Any], ...]:
-    """The proxy of the environment for one endpoint, upper-case names included.
-
-    grpcio itself reads only the lower-case variables; this passes the same
-    choice explicitly, and turns grpcio's own lookup off for excluded hosts.
-    """
-    proxy = _first_set(
-        env, ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
-    )
-    if proxy is None:
-        return ()
-    if _bypassed(endpoint.host, env, ("no_grpc_proxy", "no_proxy", "NO_PROXY")):
-        return (("grpc.enable_http_proxy", 0),)
-    return (("grpc.http_proxy", proxy),)
-
-
-def _rest_proxy(endpoint: Endpoint, scheme: str, env: Mapping[str, str]) -> str | None:
-    """The proxy REST calls to ``endpoint`` take: ``https_proxy`` (or ``http_proxy``), no_proxy."""
-    proxy = _first_set(
-        env, (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
-    )
-    if proxy is None or _bypassed(endpoint.host, env, ("no_proxy", "NO_PROXY")):
-        return None
-    return proxy if "://" in proxy else f"http://{proxy}"
+                return None
+    return proxy
 
 
 async def _completion(future: grpc.Future[Any]) -> Any:
     """Await a grpcio future from any event loop; cancelling the wait cancels the call."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not done.done():
-            done.set_result(None)
+    loop, done = asyncio.get_running_loop(), asyncio.Event()
 
     def on_done(_: object) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is gone; nobody waits any more
-            loop.call_soon_threadsafe(wake)
+            loop.call_soon_threadsafe(done.set)
 
     future.add_done_callback(on_done)
     try:
-        await done
+        await done.wait()
     except asyncio.CancelledError:
         future.cancel()
         raise
     return future.result()
 
 
-def _grpc_error(fail: _Failure, exc: Any) -> TransportError:
+def _grpc_error(fail: _Fail, exc: Any, timeout: float) -> TransportError:
     code, details = exc.code().name, exc.details() or ""
     if code == "DEADLINE_EXCEEDED":
-        return fail.timed_out()
+        return fail(f"no answer within {timeout:g} s", code=code)
     if code == "UNAVAILABLE" and any(mark in details.lower() for mark in _NOT_SENT_MARKS):
-        return fail(f"cannot reach the server ({details})", code, sent=False)
+        return fail(f"cannot reach the server ({details})", code=code, sent=False)
     metadata = (*(exc.initial_metadata() or ()), *(exc.trailing_metadata() or ()))
     server_ids = [value for key, value in metadata if key == "x-request-id"]
-    return fail(details or code, code, server_request_id=next(iter(server_ids[-1:]), None))
+    return fail(details or code, code=code, server_request_id=next(iter(server_ids[-1:]), None))
