@@ -1,8 +1,4 @@
-"""Many operations from one list: bounded concurrency, a start rate, results as they finish.
-
-A start refused for quota slows the :class:`RateLimiter` and is tried again;
-any other failure is reported on its item, never raised for the batch.
-"""
+"""Many operations from one list: bounded concurrency, a start rate, results as they finish."""
 
 from __future__ import annotations
 
@@ -25,11 +21,8 @@ _MAX_QUOTA_RETRIES = 8
 
 @dataclass(frozen=True)
 class BatchRequest:
-    """One item: its messages, options for ``configure()`` and an optional name.
-
-    ``operation_id`` attaches to an operation started earlier; ``idempotency_key``
-    is sent with its Generate (a resumed batch repeats a key whose answer it never saw).
-    """
+    """One item: messages, ``configure()`` options, a name; ``operation_id`` attaches to an
+    operation started earlier, ``idempotency_key`` is sent with its Generate."""
 
     messages: Any
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -104,9 +97,8 @@ async def run_batch(
 ) -> AsyncIterator[BatchItem[T]]:
     """Run every request, at most ``concurrency`` at a time; yield items as they finish.
 
-    ``on_start``/``on_started`` see an item just before its start is requested
-    and as soon as its operation exists (where a journal writes). Closing the
-    iterator early cancels the waits; the operations keep running.
+    A start refused for quota slows the limiter and is tried again; any other failure
+    is reported on its item. Closing the iterator cancels the waits, not the operations.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")

@@ -19,11 +19,8 @@ _SHUTDOWN_GRACE = 5.0
 
 
 class LoopThread:
-    """One daemon thread running an asyncio event loop, started on first use.
-
-    :meth:`run` blocks until the coroutine finishes; an interruption of the
-    wait (Ctrl-C) cancels the coroutine, and lets it clean up, first.
-    """
+    """One daemon thread running an event loop, started on first use; an interrupted
+    :meth:`run` (Ctrl-C) cancels its coroutine and lets it clean up first."""
 
     def __init__(self, name: str = "yandex-art-loop") -> None:
         self._name = name
@@ -81,7 +78,7 @@ class LoopThread:
         except RuntimeError:
             coro.close()
             raise
-        finished = threading.Event()
+        finished = threading.Event()  # set once the coroutine is over, cleanup included
 
         async def guarded() -> T:
             try:

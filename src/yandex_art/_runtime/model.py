@@ -1,7 +1,5 @@
-"""What every generated model shares, whatever its spec: the URI, the
-configuration plumbing, operations (one factory, :meth:`ModelBase._operation`),
-batches, and the model factory. Generated subclasses add ``configure()``,
-``_build_request``, ``_send`` and ``_reader`` from the spec."""
+"""What every generated model shares: URI, configuration, one operation factory, batches,
+and the model factory; generated subclasses add what the spec gives."""
 
 from __future__ import annotations
 

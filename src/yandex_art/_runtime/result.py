@@ -1,5 +1,4 @@
-"""What a result holding an image does, whatever its fields: tell the image
-format from its first bytes, save it, show it in a notebook, and a short repr."""
+"""A result holding an image: its format from its first bytes, save(), notebook display, repr."""
 
 from __future__ import annotations
 
