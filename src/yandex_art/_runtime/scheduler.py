@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import logs
@@ -47,14 +47,6 @@ def quantile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-@dataclass(order=True)
-class _Waiter:
-    due: float
-    seq: int
-    asked_at: float = field(compare=False)
-    future: asyncio.Future[Grant] = field(compare=False)
-
-
 @dataclass(eq=False, slots=True)
 class Grant:
     """Permission for one read; it counts until a window after ``end`` (inf: in flight)."""
@@ -75,7 +67,7 @@ class PollScheduler:
         self._rate = max_reads_per_second
         self._clock = clock
         self._grants: list[Grant] = []
-        self._heap: list[_Waiter] = []
+        self._heap: list[tuple[float, int, float, asyncio.Future[Grant]]] = []  # due, seq, asked at
         self._seq = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
@@ -108,12 +100,13 @@ class PollScheduler:
         loop, old = asyncio.get_running_loop(), self._dispatcher
         if old is not None and not old.done() and old.get_loop() is not loop:
             # The old loop died with its dispatcher: drop its waiters and unreleased grants.
-            self._heap = [w for w in self._heap if w.future.get_loop() is loop]
+            self._heap = [w for w in self._heap if w[-1].get_loop() is loop]
             heapq.heapify(self._heap)
             for grant in self._grants:
                 grant.end = min(grant.end, now)
             old = None
-        waiter = _Waiter(due, next(self._seq), now, loop.create_future())
+        future: asyncio.Future[Grant] = loop.create_future()
+        waiter = (due, next(self._seq), now, future)
         heapq.heappush(self._heap, waiter)
         if old is None or old.done():
             self._wakeup = None  # a dead loop's, if any
@@ -121,16 +114,11 @@ class PollScheduler:
         elif self._heap[0] is waiter:
             self._wake_dispatcher()
         try:
-            return await waiter.future
+            return await future
         except asyncio.CancelledError:
-            if waiter.future.done() and not waiter.future.cancelled():
-                # Granted, but the read will never start: give the slot back.
-                grant = waiter.future.result()
-                if grant in self._grants:  # else already out of the window
-                    self._grants.remove(grant)
-                    self._wake_dispatcher()
-            elif self._heap and self._heap[0] is waiter:
-                self._wake_dispatcher()
+            if future.done() and not future.cancelled():
+                future.result().end = -math.inf  # granted, but never read: the slot comes back
+            self._wake_dispatcher()
             raise
 
     def _grant(self, now: float, due: float, asked_at: float) -> Grant:
@@ -160,21 +148,19 @@ class PollScheduler:
             self._wakeup.set_result(None)
 
     async def _dispatch(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            while self._heap and self._heap[0].future.done():
+            while self._heap and self._heap[0][-1].done():
                 heapq.heappop(self._heap)
             if not self._heap:
                 return
-            head, now = self._heap[0], self._clock()
-            at = max(head.due, self._free_at(now))
+            (due, _, asked_at, future), now = self._heap[0], self._clock()
+            at = max(due, self._free_at(now))
             if at <= now + _EPSILON:
                 heapq.heappop(self._heap)
-                head.future.set_result(self._grant(now, head.due, head.asked_at))
+                future.set_result(self._grant(now, due, asked_at))
                 continue
-            self._wakeup = loop.create_future()
+            self._wakeup = asyncio.get_running_loop().create_future()
             await asyncio.wait([self._wakeup], timeout=None if at == math.inf else at - now)
-            self._wakeup = None
 
 
 KEEP = 32  # durations kept per key, in memory and on disk
@@ -199,12 +185,10 @@ class DurationModel:
 
     def _entries(self, key: str) -> deque[tuple[float, float]]:
         if key not in self._history:
-            seed: list[Entry] = []
-            if self.cache is not None:
-                with self._lock:
-                    if self._on_disk is None:
-                        self._on_disk = _read(self.cache)
-                    seed = self._on_disk.get(hashed_key(self._scope, key), [])
+            with self._lock:
+                if self._on_disk is None:
+                    self._on_disk = {} if self.cache is None else _read(self.cache)
+                seed = self._on_disk.get(hashed_key(self._scope, key), [])
             self._history[key] = deque(((s, u) for s, u, _ in seed), maxlen=KEEP)
         return self._history[key]
 
@@ -266,33 +250,15 @@ class DurationModel:
     def _kept(self, key: str) -> list[tuple[float, float]]:
         # Coarse durations within the range of 2+ precise ones go; those outside stay (no bias).
         entries = list(self._entries(key))
-        precise = [s for s, u in entries if _precise(s, u)]
+        precise = [(s, u) for s, u in entries if u <= max(0.1, 0.03 * s)]  # within 0.1 s or 3 %
         if len(precise) < 2:
             return entries
-        low, high = min(precise), max(precise)
-        return [(s, u) for s, u in entries if _precise(s, u) or s + u < low or s - u > high]
-
-
-def _precise(seconds: float, uncertainty: float) -> bool:
-    return uncertainty <= max(0.1, 0.03 * seconds)  # within 0.1 s or 3 %
+        (low, _), (high, _) = min(precise), max(precise)
+        return [(s, u) for s, u in entries if (s, u) in precise or s + u < low or s - u > high]
 
 
 def hashed_key(scope: str, key: str) -> str:
     return hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()[:24]
-
-
-def _cache_file() -> Path | None:
-    """``<user cache dir>/yandex-art/durations.json``; None when turned off or without a home."""
-    if os.environ.get("YANDEX_ART_CACHE", "").strip().lower() in ("0", "false", "no", "off"):
-        return None
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    local = os.environ.get("LOCALAPPDATA", "").strip() if sys.platform == "win32" else ""
-    default = {"win32": "AppData/Local", "darwin": "Library/Caches"}.get(sys.platform, ".cache")
-    try:
-        root = Path(xdg or local or Path.home() / default)
-    except (RuntimeError, KeyError, OSError):  # no home directory
-        return None
-    return root / "yandex-art" / "durations.json"
 
 
 def _read(path: Path) -> dict[str, list[Entry]]:
@@ -303,12 +269,8 @@ def _read(path: Path) -> dict[str, list[Entry]]:
         now, out = time.time(), {}
         for name, raw in data["keys"].items() if data["version"] == 1 else ():
             entries = [(float(s), float(u), float(t)) for s, u, t in raw]
-            valid = [
-                (s, u, t)
-                for s, u, t in entries
-                if 0 <= s < 86400 and 0 <= u < 86400 and now - MAX_AGE <= t <= now + 86400
-            ]
-            if valid:
+            entries = [e for e in entries if now - MAX_AGE <= e[2] <= now + 86400]
+            if valid := [e for e in entries if 0 <= e[0] < 86400 and 0 <= e[1] < 86400]:
                 out[str(name)] = sorted(valid, key=lambda e: e[2])[-KEEP:]
         return out
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
@@ -356,7 +318,15 @@ def _flush_all() -> None:
 
 def shared_durations(scope: str, *, persist: bool) -> DurationModel:
     """The duration model of every client of ``scope`` (its endpoints), cached if ``persist``."""
-    cache = _cache_file() if persist else None
+    off = os.environ.get("YANDEX_ART_CACHE", "").strip().lower() in ("0", "false", "no", "off")
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    local = os.environ.get("LOCALAPPDATA", "").strip() if sys.platform == "win32" else ""
+    default = {"win32": "AppData/Local", "darwin": "Library/Caches"}.get(sys.platform, ".cache")
+    try:
+        root: Path | None = Path(xdg or local or Path.home() / default)
+    except (RuntimeError, KeyError, OSError):  # no home directory
+        root = None
+    cache = root / "yandex-art" / "durations.json" if root and persist and not off else None
     with _SHARED_LOCK:
         if (model := _SHARED.get((scope, cache))) is None:
             model = _SHARED[scope, cache] = DurationModel(cache=cache, scope=scope)
