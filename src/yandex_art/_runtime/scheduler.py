@@ -24,14 +24,11 @@ from . import logs
 Clock = Callable[[], float]
 _LOG = logs.get("quota")
 _EPSILON = 1e-9  # float rounding when comparing a wake-up time with the clock
-_EPSILON_AGE = 1e-6  # an age is a difference of clock readings: (start + age) - start != age
 _WINDOW = 1.0  # the server's quota window, s
-_GUARD = 0.02  # clock granularity between our count and the server's
 _HELD = "a read was held %.3f s by the read budget (%s reads per %g s, %d waiting)"
 
 
 def check_number(name: str, value: float, *, strict: bool = False) -> None:
-    """Reject what is not a number, NaN, and values below 0 (or at 0 when ``strict``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
     if not (value > 0 if strict else value >= 0):  # also rejects NaN
@@ -100,8 +97,7 @@ class PollScheduler:
         loop, old = asyncio.get_running_loop(), self._dispatcher
         if old is not None and not old.done() and old.get_loop() is not loop:
             # The old loop died with its dispatcher: drop its waiters and unreleased grants.
-            self._heap = [w for w in self._heap if w[-1].get_loop() is loop]
-            heapq.heapify(self._heap)
+            self._heap = sorted(w for w in self._heap if w[-1].get_loop() is loop)  # still a heap
             for grant in self._grants:
                 grant.end = min(grant.end, now)
             old = None
@@ -129,9 +125,8 @@ class PollScheduler:
         return grant
 
     def _free_at(self, now: float) -> float:
-        """When one more read fits the budget (inf: after a release)."""
         # The server counts a read between its grant and its answer: so do we, until a window after.
-        counted = _WINDOW + _GUARD
+        counted = _WINDOW + 0.02  # and the clock granularity between our count and the server's
         self._grants = [g for g in self._grants if g.end > now - counted]
         ends = sorted(g.end for g in self._grants)
 
@@ -148,27 +143,24 @@ class PollScheduler:
             self._wakeup.set_result(None)
 
     async def _dispatch(self) -> None:
-        while True:
-            while self._heap and self._heap[0][-1].done():
-                heapq.heappop(self._heap)
-            if not self._heap:
-                return
+        while self._heap:
             (due, _, asked_at, future), now = self._heap[0], self._clock()
-            at = max(due, self._free_at(now))
-            if at <= now + _EPSILON:
+            if future.done():
+                heapq.heappop(self._heap)
+            elif (at := max(due, self._free_at(now))) <= now + _EPSILON:
                 heapq.heappop(self._heap)
                 future.set_result(self._grant(now, due, asked_at))
-                continue
-            self._wakeup = asyncio.get_running_loop().create_future()
-            await asyncio.wait([self._wakeup], timeout=None if at == math.inf else at - now)
+            else:
+                self._wakeup = asyncio.get_running_loop().create_future()
+                await asyncio.wait([self._wakeup], timeout=None if at == math.inf else at - now)
 
 
 KEEP = 32  # durations kept per key, in memory and on disk
 MAX_KEYS = 64  # (scope, model) keys in the cache file
 MAX_AGE = 7 * 24 * 3600.0  # older entries are dropped
-_WRITE_INTERVAL = 2.0  # after one write, the next waits this long (or for the exit)
-_MAX_FILE_BYTES = 256 * 1024
 Entry = tuple[float, float, float]  # seconds, uncertainty, wall-clock time seen
+_SHARED_LOCK = threading.Lock()
+_SHARED: dict[tuple[str, Path | None], DurationModel] = {}  # see shared_durations
 
 
 class DurationModel:
@@ -198,7 +190,7 @@ class DurationModel:
             with self._lock:
                 entry = (seconds, uncertainty, time.time())
                 self._pending.setdefault(hashed_key(self._scope, key), []).append(entry)
-                due = time.monotonic() - self._last_write >= _WRITE_INTERVAL
+                due = time.monotonic() - self._last_write >= 2.0  # else it waits (or for the exit)
             if due:
                 self.flush()
 
@@ -265,7 +257,7 @@ def _read(path: Path) -> dict[str, list[Entry]]:
     """The file's valid entries of the last ``MAX_AGE`` per key, oldest first; {} if not ours."""
     try:
         with open(path, encoding="utf-8") as file:
-            data = json.loads(file.read(_MAX_FILE_BYTES + 1))  # cut short: not JSON
+            data = json.loads(file.read(256 * 1024 + 1))  # over 256 KiB: cut short, not JSON
         now, out = time.time(), {}
         for name, raw in data["keys"].items() if data["version"] == 1 else ():
             entries = [(float(s), float(u), float(t)) for s, u, t in raw]
@@ -304,10 +296,6 @@ def _merge_into(path: Path, pending: dict[str, list[Entry]]) -> None:
         except OSError:
             tmp.unlink(missing_ok=True)
             raise
-
-
-_SHARED_LOCK = threading.Lock()
-_SHARED: dict[tuple[str, Path | None], DurationModel] = {}
 
 
 @atexit.register
@@ -382,7 +370,7 @@ class PollPolicy:
         tight = p90 - p10 <= self.tight_spread and uncertainty <= self.tight_spread
         if tight and len(history) >= self.min_tight:
             target = p90 + self.tight_offset
-            if ref >= target - _EPSILON_AGE:  # a read at target comes back as a bit less
+            if ref >= target - 1e-6:  # ages are clock differences: a read at target is a bit less
                 return max(age, ref + self._grow(self.tight_interval, ref - target, rng))
             point = self._sparse_point(target, ref, precise=True)
             # The read at target is not jittered: its timing is the point.
