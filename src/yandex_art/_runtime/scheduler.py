@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import hashlib
 import heapq
 import itertools
@@ -102,12 +103,11 @@ class PollScheduler:
                 grant.end = min(grant.end, now)
             old = None
         future: asyncio.Future[Grant] = loop.create_future()
-        waiter = (due, next(self._seq), now, future)
-        heapq.heappush(self._heap, waiter)
+        heapq.heappush(self._heap, (due, next(self._seq), now, future))
         if old is None or old.done():
             self._wakeup = None  # a dead loop's, if any
             self._dispatcher = loop.create_task(self._dispatch(), name="yandex-art-poll-scheduler")
-        elif self._heap[0] is waiter:
+        elif self._heap[0][-1] is future:
             self._wake_dispatcher()
         try:
             return await future
@@ -128,14 +128,12 @@ class PollScheduler:
         # The server counts a read between its grant and its answer: so do we, until a window after.
         counted = _WINDOW + 0.02  # and the clock granularity between our count and the server's
         self._grants = [g for g in self._grants if g.end > now - counted]
-        ends = sorted(g.end for g in self._grants)
-
-        def free(cap: int) -> float:
-            return ends[-cap] + counted if len(ends) >= cap else -math.inf
-
-        full = free(self.reads_per_window)
+        # A place frees when the cap-th last read stops counting (-inf: fewer are counted).
+        ends = [-math.inf, *sorted(g.end + counted for g in self._grants)]
+        full = ends[-min(self.reads_per_window, len(ends))]
         if now < self._pressure_until:
-            return min(free(self._reduced_cap), max(full, self._pressure_until))
+            reduced = ends[-min(self._reduced_cap, len(ends))]
+            return min(reduced, max(full, self._pressure_until))
         return full
 
     def _wake_dispatcher(self) -> None:
@@ -277,11 +275,10 @@ def _merge_into(path: Path, pending: dict[str, list[Entry]]) -> None:
             import fcntl
 
             for _ in range(100):  # half a second at most
-                try:
+                with contextlib.suppress(BlockingIOError):
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
-                except BlockingIOError:
-                    time.sleep(0.005)
+                time.sleep(0.005)
             else:
                 raise OSError("the duration cache is locked")
         keys = _read(path)
