@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from yandex_art._runtime import scheduler as scheduler_module
-from yandex_art._runtime.scheduler import DurationModel, PollPolicy, PollScheduler, quantile
+from yandex_art._runtime.scheduler import (
+    DurationModel,
+    Grant,
+    PollPolicy,
+    PollScheduler,
+    quantile,
+)
 
 from .conftest import CountingScheduler
 
@@ -428,3 +434,26 @@ def test_an_unreleased_grant_holds_its_place_until_released(sim: Sim) -> None:
     third_at, blocked = sim.run(main())
     assert third_at == pytest.approx(0.5 + 1.02)  # a window (and the guard) after the release
     assert blocked == 1.0  # two reads in flight fill a budget of two
+
+
+def test_a_granted_read_cancelled_before_it_starts_gives_its_place_back(sim: Sim) -> None:
+    scheduler = PollScheduler(max_reads_per_second=2, clock=sim.clock)
+
+    async def main() -> float:
+        for _ in range(2):  # the window is full until 1.02
+            scheduler.release(await scheduler.acquire(0.0))
+        behind: list[asyncio.Task[Grant]] = []
+
+        async def ahead() -> float:
+            await scheduler.acquire(0.0)  # never released: one of the two places for ever
+            behind[0].cancel()  # granted in the same pass as this one, but not started
+            await asyncio.wait_for(scheduler.acquire(0.0), timeout=5.0)
+            return sim.clock()
+
+        first = asyncio.create_task(ahead())
+        behind.append(asyncio.create_task(scheduler.acquire(0.0)))
+        granted_at = await first
+        assert behind[0].cancelled()
+        return granted_at
+
+    assert sim.run(main()) == pytest.approx(1.02)  # the cancelled read's place, at once

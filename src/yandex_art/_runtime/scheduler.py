@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import hashlib
 import heapq
 import itertools
@@ -16,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import logs
@@ -24,14 +25,11 @@ from . import logs
 Clock = Callable[[], float]
 _LOG = logs.get("quota")
 _EPSILON = 1e-9  # float rounding when comparing a wake-up time with the clock
-_EPSILON_AGE = 1e-6  # an age is a difference of clock readings: (start + age) - start != age
 _WINDOW = 1.0  # the server's quota window, s
-_GUARD = 0.02  # clock granularity between our count and the server's
 _HELD = "a read was held %.3f s by the read budget (%s reads per %g s, %d waiting)"
 
 
 def check_number(name: str, value: float, *, strict: bool = False) -> None:
-    """Reject what is not a number, NaN, and values below 0 (or at 0 when ``strict``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
     if not (value > 0 if strict else value >= 0):  # also rejects NaN
@@ -45,14 +43,6 @@ def quantile(values: Sequence[float], q: float) -> float:
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-@dataclass(order=True)
-class _Waiter:
-    due: float
-    seq: int
-    asked_at: float = field(compare=False)
-    future: asyncio.Future[Grant] = field(compare=False)
 
 
 @dataclass(eq=False, slots=True)
@@ -75,7 +65,7 @@ class PollScheduler:
         self._rate = max_reads_per_second
         self._clock = clock
         self._grants: list[Grant] = []
-        self._heap: list[_Waiter] = []
+        self._heap: list[tuple[float, int, float, asyncio.Future[Grant]]] = []  # due, seq, asked at
         self._seq = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
@@ -108,29 +98,23 @@ class PollScheduler:
         loop, old = asyncio.get_running_loop(), self._dispatcher
         if old is not None and not old.done() and old.get_loop() is not loop:
             # The old loop died with its dispatcher: drop its waiters and unreleased grants.
-            self._heap = [w for w in self._heap if w.future.get_loop() is loop]
-            heapq.heapify(self._heap)
+            self._heap = sorted(w for w in self._heap if w[-1].get_loop() is loop)  # still a heap
             for grant in self._grants:
                 grant.end = min(grant.end, now)
             old = None
-        waiter = _Waiter(due, next(self._seq), now, loop.create_future())
-        heapq.heappush(self._heap, waiter)
+        future: asyncio.Future[Grant] = loop.create_future()
+        heapq.heappush(self._heap, (due, next(self._seq), now, future))
         if old is None or old.done():
             self._wakeup = None  # a dead loop's, if any
             self._dispatcher = loop.create_task(self._dispatch(), name="yandex-art-poll-scheduler")
-        elif self._heap[0] is waiter:
+        elif self._heap[0][-1] is future:
             self._wake_dispatcher()
         try:
-            return await waiter.future
+            return await future
         except asyncio.CancelledError:
-            if waiter.future.done() and not waiter.future.cancelled():
-                # Granted, but the read will never start: give the slot back.
-                grant = waiter.future.result()
-                if grant in self._grants:  # else already out of the window
-                    self._grants.remove(grant)
-                    self._wake_dispatcher()
-            elif self._heap and self._heap[0] is waiter:
-                self._wake_dispatcher()
+            if future.done() and not future.cancelled():
+                future.result().end = -math.inf  # granted, but never read: the slot comes back
+            self._wake_dispatcher()
             raise
 
     def _grant(self, now: float, due: float, asked_at: float) -> Grant:
@@ -141,18 +125,15 @@ class PollScheduler:
         return grant
 
     def _free_at(self, now: float) -> float:
-        """When one more read fits the budget (inf: after a release)."""
         # The server counts a read between its grant and its answer: so do we, until a window after.
-        counted = _WINDOW + _GUARD
+        counted = _WINDOW + 0.02  # and the clock granularity between our count and the server's
         self._grants = [g for g in self._grants if g.end > now - counted]
-        ends = sorted(g.end for g in self._grants)
-
-        def free(cap: int) -> float:
-            return ends[-cap] + counted if len(ends) >= cap else -math.inf
-
-        full = free(self.reads_per_window)
+        # A place frees when the cap-th last read stops counting (-inf: fewer are counted).
+        ends = [-math.inf, *sorted(g.end + counted for g in self._grants)]
+        full = ends[-min(self.reads_per_window, len(ends))]
         if now < self._pressure_until:
-            return min(free(self._reduced_cap), max(full, self._pressure_until))
+            reduced = ends[-min(self._reduced_cap, len(ends))]
+            return min(reduced, max(full, self._pressure_until))
         return full
 
     def _wake_dispatcher(self) -> None:
@@ -160,29 +141,24 @@ class PollScheduler:
             self._wakeup.set_result(None)
 
     async def _dispatch(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            while self._heap and self._heap[0].future.done():
+        while self._heap:
+            (due, _, asked_at, future), now = self._heap[0], self._clock()
+            if future.done():
                 heapq.heappop(self._heap)
-            if not self._heap:
-                return
-            head, now = self._heap[0], self._clock()
-            at = max(head.due, self._free_at(now))
-            if at <= now + _EPSILON:
+            elif (at := max(due, self._free_at(now))) <= now + _EPSILON:
                 heapq.heappop(self._heap)
-                head.future.set_result(self._grant(now, head.due, head.asked_at))
-                continue
-            self._wakeup = loop.create_future()
-            await asyncio.wait([self._wakeup], timeout=None if at == math.inf else at - now)
-            self._wakeup = None
+                future.set_result(self._grant(now, due, asked_at))
+            else:
+                self._wakeup = asyncio.get_running_loop().create_future()
+                await asyncio.wait([self._wakeup], timeout=None if at == math.inf else at - now)
 
 
 KEEP = 32  # durations kept per key, in memory and on disk
 MAX_KEYS = 64  # (scope, model) keys in the cache file
 MAX_AGE = 7 * 24 * 3600.0  # older entries are dropped
-_WRITE_INTERVAL = 2.0  # after one write, the next waits this long (or for the exit)
-_MAX_FILE_BYTES = 256 * 1024
 Entry = tuple[float, float, float]  # seconds, uncertainty, wall-clock time seen
+_SHARED_LOCK = threading.Lock()
+_SHARED: dict[tuple[str, Path | None], DurationModel] = {}  # see shared_durations
 
 
 class DurationModel:
@@ -199,12 +175,10 @@ class DurationModel:
 
     def _entries(self, key: str) -> deque[tuple[float, float]]:
         if key not in self._history:
-            seed: list[Entry] = []
-            if self.cache is not None:
-                with self._lock:
-                    if self._on_disk is None:
-                        self._on_disk = _read(self.cache)
-                    seed = self._on_disk.get(hashed_key(self._scope, key), [])
+            with self._lock:
+                if self._on_disk is None:
+                    self._on_disk = {} if self.cache is None else _read(self.cache)
+                seed = self._on_disk.get(hashed_key(self._scope, key), [])
             self._history[key] = deque(((s, u) for s, u, _ in seed), maxlen=KEEP)
         return self._history[key]
 
@@ -214,7 +188,7 @@ class DurationModel:
             with self._lock:
                 entry = (seconds, uncertainty, time.time())
                 self._pending.setdefault(hashed_key(self._scope, key), []).append(entry)
-                due = time.monotonic() - self._last_write >= _WRITE_INTERVAL
+                due = time.monotonic() - self._last_write >= 2.0  # else it waits (or for the exit)
             if due:
                 self.flush()
 
@@ -266,49 +240,27 @@ class DurationModel:
     def _kept(self, key: str) -> list[tuple[float, float]]:
         # Coarse durations within the range of 2+ precise ones go; those outside stay (no bias).
         entries = list(self._entries(key))
-        precise = [s for s, u in entries if _precise(s, u)]
+        precise = [(s, u) for s, u in entries if u <= max(0.1, 0.03 * s)]  # within 0.1 s or 3 %
         if len(precise) < 2:
             return entries
-        low, high = min(precise), max(precise)
-        return [(s, u) for s, u in entries if _precise(s, u) or s + u < low or s - u > high]
-
-
-def _precise(seconds: float, uncertainty: float) -> bool:
-    return uncertainty <= max(0.1, 0.03 * seconds)  # within 0.1 s or 3 %
+        (low, _), (high, _) = min(precise), max(precise)
+        return [(s, u) for s, u in entries if (s, u) in precise or s + u < low or s - u > high]
 
 
 def hashed_key(scope: str, key: str) -> str:
     return hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()[:24]
 
 
-def _cache_file() -> Path | None:
-    """``<user cache dir>/yandex-art/durations.json``; None when turned off or without a home."""
-    if os.environ.get("YANDEX_ART_CACHE", "").strip().lower() in ("0", "false", "no", "off"):
-        return None
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    local = os.environ.get("LOCALAPPDATA", "").strip() if sys.platform == "win32" else ""
-    default = {"win32": "AppData/Local", "darwin": "Library/Caches"}.get(sys.platform, ".cache")
-    try:
-        root = Path(xdg or local or Path.home() / default)
-    except (RuntimeError, KeyError, OSError):  # no home directory
-        return None
-    return root / "yandex-art" / "durations.json"
-
-
 def _read(path: Path) -> dict[str, list[Entry]]:
     """The file's valid entries of the last ``MAX_AGE`` per key, oldest first; {} if not ours."""
     try:
         with open(path, encoding="utf-8") as file:
-            data = json.loads(file.read(_MAX_FILE_BYTES + 1))  # cut short: not JSON
+            data = json.loads(file.read(256 * 1024 + 1))  # over 256 KiB: cut short, not JSON
         now, out = time.time(), {}
         for name, raw in data["keys"].items() if data["version"] == 1 else ():
             entries = [(float(s), float(u), float(t)) for s, u, t in raw]
-            valid = [
-                (s, u, t)
-                for s, u, t in entries
-                if 0 <= s < 86400 and 0 <= u < 86400 and now - MAX_AGE <= t <= now + 86400
-            ]
-            if valid:
+            entries = [e for e in entries if now - MAX_AGE <= e[2] <= now + 86400]
+            if valid := [e for e in entries if 0 <= e[0] < 86400 and 0 <= e[1] < 86400]:
                 out[str(name)] = sorted(valid, key=lambda e: e[2])[-KEEP:]
         return out
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
@@ -323,11 +275,10 @@ def _merge_into(path: Path, pending: dict[str, list[Entry]]) -> None:
             import fcntl
 
             for _ in range(100):  # half a second at most
-                try:
+                with contextlib.suppress(BlockingIOError):
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
-                except BlockingIOError:
-                    time.sleep(0.005)
+                time.sleep(0.005)
             else:
                 raise OSError("the duration cache is locked")
         keys = _read(path)
@@ -344,10 +295,6 @@ def _merge_into(path: Path, pending: dict[str, list[Entry]]) -> None:
             raise
 
 
-_SHARED_LOCK = threading.Lock()
-_SHARED: dict[tuple[str, Path | None], DurationModel] = {}
-
-
 @atexit.register
 def _flush_all() -> None:
     for model in list(_SHARED.values()):
@@ -356,7 +303,15 @@ def _flush_all() -> None:
 
 def shared_durations(scope: str, *, persist: bool) -> DurationModel:
     """The duration model of every client of ``scope`` (its endpoints), cached if ``persist``."""
-    cache = _cache_file() if persist else None
+    off = os.environ.get("YANDEX_ART_CACHE", "").strip().lower() in ("0", "false", "no", "off")
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    local = os.environ.get("LOCALAPPDATA", "").strip() if sys.platform == "win32" else ""
+    default = {"win32": "AppData/Local", "darwin": "Library/Caches"}.get(sys.platform, ".cache")
+    try:
+        root: Path | None = Path(xdg or local or Path.home() / default)
+    except (RuntimeError, KeyError, OSError):  # no home directory
+        root = None
+    cache = root / "yandex-art" / "durations.json" if root and persist and not off else None
     with _SHARED_LOCK:
         if (model := _SHARED.get((scope, cache))) is None:
             model = _SHARED[scope, cache] = DurationModel(cache=cache, scope=scope)
@@ -412,7 +367,7 @@ class PollPolicy:
         tight = p90 - p10 <= self.tight_spread and uncertainty <= self.tight_spread
         if tight and len(history) >= self.min_tight:
             target = p90 + self.tight_offset
-            if ref >= target - _EPSILON_AGE:  # a read at target comes back as a bit less
+            if ref >= target - 1e-6:  # ages are clock differences: a read at target is a bit less
                 return max(age, ref + self._grow(self.tight_interval, ref - target, rng))
             point = self._sparse_point(target, ref, precise=True)
             # The read at target is not jittered: its timing is the point.
