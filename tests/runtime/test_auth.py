@@ -1,10 +1,12 @@
 import asyncio
+import functools
 import json
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from yandex_art._runtime import auth as auth_module
 from yandex_art._runtime.auth import (
     IAM_TOKEN_ENDPOINT,
     APIKeyAuth,
@@ -59,9 +61,24 @@ class IAMServer:
         return httpx.Response(200, json=body)
 
 
-def make(server: IAMServer, clock: FakeClock) -> OAuthTokenAuth:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(server))
-    return OAuthTokenAuth(OAUTH, http=http, clock=clock)
+Route = Callable[[Callable[[httpx.Request], Any]], None]
+
+
+@pytest.fixture
+def route(monkeypatch: pytest.MonkeyPatch) -> Iterator[Route]:
+    """Sends the IAM exchanges of this test to a MockTransport ``handler``, not to the network."""
+    real = httpx.AsyncClient
+
+    def use(handler: Callable[[httpx.Request], Any]) -> None:
+        client = functools.partial(real, transport=httpx.MockTransport(handler))
+        monkeypatch.setattr(httpx, "AsyncClient", client)
+
+    yield use
+
+
+def make(route: Route, server: IAMServer, clock: FakeClock) -> OAuthTokenAuth:
+    route(server)
+    return OAuthTokenAuth(OAUTH, clock=clock)
 
 
 async def test_static_providers() -> None:
@@ -91,22 +108,20 @@ def test_repr_hides_secrets() -> None:
         IAMTokenAuth("t1.secret-iam"),
         OAuthTokenAuth(OAUTH),
     ]
-    assert repr(providers[0]) == "<APIKeyAuth: API key, secret hidden>"
-    assert repr(providers[1]) == "<IAMTokenAuth: IAM token, secret hidden>"
     for provider, secret in zip(
         providers, ["AQVN-secret-key", "t1.secret-iam", OAUTH], strict=True
     ):
+        assert type(provider).__name__ in repr(provider)
         assert secret not in repr(provider)
         assert secret not in str(provider)
         assert secret not in provider.describe()
-        assert "secret hidden" in repr(provider)
         assert isinstance(provider, AuthProvider)
 
 
-async def test_oauth_exchange_and_cache() -> None:
+async def test_oauth_exchange_and_cache(route: Route) -> None:
     clock = FakeClock()
     server = IAMServer(clock=clock)
-    auth = make(server, clock)
+    auth = make(route, server, clock)
     assert await auth.authorization() == "Bearer t1.iam-1"
     assert await auth.authorization() == "Bearer t1.iam-1"
     assert len(server.requests) == 1
@@ -122,10 +137,10 @@ async def test_oauth_exchange_and_cache() -> None:
     assert len(server.requests) == 2
 
 
-async def test_short_lifetime_uses_ten_percent_margin() -> None:
+async def test_short_lifetime_uses_ten_percent_margin(route: Route) -> None:
     clock = FakeClock()
     server = IAMServer(lifetime=1000, clock=clock)
-    auth = make(server, clock)
+    auth = make(route, server, clock)
     await auth.authorization()
     clock.now = T0 + 899
     assert await auth.authorization() == "Bearer t1.iam-1"
@@ -133,10 +148,10 @@ async def test_short_lifetime_uses_ten_percent_margin() -> None:
     assert await auth.authorization() == "Bearer t1.iam-2"
 
 
-async def test_missing_expires_at_assumes_twelve_hours() -> None:
+async def test_missing_expires_at_assumes_twelve_hours(route: Route) -> None:
     clock = FakeClock()
     server = IAMServer(lifetime=None)
-    auth = make(server, clock)
+    auth = make(route, server, clock)
     await auth.authorization()
     clock.now = T0 + 11 * 3600 - 1  # refreshed an hour before the assumed expiry
     assert await auth.authorization() == "Bearer t1.iam-1"
@@ -144,21 +159,21 @@ async def test_missing_expires_at_assumes_twelve_hours() -> None:
     assert await auth.authorization() == "Bearer t1.iam-2"
 
 
-async def test_one_exchange_at_a_time() -> None:
+async def test_one_exchange_at_a_time(route: Route) -> None:
     clock = FakeClock()
     server = IAMServer(clock=clock)
     server.delay = 0.05
-    auth = make(server, clock)
+    auth = make(route, server, clock)
     results = await asyncio.gather(*(auth.authorization() for _ in range(10)))
     assert set(results) == {"Bearer t1.iam-1"}
     assert len(server.requests) == 1
 
 
-async def test_failed_exchange_raises_transport_error_without_token() -> None:
+async def test_failed_exchange_raises_transport_error_without_token(route: Route) -> None:
     clock = FakeClock()
     server = IAMServer(clock=clock)
     server.status = 401
-    auth = make(server, clock)
+    auth = make(route, server, clock)
     with pytest.raises(TransportError) as info:
         await auth.authorization()
     error = info.value
@@ -171,7 +186,7 @@ async def test_failed_exchange_raises_transport_error_without_token() -> None:
     assert "is invalid" in str(error)
 
 
-async def test_malformed_answers() -> None:
+async def test_malformed_answers(route: Route) -> None:
     clock = FakeClock()
     for body in [
         b"not json",
@@ -183,19 +198,19 @@ async def test_malformed_answers() -> None:
         def handler(request: httpx.Request, body: bytes = body) -> httpx.Response:
             return httpx.Response(200, content=body)
 
-        auth = OAuthTokenAuth(
-            OAUTH, http=httpx.AsyncClient(transport=httpx.MockTransport(handler)), clock=clock
-        )
+        route(handler)
+        auth = OAuthTokenAuth(OAUTH, clock=clock)
         with pytest.raises(TransportError) as info:
             await auth.authorization()
         assert info.value.code == "UNKNOWN"
 
 
-async def test_network_error_becomes_unavailable() -> None:
+async def test_network_error_becomes_unavailable(route: Route) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    auth = OAuthTokenAuth(OAUTH, http=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    route(handler)
+    auth = OAuthTokenAuth(OAUTH)
     with pytest.raises(TransportError) as info:
         await auth.authorization()
     assert info.value.code == "UNAVAILABLE"
@@ -203,34 +218,28 @@ async def test_network_error_becomes_unavailable() -> None:
     assert OAUTH not in str(info.value)
 
 
-async def test_timeout_becomes_deadline_exceeded() -> None:
+async def test_timeout_becomes_deadline_exceeded(route: Route) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
-    auth = OAuthTokenAuth(OAUTH, http=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    route(handler)
+    auth = OAuthTokenAuth(OAUTH)
     with pytest.raises(TransportError) as info:
         await auth.authorization()
     assert info.value.code == "DEADLINE_EXCEEDED"
 
 
-async def test_aclose_only_closes_own_client(monkeypatch: pytest.MonkeyPatch) -> None:
-    given = httpx.AsyncClient(transport=httpx.MockTransport(IAMServer()))
-    auth = OAuthTokenAuth(OAUTH, http=given)
-    await auth.authorization()
-    await auth.aclose()
-    assert not given.is_closed
-    await given.aclose()
+async def test_each_exchange_closes_its_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[httpx.AsyncClient] = []
+    real = httpx.AsyncClient
 
-    own = OAuthTokenAuth(OAUTH)
-    await own.aclose()  # nothing created yet: no error
-    monkeypatch.setattr(auth_module, "IAM_TOKEN_ENDPOINT", "http://127.0.0.1:1/iam")
-    with pytest.raises(TransportError):
-        await own.authorization()  # refused, but the provider made its client
-    client = own._http
-    assert client is not None and not client.is_closed
-    await own.aclose()
-    assert client.is_closed
-    await own.aclose()  # idempotent
+    def client(**kwargs: Any) -> httpx.AsyncClient:
+        opened.append(real(transport=httpx.MockTransport(IAMServer()), **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(httpx, "AsyncClient", client)
+    assert await OAuthTokenAuth(OAUTH).authorization() == "Bearer t1.iam-1"
+    assert len(opened) == 1 and opened[0].is_closed  # the provider keeps nothing open
 
 
 def test_env_order() -> None:

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import http.client
 import json
 import os
 import shutil
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 from . import logs
 from .errors import ConfigurationError, TransportError, http_error_fields
-
-if TYPE_CHECKING:
-    import httpx
 
 _LOG = logs.get("auth")
 _ENV_SOURCES = "YC_API_KEY, YC_IAM_TOKEN, YC_OAUTH_TOKEN, YC_TOKEN"
@@ -35,7 +33,6 @@ class AuthProvider(Protocol):
     """Supplies the ``Authorization`` header; ``describe()`` names its kind, never the secret."""
 
     async def authorization(self) -> str: ...
-
     def describe(self) -> str: ...
 
 
@@ -51,8 +48,6 @@ def _check_secret(kind: str, secret: object) -> str:
 
 
 class _Provider:
-    """A fixed header by default; ``describe()`` and repr name the kind, never the secret."""
-
     _kind = _header = ""
 
     async def authorization(self) -> str:
@@ -60,9 +55,6 @@ class _Provider:
 
     def describe(self) -> str:
         return self._kind
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}: {self._kind}, secret hidden>"
 
 
 class APIKeyAuth(_Provider):
@@ -102,16 +94,14 @@ class _RefreshingAuth(_Provider):
 
     def __init__(self, clock: Clock) -> None:
         self._clock, self._lock = clock, asyncio.Lock()
-        self._token: str | None = None
-        self._refresh_at = 0.0
+        self._token, self._refresh_at = "", float("-inf")  # fetched at the first call
 
     def forget_loop_state(self) -> None:
-        """After fork: the lock belonged to the parent's loop."""
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # after fork: the old one belonged to the parent's loop
 
     async def authorization(self) -> str:
         async with self._lock:  # one fetch at a time; a fresh token never waits here
-            if self._token is None or self._clock() > self._refresh_at:
+            if self._clock() > self._refresh_at:
                 self._token, self._refresh_at = await self._fetch(self._clock())
         return f"Bearer {self._token}"
 
@@ -119,27 +109,13 @@ class _RefreshingAuth(_Provider):
 
 
 class OAuthTokenAuth(_RefreshingAuth):
-    """A Yandex OAuth token exchanged for IAM tokens, cached and refreshed before expiry;
-    :meth:`aclose` closes the HTTP client only if it was not given as ``http``."""
+    """A Yandex OAuth token exchanged for IAM tokens, cached and refreshed before expiry."""
 
     _kind = "OAuth token (exchanged for IAM tokens)"
 
-    def __init__(
-        self, oauth_token: str, *, http: httpx.AsyncClient | None = None, clock: Clock = time.time
-    ) -> None:
+    def __init__(self, oauth_token: str, *, clock: Clock = time.time) -> None:
         super().__init__(clock)
         self._oauth_token = _check_secret("OAuth token", oauth_token)
-        self._http = self._given_http = http
-
-    def forget_loop_state(self) -> None:
-        super().forget_loop_state()
-        self._http = self._given_http  # the parent's connections stay with the parent
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this provider created it."""
-        http, self._http = self._http, self._given_http
-        if http is not None and http is not self._given_http:
-            await http.aclose()
 
     def _error(self, why: str, code: str, **fields: Any) -> TransportError:
         why = why.replace(self._oauth_token, "<hidden>")
@@ -148,10 +124,10 @@ class OAuthTokenAuth(_RefreshingAuth):
     async def _fetch(self, now: float) -> tuple[str, float]:
         import httpx
 
-        self._http = self._http or httpx.AsyncClient(timeout=30.0)
         body = {"yandexPassportOauthToken": self._oauth_token}
-        try:
-            response = await self._http.post(IAM_TOKEN_ENDPOINT, json=body)
+        try:  # a client per exchange (twice a day): nothing left open, loop-bound or forked
+            async with httpx.AsyncClient(timeout=30.0) as client:
+                response = await client.post(IAM_TOKEN_ENDPOINT, json=body)
         except httpx.HTTPError as exc:
             why = f"IAM token exchange failed: {type(exc).__name__}: {exc}"
             code = "DEADLINE_EXCEEDED" if isinstance(exc, httpx.TimeoutException) else "UNAVAILABLE"
@@ -163,8 +139,7 @@ class OAuthTokenAuth(_RefreshingAuth):
             answer = response.json()
             token, expires = _check_secret("iamToken", answer["iamToken"]), now + 12 * 3600.0
             if (stamp := answer.get("expiresAt")) is not None:  # else 12 h, the IAM tokens' life
-                moment = datetime.fromisoformat(stamp)
-                expires = moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()
+                expires = datetime.fromisoformat(stamp).timestamp()  # RFC 3339, with its offset
         except (ValueError, TypeError, KeyError, AttributeError):
             why = "IAM token exchange answered without a valid iamToken and expiresAt"
             request_id = response.headers.get("x-request-id")
@@ -173,16 +148,13 @@ class OAuthTokenAuth(_RefreshingAuth):
 
 
 class MetadataAuth(_RefreshingAuth):
-    """IAM tokens of the VM's / Cloud Function's service account from the metadata service
-    at ``addr`` (``host[:port]``), cached and refreshed before expiry."""
+    """Service-account IAM tokens from the metadata service at ``addr``, refreshed before expiry."""
 
     def __init__(self, addr: str = METADATA_ADDR, *, clock: Clock = time.time) -> None:
         super().__init__(clock)
         self._addr, self._kind = addr, f"IAM token from the metadata service at {addr}"
 
     def _get(self, connect_timeout: float, now: float) -> tuple[str, float]:
-        import http.client
-
         conn = http.client.HTTPConnection(self._addr, timeout=connect_timeout)
         try:
             conn.connect()
@@ -242,7 +214,6 @@ class YcCliAuth(_RefreshingAuth):
 
 
 def _discover(env: Mapping[str, str], clock: Clock) -> AuthProvider:
-    """The environment, then the metadata service, then the yc CLI; the error lists them all."""
     if api_key := env.get("YC_API_KEY", "").strip():
         return APIKeyAuth(api_key)
     if iam_token := env.get("YC_IAM_TOKEN", "").strip():

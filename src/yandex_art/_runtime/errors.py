@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import Any
 
 _RPC_CODES = """OK CANCELLED UNKNOWN INVALID_ARGUMENT DEADLINE_EXCEEDED NOT_FOUND ALREADY_EXISTS
@@ -83,17 +83,13 @@ class TransportError(AIStudioError):
         where = f"{self.method} at {self.endpoint}" if self.method else self.endpoint
         if self.operation_id:
             where = f"operation {self.operation_id}, {where}"
-        if self.request_id:
-            where += f", x-client-request-id={self.request_id}"
-        if self.server_request_id:
-            where += f", x-request-id={self.server_request_id}"
+        ids = {"x-client-request-id": self.request_id, "x-request-id": self.server_request_id}
+        where += "".join(f", {header}={value}" for header, value in ids.items() if value)
         super().__init__(f"{status}: {self.detail} [{where}]")
 
     def for_operation(self, operation_id: str) -> TransportError:
-        """This error, naming the operation it concerns."""
-        self.operation_id = operation_id
-        self.__post_init__()
-        return self
+        """A copy of this error that names the operation it concerns."""
+        return replace(self, operation_id=operation_id)
 
 
 class ClientClosedError(AIStudioError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -14,13 +13,10 @@ from . import logs
 from .errors import TransportError
 
 T = TypeVar("T")
-
 _LOG = logs.get("retry")
-# Generate's idempotency-key, kept across retries, lets it retry on the same codes safely.
-_TRANSIENT = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
+_TRANSIENT = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})  # Generate too, by idempotency-key
 JITTER = random.Random()  # the runtime's one jitter source (backoffs, poll plans)
-# Awaited with the error after each backoff, before the retry is sent.
-BeforeRetry = Callable[[TransportError], Awaitable[None]]
+BeforeRetry = Callable[[TransportError], Awaitable[None]]  # awaited after each backoff
 
 
 @dataclass(frozen=True)
@@ -40,10 +36,9 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         numbers = {"max_attempts": 1, "initial_backoff": 0.0, "max_backoff": self.initial_backoff}
         for name, low in {**numbers, "multiplier": 1.0, "jitter": 0.0}.items():
-            value, high = getattr(self, name), 1.0 if name == "jitter" else math.inf
-            kind = int if name == "max_attempts" else float
+            value, high = getattr(self, name), 1.0 if name == "jitter" else float("inf")
+            what, kind = ("an int", int) if name == "max_attempts" else ("a number", float)
             if isinstance(value, bool) or not isinstance(value, int | kind):
-                what = "an int" if kind is int else "a number"
                 raise TypeError(f"{name} must be {what}, not {type(value).__name__}")
             if not low <= value <= high:  # also rejects NaN
                 raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
@@ -52,13 +47,6 @@ class RetryPolicy:
             if isinstance(codes, str) or not all(isinstance(code, str) for code in codes):
                 raise TypeError(f"{name} must be a collection of status code strings")
             object.__setattr__(self, name, frozenset(codes))
-
-    def should_retry(self, error: TransportError, *, idempotent: bool) -> bool:
-        """Whether ``error`` is worth another attempt (attempt count aside)."""
-        codes = (
-            self.retryable_codes if idempotent else self.retryable_codes & self.non_idempotent_codes
-        )
-        return not error.sent or error.code in codes  # never sent: always safe to repeat
 
     def backoff(self, retry: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number ``retry`` (1-based), jitter included."""
@@ -79,22 +67,21 @@ async def call_with_retry(
     name: str = "call",
 ) -> T:
     """Await ``fn()`` until it succeeds, the policy gives up or a wait would pass ``deadline``."""
+    codes = policy.retryable_codes
+    codes = codes if idempotent else codes & policy.non_idempotent_codes
     attempt = 0
     while True:
         attempt += 1
         try:
             return await fn()
         except TransportError as error:
-            retry = attempt < policy.max_attempts and policy.should_retry(
-                error, idempotent=idempotent
-            )
+            retry = attempt < policy.max_attempts and (not error.sent or error.code in codes)
             delay = max(policy.backoff(attempt), error.retry_after or 0.0)
             if not retry or (deadline is not None and clock() + delay > deadline):
                 raise
             message = "%s: attempt %d failed with %s; retrying in %.3f s"
             _LOG.debug(message, name, attempt, error.code, delay)
             failed = error
-        # Sleep outside the except block so later errors do not chain onto earlier ones.
-        await sleep(delay)
+        await sleep(delay)  # outside the except block: later errors do not chain onto earlier ones
         if before_retry is not None:
             await before_retry(failed)
