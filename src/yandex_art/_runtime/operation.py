@@ -126,12 +126,10 @@ class OperationStatus:
             return cls("cancelled" if snapshot.error.code == 1 else "failed", snapshot.error)
         if snapshot.response is not None:
             return cls("succeeded")
-        expected = snapshot.expected_type_url or "(unspecified)"
-        if snapshot.response_type_url:
-            got = f"a response of type {snapshot.response_type_url!r}, expected {expected!r}"
-        else:
-            got = f"neither a response nor an error (expected {expected!r})"
-        return cls("failed", RpcStatus(2, f"operation finished with {got}"))  # 2: UNKNOWN
+        url = snapshot.response_type_url
+        got = f"a response of type {url!r}" if url else "neither a response nor an error"
+        message = f"operation finished with {got}, expected {snapshot.expected_type_url!r}"
+        return cls("failed", RpcStatus(2, message))  # 2: UNKNOWN
 
     @property
     def done(self) -> bool:
@@ -264,9 +262,8 @@ class AsyncOperation(Generic[T]):
         polling = asyncio.ensure_future(self._poll(timeout, poll_interval))
         closing = self._closing() if self._closing is not None else None
         waits: list[asyncio.Future[Any]] = [polling] if closing is None else [polling, closing]
-        limit = None if poll_timeout == math.inf else poll_timeout
         try:
-            await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=poll_timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:  # also on cancellation (Ctrl-C in sync code): leave no read behind
             polling.cancel()
             await asyncio.gather(polling, return_exceptions=True)
@@ -280,10 +277,8 @@ class AsyncOperation(Generic[T]):
         return self._durations.history(self._key) if self._age_known else ()
 
     async def _poll(self, timeout: float, poll_interval: float | None) -> T:
-        hold_until = -math.inf
-        outage = 0
-        snapshot = self._last
-        while not snapshot.done:
+        hold_until, outage = -math.inf, 0
+        while not self._last.done:
             now, last_read_at, start = self._clock(), self._last_read_at, self._started_at
             if last_read_at is None:
                 due, why = now, "no read yet"
@@ -291,22 +286,18 @@ class AsyncOperation(Generic[T]):
                 due = max(now, last_read_at + poll_interval)
                 why = f"poll_interval={poll_interval:g} s"
             else:
-                age, history = now - start, self._history()
+                age, last, history = now - start, last_read_at - start, self._history()
+                spread = self._durations.uncertainty(self._key)
                 due = start + _POLICY.next_read_age(
-                    uncertainty=self._durations.uncertainty(self._key),
-                    age=age,
-                    last_read_age=last_read_at - start,
-                    history=history,
-                    rng=JITTER,
+                    age=age, last_read_age=last, history=history, uncertainty=spread, rng=JITTER
                 )
                 why = f"adaptive plan at age {age:.3f} s from {len(history)} learned duration(s)"
             if hold_until >= due:
                 why = "backing off: the service is unreachable" if outage else "quota refusal"
                 due = hold_until
-            wait = max(due - self._clock(), 0.0)
-            _LOG.debug("operation %s: next read in %.3f s (%s)", self.id, wait, why)
+            _LOG.debug("operation %s: next read in %.3f s (%s)", self.id, max(due - now, 0.0), why)
             try:
-                snapshot = await self._read(timeout, due)
+                await self._read(timeout, due)
                 outage = 0
             except TransportError as error:
                 if error.code == "RESOURCE_EXHAUSTED":
@@ -321,7 +312,7 @@ class AsyncOperation(Generic[T]):
                 else:
                     raise
                 hold_until = self._clock() + delay
-        return self._outcome(snapshot)
+        return self._outcome(self._last)
 
     async def _read(self, timeout: float, due: float) -> OperationSnapshot[T]:
         grants: list[Grant] = [await self._scheduler.acquire(due)]
@@ -352,8 +343,7 @@ class AsyncOperation(Generic[T]):
         """Keep a read's snapshot; log the end and learn a success's duration when first seen."""
         running_at = self._last_read_at  # every snapshot before the first done one is running
         first_end = snapshot.done and not self._last.done
-        self._last = snapshot
-        self._last_read_at = issued
+        self._last, self._last_read_at = snapshot, issued
         if not first_end:
             return
         state = OperationStatus.from_snapshot(snapshot).state
