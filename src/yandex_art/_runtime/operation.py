@@ -11,19 +11,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar
 
-from . import logs
-from .errors import (
-    ClientClosedError,
-    OperationError,
-    OperationFailedError,
-    OperationTimeoutError,
-    TransportError,
-    UnexpectedOperationResultError,
-)
+from . import errors, logs
 from .retry import JITTER, BeforeRetry, RetryPolicy
 from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler, check_number, quantile
-
-__all__ = ["AsyncOperation", "Operation", "OperationReader", "OperationSnapshot", "OperationStatus"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -237,9 +227,9 @@ class AsyncOperation(Generic[T]):
         check_number("timeout", timeout)
         try:
             snapshot = await self._reader.cancel(self.id, timeout=timeout)
-        except ClientClosedError:
-            raise ClientClosedError(operation_id=self.id) from None
-        except TransportError as error:
+        except errors.ClientClosedError:
+            raise errors.ClientClosedError(operation_id=self.id) from None
+        except errors.TransportError as error:
             raise error.for_operation(self.id) from None
         self._record(snapshot, self._clock())
         return OperationStatus.from_snapshot(snapshot)
@@ -270,8 +260,8 @@ class AsyncOperation(Generic[T]):
         if not polling.cancelled():
             return polling.result()  # a read's errors already name the operation
         if closing is not None and closing.done():
-            raise ClientClosedError(operation_id=self.id)
-        raise OperationTimeoutError(operation_id=self.id, timeout=poll_timeout or 0.0)
+            raise errors.ClientClosedError(operation_id=self.id)
+        raise errors.OperationTimeoutError(operation_id=self.id, timeout=poll_timeout or 0.0)
 
     def _history(self) -> tuple[float, ...]:
         return self._durations.history(self._key) if self._age_known else ()
@@ -299,7 +289,7 @@ class AsyncOperation(Generic[T]):
             try:
                 await self._read(timeout, due)
                 outage = 0
-            except TransportError as error:
+            except errors.TransportError as error:
                 if error.code == "RESOURCE_EXHAUSTED":
                     hint = error.retry_after  # parsed from digits: never negative
                     delay = _POLICY.exhausted_delay if hint is None else hint
@@ -317,23 +307,22 @@ class AsyncOperation(Generic[T]):
     async def _read(self, timeout: float, due: float) -> OperationSnapshot[T]:
         grants: list[Grant] = [await self._scheduler.acquire(due)]
 
-        async def before_retry(error: TransportError) -> None:
+        async def before_retry(error: errors.TransportError) -> None:
             if error.code == "RESOURCE_EXHAUSTED":
                 self._scheduler.note_exhausted(error.retry_after)
             grants.append(await self._scheduler.acquire(self._clock()))
-            self.reads += 1
 
         issued = self._clock()
-        self.reads += 1
         try:
             snapshot = await self._reader.get(self.id, timeout=timeout, before_retry=before_retry)
-        except ClientClosedError:
-            raise ClientClosedError(operation_id=self.id) from None
-        except TransportError as error:
+        except errors.ClientClosedError:
+            raise errors.ClientClosedError(operation_id=self.id) from None
+        except errors.TransportError as error:
             if error.code == "RESOURCE_EXHAUSTED":
                 self._scheduler.note_exhausted(error.retry_after)
             raise error.for_operation(self.id) from None
         finally:
+            self.reads += len(grants)  # a read per grant: retries are reads too
             for grant in grants:
                 self._scheduler.release(grant)
         self._record(snapshot, issued)
@@ -364,10 +353,10 @@ class AsyncOperation(Generic[T]):
             return snapshot.response
         if status.error is None:
             message = "operation is still running and has no result yet; use wait()"
-            raise OperationError(message, operation_id=self.id)
+            raise errors.OperationError(message, operation_id=self.id)
         if status.error is not snapshot.error:  # done, but without the expected response
-            raise UnexpectedOperationResultError(status.error.message, operation_id=self.id)
-        raise OperationFailedError(
+            raise errors.UnexpectedOperationResultError(status.error.message, operation_id=self.id)
+        raise errors.OperationFailedError(
             operation_id=self.id,
             code=status.error.code,
             message=status.error.message,
@@ -383,14 +372,12 @@ class Runner(Protocol):
 def _blocking(
     method: Callable[Concatenate[AsyncOperation[T], P], Coroutine[Any, Any, R]],
 ) -> Callable[Concatenate[Operation[T], P], R]:
-    """The same method, run to its end on the loop thread."""
-
     @functools.wraps(method)
     def blocking(self: Operation[T], /, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return self._run(method(self._async, *args, **kwargs))
-        except ClientClosedError:
-            raise ClientClosedError(operation_id=self.id) from None
+        except errors.ClientClosedError:
+            raise errors.ClientClosedError(operation_id=self.id) from None
 
     return blocking
 
