@@ -5,7 +5,9 @@ from __future__ import annotations
 import _thread
 import asyncio
 import dataclasses
+import inspect
 import itertools
+import math
 import statistics
 import threading
 from typing import TYPE_CHECKING, Any
@@ -228,9 +230,10 @@ def test_poll_timeout_zero_with_a_known_result_returns_it(sim: Sim) -> None:
     assert sim.run(op.wait(poll_timeout=0)) == f"image of {op.id}"
 
 
-def test_no_poll_timeout(sim: Sim) -> None:
+@pytest.mark.parametrize("poll_timeout", [None, math.inf])
+def test_no_poll_timeout(sim: Sim, poll_timeout: float | None) -> None:
     op = sim.operation(20_000.0)
-    assert sim.run(op.wait(poll_timeout=None)) == f"image of {op.id}"
+    assert sim.run(op.wait(poll_timeout=poll_timeout)) == f"image of {op.id}"
 
 
 @pytest.mark.parametrize(
@@ -446,6 +449,9 @@ def test_sync_operation_delegates_to_the_async_one(sim: Sim) -> None:
     assert op.get_status() == OperationStatus("succeeded")
     assert op.reads >= 3
     assert not hasattr(op, "__await__")
+    # help() shows the same parameters and docs as the async face
+    assert inspect.signature(Operation.wait) == inspect.signature(AsyncOperation.wait)
+    assert Operation.wait.__doc__ == AsyncOperation.wait.__doc__
 
 
 def test_sync_operation_on_the_real_bridge(real: RealWorld) -> None:

@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar
 
-from . import logs
-from .errors import (
-    ClientClosedError,
-    OperationError,
-    OperationFailedError,
-    OperationTimeoutError,
-    TransportError,
-    UnexpectedOperationResultError,
-)
+from . import errors, logs
 from .retry import JITTER, BeforeRetry, RetryPolicy
 from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler, check_number, quantile
 
-__all__ = ["AsyncOperation", "Operation", "OperationReader", "OperationSnapshot", "OperationStatus"]
-
 T = TypeVar("T")
 R = TypeVar("R")
+P = ParamSpec("P")
 
 # Reads failing with these are repeated until poll_timeout: the service may be restarting.
 _OUTAGE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
@@ -72,15 +64,10 @@ class OperationMessage(Protocol):  # what is read of a generated yandex.cloud.op
     modified_at: datetime.datetime | None
 
 
-_Call = Callable[[str, float, BeforeRetry | None], Awaitable[OperationMessage]]
-
-
 @dataclass(frozen=True, slots=True)
 class OperationMessageReader(Generic[T]):
-    """An :class:`OperationReader` over the get and cancel calls; ``decode`` makes a ``T``."""
-
-    call_get: _Call
-    call_cancel: _Call
+    call_get: Callable[[str, float, BeforeRetry | None], Awaitable[OperationMessage]]
+    call_cancel: Callable[[str, float, BeforeRetry | None], Awaitable[OperationMessage]]
     type_url: str
     decode: Callable[[bytes], T]
 
@@ -99,10 +86,8 @@ class OperationMessageReader(Generic[T]):
             error = RpcStatus(op.error.code, op.error.message, details)
         type_url = op.response.type_url if op.response is not None else None
         response = self.decode(op.response.value) if type_url == self.type_url else None
-        created, modified = _seconds(op.created_at), _seconds(op.modified_at)
-        return OperationSnapshot(
-            op.id, op.done, error, response, type_url, self.type_url, created, modified
-        )
+        times = _seconds(op.created_at), _seconds(op.modified_at)
+        return OperationSnapshot(op.id, op.done, error, response, type_url, self.type_url, *times)
 
 
 def _unpacked(any_: object) -> object:
@@ -118,8 +103,7 @@ def _seconds(moment: datetime.datetime | None) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class OperationStatus:
-    """What one read said about an operation; one finished without the expected response
-    is ``failed`` with an ``UNKNOWN`` (2) error describing it."""
+    """What one read said; an end without the expected response is ``failed``, UNKNOWN (2)."""
 
     state: Literal["running", "succeeded", "failed", "cancelled"]
     error: RpcStatus | None = None
@@ -128,17 +112,14 @@ class OperationStatus:
     def from_snapshot(cls, snapshot: OperationSnapshot[Any]) -> OperationStatus:
         if not snapshot.done:
             return cls("running")
-        error = snapshot.error
-        if error is not None and error.code != 0:
-            return cls("cancelled" if error.code == 1 else "failed", error)  # 1: CANCELLED
+        if snapshot.error and snapshot.error.code:  # 1: CANCELLED
+            return cls("cancelled" if snapshot.error.code == 1 else "failed", snapshot.error)
         if snapshot.response is not None:
             return cls("succeeded")
-        expected = snapshot.expected_type_url or "(unspecified)"
-        if snapshot.response_type_url:
-            got = f"a response of type {snapshot.response_type_url!r}, expected {expected!r}"
-        else:
-            got = f"neither a response nor an error (expected {expected!r})"
-        return cls("failed", RpcStatus(2, f"operation finished with {got}"))  # 2: UNKNOWN
+        url = snapshot.response_type_url
+        got = f"a response of type {url!r}" if url else "neither a response nor an error"
+        message = f"operation finished with {got}, expected {snapshot.expected_type_url!r}"
+        return cls("failed", RpcStatus(2, message))  # 2: UNKNOWN
 
     @property
     def done(self) -> bool:
@@ -211,7 +192,6 @@ class AsyncOperation(Generic[T]):
         self._started_at = clock() if started_at is None else started_at
         self._last: OperationSnapshot[T] = OperationSnapshot(operation_id, False)
         self._last_read_at: float | None = None
-        self._last_running_at: float | None = None
         self.reads = 0  # reads of the operation by this object, retries included
         if initial is not None:
             _LOG.info("operation %s started", operation_id)
@@ -247,8 +227,10 @@ class AsyncOperation(Generic[T]):
         check_number("timeout", timeout)
         try:
             snapshot = await self._reader.cancel(self.id, timeout=timeout)
-        except (TransportError, ClientClosedError) as error:
-            raise self._named(error) from None
+        except errors.ClientClosedError:
+            raise errors.ClientClosedError(operation_id=self.id) from None
+        except errors.TransportError as error:
+            raise error.for_operation(self.id) from None
         self._record(snapshot, self._clock())
         return OperationStatus.from_snapshot(snapshot)
 
@@ -270,92 +252,77 @@ class AsyncOperation(Generic[T]):
         polling = asyncio.ensure_future(self._poll(timeout, poll_interval))
         closing = self._closing() if self._closing is not None else None
         waits: list[asyncio.Future[Any]] = [polling] if closing is None else [polling, closing]
-        limit = None if poll_timeout == math.inf else poll_timeout
         try:
-            await asyncio.wait(waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=poll_timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:  # also on cancellation (Ctrl-C in sync code): leave no read behind
             polling.cancel()
             await asyncio.gather(polling, return_exceptions=True)
         if not polling.cancelled():
             return polling.result()  # a read's errors already name the operation
         if closing is not None and closing.done():
-            raise ClientClosedError(operation_id=self.id)
-        raise OperationTimeoutError(operation_id=self.id, timeout=poll_timeout or 0.0)
-
-    def _named(self, error: TransportError | ClientClosedError) -> Exception:
-        if isinstance(error, ClientClosedError):
-            return ClientClosedError(operation_id=self.id)
-        return error.for_operation(self.id)
+            raise errors.ClientClosedError(operation_id=self.id)
+        raise errors.OperationTimeoutError(operation_id=self.id, timeout=poll_timeout or 0.0)
 
     def _history(self) -> tuple[float, ...]:
         return self._durations.history(self._key) if self._age_known else ()
 
     async def _poll(self, timeout: float, poll_interval: float | None) -> T:
-        hold_until = -math.inf
-        outage = 0
-        snapshot = self._last
-        while not snapshot.done:
-            due, why = self._next_due(poll_interval)
+        hold_until, outage = -math.inf, 0
+        while not self._last.done:
+            now, last_read_at, start = self._clock(), self._last_read_at, self._started_at
+            if last_read_at is None:
+                due, why = now, "no read yet"
+            elif poll_interval is not None:
+                due = max(now, last_read_at + poll_interval)
+                why = f"poll_interval={poll_interval:g} s"
+            else:
+                age, last, history = now - start, last_read_at - start, self._history()
+                spread = self._durations.uncertainty(self._key)
+                due = start + _POLICY.next_read_age(
+                    age=age, last_read_age=last, history=history, uncertainty=spread, rng=JITTER
+                )
+                why = f"adaptive plan at age {age:.3f} s from {len(history)} learned duration(s)"
             if hold_until >= due:
                 why = "backing off: the service is unreachable" if outage else "quota refusal"
                 due = hold_until
-            wait = max(due - self._clock(), 0.0)
-            _LOG.debug("operation %s: next read in %.3f s (%s)", self.id, wait, why)
+            _LOG.debug("operation %s: next read in %.3f s (%s)", self.id, max(due - now, 0.0), why)
             try:
-                snapshot = await self._read(timeout, due)
+                await self._read(timeout, due)
                 outage = 0
-            except TransportError as error:
+            except errors.TransportError as error:
                 if error.code == "RESOURCE_EXHAUSTED":
-                    hint = error.retry_after
-                    delay = hint if hint is not None and hint >= 0 else _POLICY.exhausted_delay
+                    hint = error.retry_after  # parsed from digits: never negative
+                    delay = _POLICY.exhausted_delay if hint is None else hint
                 # Ridden out once the operation is known to exist; a dead endpoint fails fast.
                 elif error.code in _OUTAGE_CODES and (self._last_read_at is not None or error.sent):
                     outage += 1
-                    backoff = OUTAGE_BACKOFF.backoff(min(outage, 32), JITTER)
-                    delay = max(backoff, error.retry_after or 0)
+                    delay = max(OUTAGE_BACKOFF.backoff(min(outage, 32)), error.retry_after or 0)
                     message = "operation %s: read failed with %s (%d in a row); next try in %.3f s"
                     _LOG.debug(message, self.id, error.code, outage, delay)
                 else:
                     raise
                 hold_until = self._clock() + delay
-        return self._outcome(snapshot)
-
-    def _next_due(self, poll_interval: float | None) -> tuple[float, str]:
-        """When to read next, and why (for the log)."""
-        now = self._clock()
-        if self._last_read_at is None:
-            return now, "no read yet"
-        if poll_interval is not None:
-            due = max(now, self._last_read_at + poll_interval)
-            return due, f"poll_interval={poll_interval:g} s"
-        age, history = now - self._started_at, self._history()
-        due = self._started_at + _POLICY.next_read_age(
-            uncertainty=self._durations.uncertainty(self._key),
-            age=age,
-            last_read_age=self._last_read_at - self._started_at,
-            history=history,
-            rng=JITTER,
-        )
-        return due, f"adaptive plan at age {age:.3f} s from {len(history)} learned duration(s)"
+        return self._outcome(self._last)
 
     async def _read(self, timeout: float, due: float) -> OperationSnapshot[T]:
         grants: list[Grant] = [await self._scheduler.acquire(due)]
 
-        async def before_retry(error: TransportError) -> None:
+        async def before_retry(error: errors.TransportError) -> None:
             if error.code == "RESOURCE_EXHAUSTED":
                 self._scheduler.note_exhausted(error.retry_after)
             grants.append(await self._scheduler.acquire(self._clock()))
-            self.reads += 1
 
         issued = self._clock()
-        self.reads += 1
         try:
             snapshot = await self._reader.get(self.id, timeout=timeout, before_retry=before_retry)
-        except (TransportError, ClientClosedError) as error:
-            if isinstance(error, TransportError) and error.code == "RESOURCE_EXHAUSTED":
+        except errors.ClientClosedError:
+            raise errors.ClientClosedError(operation_id=self.id) from None
+        except errors.TransportError as error:
+            if error.code == "RESOURCE_EXHAUSTED":
                 self._scheduler.note_exhausted(error.retry_after)
-            raise self._named(error) from None
+            raise error.for_operation(self.id) from None
         finally:
+            self.reads += len(grants)  # a read per grant: retries are reads too
             for grant in grants:
                 self._scheduler.release(grant)
         self._record(snapshot, issued)
@@ -363,20 +330,15 @@ class AsyncOperation(Generic[T]):
 
     def _record(self, snapshot: OperationSnapshot[T], issued: float) -> None:
         """Keep a read's snapshot; log the end and learn a success's duration when first seen."""
-        seen_done = self._last.done
-        self._last = snapshot
-        self._last_read_at = issued
-        if not snapshot.done:
-            self._last_running_at = issued
+        running_at = self._last_read_at  # every snapshot before the first done one is running
+        first_end = snapshot.done and not self._last.done
+        self._last, self._last_read_at = snapshot, issued
+        if not first_end:
             return
-        if seen_done:
-            return
-        status = OperationStatus.from_snapshot(snapshot)
+        state = OperationStatus.from_snapshot(snapshot).state
         took = f"{self._clock() - self._started_at:.3f} s" if self._age_known else "?"
-        message = "operation %s %s after %s and %d read(s)"
-        _LOG.info(message, self.id, status.state, took, self.reads)
-        running_at = self._last_running_at
-        if status.is_succeeded and self._age_known and running_at is not None:
+        _LOG.info("operation %s %s after %s and %d read(s)", self.id, state, took, self.reads)
+        if state == "succeeded" and self._age_known and running_at is not None:
             self._durations.learn(
                 self._key,
                 running_at=running_at - self._started_at,
@@ -391,10 +353,10 @@ class AsyncOperation(Generic[T]):
             return snapshot.response
         if status.error is None:
             message = "operation is still running and has no result yet; use wait()"
-            raise OperationError(message, operation_id=self.id)
+            raise errors.OperationError(message, operation_id=self.id)
         if status.error is not snapshot.error:  # done, but without the expected response
-            raise UnexpectedOperationResultError(status.error.message, operation_id=self.id)
-        raise OperationFailedError(
+            raise errors.UnexpectedOperationResultError(status.error.message, operation_id=self.id)
+        raise errors.OperationFailedError(
             operation_id=self.id,
             code=status.error.code,
             message=status.error.message,
@@ -405,6 +367,19 @@ class AsyncOperation(Generic[T]):
 
 class Runner(Protocol):
     def __call__(self, coro: Coroutine[Any, Any, R], /) -> R: ...
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncOperation[T], P], Coroutine[Any, Any, R]],
+) -> Callable[Concatenate[Operation[T], P], R]:
+    @functools.wraps(method)
+    def blocking(self: Operation[T], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return self._run(method(self._async, *args, **kwargs))
+        except errors.ClientClosedError:
+            raise errors.ClientClosedError(operation_id=self.id) from None
+
+    return blocking
 
 
 class Operation(Generic[T]):
@@ -422,29 +397,7 @@ class Operation(Generic[T]):
     def __repr__(self) -> str:
         return repr(self._async).removeprefix("Async")
 
-    def get_status(self, *, timeout: float = 60) -> OperationStatus:
-        return self._call(self._async.get_status(timeout=timeout))
-
-    def get_result(self, *, timeout: float = 60) -> T:
-        return self._call(self._async.get_result(timeout=timeout))
-
-    def cancel(self, *, timeout: float = 60) -> OperationStatus:
-        return self._call(self._async.cancel(timeout=timeout))
-
-    def wait(
-        self,
-        *,
-        timeout: float = 60,
-        poll_timeout: float | None = 3600,
-        poll_interval: float | None = None,
-    ) -> T:
-        waiting = self._async.wait(
-            timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval
-        )
-        return self._call(waiting)
-
-    def _call(self, coro: Coroutine[Any, Any, R]) -> R:
-        try:
-            return self._run(coro)
-        except ClientClosedError:
-            raise ClientClosedError(operation_id=self.id) from None
+    get_status = _blocking(AsyncOperation.get_status)
+    get_result = _blocking(AsyncOperation.get_result)
+    cancel = _blocking(AsyncOperation.cancel)
+    wait = _blocking(AsyncOperation.wait)
