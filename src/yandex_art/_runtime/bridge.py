@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
 import threading
 from collections.abc import Coroutine
@@ -103,7 +104,9 @@ class LoopThread:
                 concurrent.futures.wait((future,), timeout=_WAIT_SLICE)
             return future.result()
         except BaseException:
-            if future is not None and future.cancel():
+            if future is None or future.cancel():  # None: interrupted while submitting
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_cancel_task_of, loop, wrapper)
                 finished.wait(_CANCEL_GRACE)  # its cleanup, when it had started
             raise
         finally:
@@ -131,3 +134,9 @@ class LoopThread:
             pending, self._pending = self._pending, set()
         for future in pending:
             future.cancel()
+
+
+def _cancel_task_of(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> None:
+    for task in asyncio.all_tasks(loop):
+        if task.get_coro() is coro:
+            task.cancel()
