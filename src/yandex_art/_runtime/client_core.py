@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import ipaddress
@@ -14,7 +15,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Required, TypedDict, TypeVar, Unpack
 
 from . import logs
 from .auth import AuthProvider, coerce_auth
@@ -34,6 +35,15 @@ T = TypeVar("T")
 
 TransportName = Literal["grpc", "rest"]
 Verify = bool | str | os.PathLike[str]
+
+
+class CallOptions(TypedDict, total=False):
+    """The keyword arguments every call takes beside what it sends."""
+
+    timeout: Required[float]
+    idempotent: Required[bool]
+    before_retry: BeforeRetry | None
+    idempotency_key: str | None
 
 
 class ClientSettings(TypedDict, total=False):
@@ -76,6 +86,7 @@ _NOT_SENT_MARKS = (
 _GRPC_PROXIES = ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
 _GRPC_NO_PROXY = ("no_grpc_proxy", "no_proxy", "NO_PROXY")
 _Fail = Callable[..., TransportError]  # a TransportError naming the call's endpoint, method, id
+_Send = Callable[[dict[str, str], float, _Fail], Awaitable[T]]  # headers, time left, fail
 _ATTEMPT_LOG = "%s at %s: %s in %.3f s (attempt %d, request id %s)"
 
 
@@ -88,8 +99,7 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
     @property
-    def url_host(self) -> str:
-        """The host as a URL or gRPC target writes it (an IPv6 address in brackets)."""
+    def url_host(self) -> str:  # an IPv6 address in brackets
         return f"[{self.host}]" if ":" in self.host else self.host
 
     @property
@@ -221,7 +231,6 @@ class ClientCore:
         self._bridge: LoopThread | None = None
         self._closed = False
         self._channels: dict[Endpoint, grpc.Channel] = {}
-        self._calls: dict[tuple[Endpoint, str], Any] = {}
         _LIVE_CORES.add(self)
 
     def _loop_resources(self) -> _LoopResources:
@@ -244,7 +253,7 @@ class ClientCore:
     def _forget_parent(self) -> None:
         """In a forked child: the loop thread and the connections stayed in the parent."""
         self._bridge, self._resources = None, None
-        self._channels, self._calls = {}, {}  # the parent's: closing them would touch its sockets
+        self._channels = {}  # the parent's: closing them would touch its sockets
         self.scheduler = self.scheduler.fresh()
         if (forget := getattr(self._auth, "forget_loop_state", None)) is not None:
             forget()
@@ -256,15 +265,13 @@ class ClientCore:
         context.set_alpn_protocols(["h2", "http/1.1"])
         return context
 
-    def _unary(self, endpoint: Endpoint, method: str, parse: Callable[[bytes], Any]) -> Any:
+    def _channel(self, endpoint: Endpoint) -> grpc.Channel:
         # grpcio's threaded stack, not grpc.aio: its channels belong to no event loop, and a
         # child forked after using them opens new ones (grpc.aio's poller thread hangs it).
         import grpc
 
         if self._closed:
             raise ClientClosedError()
-        if (call := self._calls.get((endpoint, method))) is not None:
-            return call
         if (channel := self._channels.get(endpoint)) is None:
             # grpcio reads only the lower-case proxy variables, and only from os.environ.
             proxy = _env_proxy(endpoint.host, self._env, _GRPC_PROXIES, _GRPC_NO_PROXY)
@@ -281,9 +288,7 @@ class ClientCore:
             else:
                 channel = grpc.insecure_channel(target, options=options)
             self._channels[endpoint] = channel
-        call = channel.unary_unary(method, request_serializer=bytes, response_deserializer=parse)
-        self._calls[endpoint, method] = call
-        return call
+        return channel
 
     def _http(self) -> Any:
         import httpx
@@ -315,25 +320,15 @@ class ClientCore:
         return f"{scheme}://{endpoint.url_host}{port}"
 
     async def _call(
-        self,
-        where: str,
-        method: str,
-        timeout: float,
-        idempotent: bool,
-        send: Callable[[dict[str, str], float, _Fail], Awaitable[T]],
-        before_retry: BeforeRetry | None,
-        idempotency_key: str | None,
+        self, where: str, method: str, send: _Send[T], **call: Unpack[CallOptions]
     ) -> T:
         """One logical call: attempts with the same request id and idempotency key."""
-        request_id = str(uuid.uuid4())
+        request_id, key = str(uuid.uuid4()), call.get("idempotency_key") or str(uuid.uuid4())
         fail = functools.partial(
             TransportError, endpoint=where, method=method, request_id=request_id
         )
-        deadline = time.monotonic() + check_timeout("timeout", timeout)
-        headers = {
-            "x-client-request-id": request_id,
-            "idempotency-key": idempotency_key or str(uuid.uuid4()),
-        }
+        deadline = time.monotonic() + check_timeout("timeout", call["timeout"])
+        headers = {"x-client-request-id": request_id, "idempotency-key": key}
         if self._data_logging is not None:
             headers["x-data-logging-enabled"] = "true" if self._data_logging else "false"
         attempts = 0
@@ -356,9 +351,9 @@ class ClientCore:
         return await call_with_retry(
             attempt,
             policy=self._retry,
-            idempotent=idempotent,
+            idempotent=call["idempotent"],
             deadline=deadline,
-            before_retry=before_retry,
+            before_retry=call.get("before_retry"),
             name=f"{method} (request id {request_id})",
         )
 
@@ -367,12 +362,9 @@ class ClientCore:
         *,
         service_id: str,
         method: str,
-        idempotent: bool,
-        timeout: float,
         request: Any,
         parse: Callable[[bytes], T],
-        before_retry: BeforeRetry | None = None,
-        idempotency_key: str | None = None,
+        **call: Unpack[CallOptions],
     ) -> T:
         """One logical gRPC call (with retries): ``bytes(request)`` out, ``parse(answer)`` back."""
         import grpc
@@ -380,20 +372,18 @@ class ClientCore:
         endpoint = self.endpoints[service_id]
 
         async def send(headers: dict[str, str], remaining: float, fail: _Fail) -> T:
-            call = self._unary(endpoint, method, parse)
-            future = call.future(request, timeout=remaining, metadata=tuple(headers.items()))
+            unary = self._channel(endpoint).unary_unary(
+                method, request_serializer=bytes, response_deserializer=parse
+            )
+            future = unary.future(request, timeout=remaining, metadata=tuple(headers.items()))
             try:
-                result: T = await _completion(future)
+                return await _completion(future)
             except grpc.RpcError as exc:
                 if self._closed:
                     raise ClientClosedError() from None
-                raise _grpc_error(fail, exc, timeout) from None
-            return result
+                raise _grpc_error(fail, exc, call["timeout"]) from None
 
-        where = str(endpoint)
-        return await self._call(
-            where, method, timeout, idempotent, send, before_retry, idempotency_key
-        )
+        return await self._call(str(endpoint), method, send, **call)
 
     async def rest_call(
         self,
@@ -403,25 +393,18 @@ class ClientCore:
         path: str,
         query: Mapping[str, Any] | None,
         body: Any,
-        idempotent: bool,
-        timeout: float,
-        before_retry: BeforeRetry | None = None,
-        idempotency_key: str | None = None,
+        **call: Unpack[CallOptions],
     ) -> Any:
         """One logical REST call (with retries); returns the parsed JSON answer."""
         import httpx
 
         base = self.rest_base(service_id)
+        url, timeout = base + path, call["timeout"]
 
         async def send(headers: dict[str, str], remaining: float, fail: _Fail) -> Any:
             try:
                 response = await self._http().request(
-                    http_method,
-                    base + path,
-                    params=query,
-                    json=body,
-                    headers=headers,
-                    timeout=remaining,
+                    http_method, url, params=query, json=body, headers=headers, timeout=remaining
                 )
             except httpx.TimeoutException:
                 raise fail(f"no answer within {timeout:g} s", code="DEADLINE_EXCEEDED") from None
@@ -442,10 +425,7 @@ class ClientCore:
                     "the answer is not JSON", code="INTERNAL", server_request_id=server_id
                 ) from None
 
-        method = f"{http_method} {path}"
-        return await self._call(
-            base, method, timeout, idempotent, send, before_retry, idempotency_key
-        )
+        return await self._call(base, f"{http_method} {path}", send, **call)
 
     def async_operation(
         self,
@@ -473,8 +453,6 @@ class ClientCore:
         return time.monotonic()
 
     def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
-        import concurrent.futures
-
         if self._closed:
             coro.close()
             raise ClientClosedError()
@@ -491,7 +469,7 @@ class ClientCore:
         resources, self._resources = self._resources, None
         if resources is not None:
             resources.retire()
-        channels, self._channels, self._calls = self._channels, {}, {}
+        channels, self._channels = self._channels, {}
         for channel in channels.values():
             channel.close()
 
@@ -544,7 +522,7 @@ def _env_proxy(
     return proxy
 
 
-async def _completion(future: grpc.Future[Any]) -> Any:
+async def _completion(future: grpc.Future[T]) -> T:
     """Await a grpcio future from any event loop; cancelling the wait cancels the call."""
     loop, done = asyncio.get_running_loop(), asyncio.Event()
 
