@@ -62,9 +62,8 @@ class _BaseAIStudio:
             env: read instead of ``os.environ`` (credentials, proxies, ``YANDEX_ART_LOG``).
             duration_cache: False keeps learned durations off disk (None: ``YANDEX_ART_CACHE``).
         """
-        args = locals()  # the signature above is ClientSettings, spelled out for introspection
-        settings = cast(ClientSettings, {k: args[k] for k in ClientSettings.__annotations__})
-        self._core = ClientCore(DEFAULT_SERVICE_MAP, __version__, settings)
+        settings = {k: v for k, v in locals().items() if k in ClientSettings.__annotations__}
+        self._core = ClientCore(DEFAULT_SERVICE_MAP, __version__, cast(ClientSettings, settings))
         weakref.finalize(self, self._core.release_quietly)  # never closed: released quietly
 
     @property

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import ipaddress
+import itertools
 import os
 import platform
 import time
@@ -14,6 +14,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Required, TypedDict, TypeVar, Unpack
 
@@ -37,18 +38,14 @@ TransportName = Literal["grpc", "rest"]
 Verify = bool | str | os.PathLike[str]
 
 
-class CallOptions(TypedDict, total=False):
-    """The keyword arguments every call takes beside what it sends."""
-
+class CallOptions(TypedDict, total=False):  # what every call takes beside what it sends
     timeout: Required[float]
     idempotent: Required[bool]
     before_retry: BeforeRetry | None
     idempotency_key: str | None
 
 
-class ClientSettings(TypedDict, total=False):
-    """The keyword arguments of AIStudio/AsyncAIStudio (documented there)."""
-
+class ClientSettings(TypedDict, total=False):  # AIStudio's keyword arguments (documented there)
     folder_id: str | None
     auth: str | AuthProvider | None
     endpoint: str | None
@@ -64,8 +61,7 @@ class ClientSettings(TypedDict, total=False):
 
 
 _RPC_LOG = logs.get("rpc")
-# Reconnecting 0.5-2 s apart (grpcio: 1-120 s) sees a server back within seconds; grpcio uses
-# min_reconnect_backoff_ms as the connect timeout (20 s), so it stays.
+# Reconnect 0.5-2 s apart (grpcio: 1-120 s); min_reconnect_backoff_ms (the connect timeout) stays.
 _CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_receive_message_length", 64 << 20),
     ("grpc.max_send_message_length", 64 << 20),
@@ -164,7 +160,11 @@ _LIVE_CORES: weakref.WeakSet[ClientCore] = weakref.WeakSet()
 
 def _after_fork_in_child() -> None:
     for core in list(_LIVE_CORES):
-        core._forget_parent()
+        # In a forked child the loop thread and connections are the parent's: do not close them.
+        core._bridge, core._resources, core._channels = None, None, {}
+        core.scheduler = core.scheduler.fresh()
+        if (forget := getattr(core._auth, "forget_loop_state", None)) is not None:
+            forget()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -188,18 +188,15 @@ class ClientCore:
             raise ConfigurationError("folder_id must be printable text (no control or surrogate)")
         if (transport := settings["transport"]) not in ("grpc", "rest"):
             raise ConfigurationError(f"transport must be 'grpc' or 'rest', not {transport!r}")
-        endpoint = settings["endpoint"]
+        endpoint, known = settings["endpoint"], ", ".join(sorted(services))
         self.endpoints = {
-            service_id: parse_endpoint(default if endpoint is None else endpoint)
-            for service_id, default in services.items()
+            sid: parse_endpoint(default if endpoint is None else endpoint)
+            for sid, default in services.items()
         }
-        for service_id, address in (settings["service_map"] or {}).items():
-            if service_id not in services:
-                known = ", ".join(sorted(services))
-                raise ConfigurationError(
-                    f"service_map: unknown service {service_id!r} (known: {known})"
-                )
-            self.endpoints[service_id] = parse_endpoint(address)
+        for sid, address in (settings["service_map"] or {}).items():
+            if sid not in services:
+                raise ConfigurationError(f"service_map: unknown service {sid!r} (known: {known})")
+            self.endpoints[sid] = parse_endpoint(address)
         if not isinstance(verify := settings["verify"], bool | str | os.PathLike):
             raise ConfigurationError("verify must be True, False or the path of a CA bundle")
         self._tls = verify is not False
@@ -236,8 +233,7 @@ class ClientCore:
     def _loop_resources(self) -> _LoopResources:
         if self._closed:
             raise ClientClosedError()
-        loop = asyncio.get_running_loop()
-        resources = self._resources
+        loop, resources = asyncio.get_running_loop(), self._resources
         if resources is None or resources.loop is not loop:  # a new loop (asyncio.run, a fork)
             if resources is not None:
                 resources.retire()
@@ -250,45 +246,12 @@ class ClientCore:
             return self._loop_resources().closing
         return None
 
-    def _forget_parent(self) -> None:
-        """In a forked child: the loop thread and the connections stayed in the parent."""
-        self._bridge, self._resources = None, None
-        self._channels = {}  # the parent's: closing them would touch its sockets
-        self.scheduler = self.scheduler.fresh()
-        if (forget := getattr(self._auth, "forget_loop_state", None)) is not None:
-            forget()
-
     def _ssl_context(self) -> ssl.SSLContext:
         import ssl  # TLS only costs its import when it is used
 
         context = ssl.create_default_context(cafile=self._cafile)
         context.set_alpn_protocols(["h2", "http/1.1"])
         return context
-
-    def _channel(self, endpoint: Endpoint) -> grpc.Channel:
-        # grpcio's threaded stack, not grpc.aio: its channels belong to no event loop, and a
-        # child forked after using them opens new ones (grpc.aio's poller thread hangs it).
-        import grpc
-
-        if self._closed:
-            raise ClientClosedError()
-        if (channel := self._channels.get(endpoint)) is None:
-            # grpcio reads only the lower-case proxy variables, and only from os.environ.
-            proxy = _env_proxy(endpoint.host, self._env, _GRPC_PROXIES, _GRPC_NO_PROXY)
-            options = (
-                *_CHANNEL_OPTIONS,
-                ("grpc.primary_user_agent", self._user_agent),
-                ("grpc.http_proxy", proxy) if proxy else ("grpc.enable_http_proxy", 0),
-            )
-            target = f"{endpoint.url_host}:{endpoint.port}"
-            if self._tls:
-                roots = None if self._cafile is None else Path(self._cafile).read_bytes()
-                credentials = grpc.ssl_channel_credentials(root_certificates=roots)
-                channel = grpc.secure_channel(target, credentials, options=options)
-            else:
-                channel = grpc.insecure_channel(target, options=options)
-            self._channels[endpoint] = channel
-        return channel
 
     def _http(self) -> Any:
         import httpx
@@ -307,7 +270,6 @@ class ClientCore:
             resources.http = httpx.AsyncClient(
                 verify=verify,
                 headers={"user-agent": self._user_agent},
-                timeout=60.0,
                 trust_env=False,
                 mounts=mounts,
             )
@@ -319,26 +281,20 @@ class ClientCore:
         port = "" if endpoint.port == default_port else f":{endpoint.port}"
         return f"{scheme}://{endpoint.url_host}{port}"
 
-    async def _call(
-        self, where: str, method: str, send: _Send[T], **call: Unpack[CallOptions]
-    ) -> T:
+    async def _call(self, peer: str, method: str, send: _Send[T], **call: Unpack[CallOptions]) -> T:
         """One logical call: attempts with the same request id and idempotency key."""
         request_id, key = str(uuid.uuid4()), call.get("idempotency_key") or str(uuid.uuid4())
-        fail = functools.partial(
-            TransportError, endpoint=where, method=method, request_id=request_id
-        )
+        fail = partial(TransportError, endpoint=peer, method=method, request_id=request_id)
         deadline = time.monotonic() + check_timeout("timeout", call["timeout"])
         headers = {"x-client-request-id": request_id, "idempotency-key": key}
         if self._data_logging is not None:
             headers["x-data-logging-enabled"] = "true" if self._data_logging else "false"
-        attempts = 0
+        attempts = itertools.count(1)
 
         async def attempt() -> T:
-            nonlocal attempts
-            attempts += 1
+            number = next(attempts)
             authorization = {"authorization": await self._auth.authorization()}
-            started = time.monotonic()
-            code = "OK"
+            started, code = time.monotonic(), "OK"
             try:
                 return await send(authorization | headers, max(deadline - started, 0.001), fail)
             except BaseException as error:
@@ -346,7 +302,7 @@ class ClientCore:
                 raise
             finally:
                 took = time.monotonic() - started
-                _RPC_LOG.debug(_ATTEMPT_LOG, method, where, code, took, attempts, request_id)
+                _RPC_LOG.debug(_ATTEMPT_LOG, method, peer, code, took, number, request_id)
 
         return await call_with_retry(
             attempt,
@@ -367,12 +323,32 @@ class ClientCore:
         **call: Unpack[CallOptions],
     ) -> T:
         """One logical gRPC call (with retries): ``bytes(request)`` out, ``parse(answer)`` back."""
+        # grpcio's threaded stack, not grpc.aio: its channels belong to no event loop, and a
+        # child forked after using them opens new ones (grpc.aio's poller thread hangs it).
         import grpc
 
         endpoint = self.endpoints[service_id]
 
         async def send(headers: dict[str, str], remaining: float, fail: _Fail) -> T:
-            unary = self._channel(endpoint).unary_unary(
+            if self._closed:
+                raise ClientClosedError()
+            if (channel := self._channels.get(endpoint)) is None:
+                # grpcio reads only the lower-case proxy variables, and only from os.environ.
+                proxy = _env_proxy(endpoint.host, self._env, _GRPC_PROXIES, _GRPC_NO_PROXY)
+                options = (
+                    *_CHANNEL_OPTIONS,
+                    ("grpc.primary_user_agent", self._user_agent),
+                    ("grpc.http_proxy", proxy) if proxy else ("grpc.enable_http_proxy", 0),
+                )
+                target = f"{endpoint.url_host}:{endpoint.port}"
+                if self._tls:
+                    roots = None if self._cafile is None else Path(self._cafile).read_bytes()
+                    credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+                    channel = grpc.secure_channel(target, credentials, options=options)
+                else:
+                    channel = grpc.insecure_channel(target, options=options)
+                self._channels[endpoint] = channel
+            unary = channel.unary_unary(
                 method, request_serializer=bytes, response_deserializer=parse
             )
             future = unary.future(request, timeout=remaining, metadata=tuple(headers.items()))
@@ -409,20 +385,18 @@ class ClientCore:
             except httpx.TimeoutException:
                 raise fail(f"no answer within {timeout:g} s", code="DEADLINE_EXCEEDED") from None
             except httpx.TransportError as exc:  # refused or unresolved (ConnectError): not sent
-                raise fail(
-                    f"cannot reach the server ({type(exc).__name__}: {exc})",
-                    code="UNAVAILABLE",
-                    sent=not isinstance(exc, httpx.ConnectError),
-                ) from None
+                reason = f"cannot reach the server ({type(exc).__name__}: {exc})"
+                sent = not isinstance(exc, httpx.ConnectError)
+                raise fail(reason, code="UNAVAILABLE", sent=sent) from None
             if response.status_code >= 400:
                 message, fields = http_error_fields(response)
                 raise fail(message, **fields)
             try:
                 return response.json()
             except ValueError:
-                server_id = response.headers.get("x-request-id")
+                sid = response.headers.get("x-request-id")
                 raise fail(
-                    "the answer is not JSON", code="INTERNAL", server_request_id=server_id
+                    "the answer is not JSON", code="INTERNAL", server_request_id=sid
                 ) from None
 
         return await self._call(base, f"{http_method} {path}", send, **call)
@@ -449,8 +423,7 @@ class ClientCore:
             closing=self.closing,
         )
 
-    def now(self) -> float:
-        return time.monotonic()
+    now = staticmethod(time.monotonic)
 
     def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._closed:
@@ -466,18 +439,16 @@ class ClientCore:
             raise
 
     def _release(self) -> None:
-        resources, self._resources = self._resources, None
-        if resources is not None:
-            resources.retire()
-        channels, self._channels = self._channels, {}
-        for channel in channels.values():
+        if self._resources is not None:
+            self._resources.retire()
+        for channel in self._channels.values():
             channel.close()
+        self._resources, self._channels = None, {}
 
     async def aclose(self) -> None:
         """Closes connections and wakes every waiter with ClientClosedError (from any loop)."""
         self._closed = True
-        resources = self._resources
-        if resources is not None and resources.loop is asyncio.get_running_loop():
+        if (resources := self._resources) and resources.loop is asyncio.get_running_loop():
             self._resources = None
             await resources.aclose()
         self._release()
@@ -487,20 +458,16 @@ class ClientCore:
 
     def close(self) -> None:
         """Closes channels and stops the sync bridge's thread; waiters get ClientClosedError."""
-        if self._closed:
-            return
-        bridge, self._bridge = self._bridge, None
         try:
-            if bridge is not None:
-                bridge.run(self.aclose())
+            if (bridge := self._bridge) is not None:
+                self._bridge = None
+                with contextlib.closing(bridge):
+                    bridge.run(self.aclose())
         finally:
             self._closed = True
             self._release()
-            if bridge is not None:
-                bridge.close()
 
-    def release_quietly(self) -> None:
-        """At garbage collection or interpreter exit: close without raising or printing."""
+    def release_quietly(self) -> None:  # at garbage collection or interpreter exit
         with contextlib.suppress(Exception):
             self.close()
 
@@ -508,8 +475,7 @@ class ClientCore:
 def _env_proxy(
     host: str, env: Mapping[str, str], names: tuple[str, ...], exclusions: tuple[str, ...]
 ) -> str | None:
-    """The first proxy of ``names`` set in ``env``, unless the first list of ``exclusions``
-    set names ``host`` (``*``, the name, a parent domain, the address or its CIDR network)."""
+    """The first proxy of ``names`` in ``env``, unless the first set ``exclusions`` names host."""
     proxy = next((env[name].strip() for name in names if env.get(name, "").strip()), None)
     no_proxy = next((env[name] for name in exclusions if name in env), "")
     host = host.lower()
