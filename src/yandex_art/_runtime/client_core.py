@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     import grpc
 
 T = TypeVar("T")
-
 TransportName = Literal["grpc", "rest"]
 Verify = bool | str | os.PathLike[str]
 
@@ -79,6 +78,7 @@ _NOT_SENT_MARKS = (
     "name resolution",
     "no address",
 )
+_Names = tuple[str, ...]  # environment variables, in order of precedence
 _GRPC_PROXIES = ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
 _GRPC_NO_PROXY = ("no_grpc_proxy", "no_proxy", "NO_PROXY")
 _Fail = Callable[..., TransportError]  # a TransportError naming the call's endpoint, method, id
@@ -146,8 +146,7 @@ class _LoopResources:
             self.http = None
             await http.aclose()
 
-    def retire(self) -> None:
-        """Release what a loop other than the running one holds, without awaiting there."""
+    def retire(self) -> None:  # release a loop other than the running one, without awaiting there
         if self.loop.is_closed() or not self.loop.is_running():
             self.http = None  # a dead loop's sockets went with it
         else:
@@ -214,8 +213,7 @@ class ClientCore:
                 f"verify=False sends credentials in plaintext; it is allowed only for loopback "
                 f"endpoints, not {', '.join(remote)} (pass allow_insecure=True to force it)"
             )
-        self.folder_id = folder_id
-        self.transport = transport
+        self.folder_id, self.transport = folder_id, transport
         self._auth = coerce_auth(settings["auth"], env)
         self._retry = settings["retry_policy"] or RetryPolicy()
         self._data_logging = settings["enable_server_data_logging"]
@@ -240,8 +238,7 @@ class ClientCore:
             resources = self._resources = _LoopResources(loop)
         return resources
 
-    def closing(self) -> asyncio.Future[None] | None:
-        """A future of the running loop that is set when the client closes."""
+    def closing(self) -> asyncio.Future[None] | None:  # the running loop's, set on close()
         with contextlib.suppress(ClientClosedError, RuntimeError):
             return self._loop_resources().closing
         return None
@@ -258,20 +255,17 @@ class ClientCore:
 
         resources = self._loop_resources()
         if resources.http is None:
-            verify: Any = self._ssl_context() if self._tls else False
+            tls: Any = self._ssl_context() if self._tls else False
             scheme = "https" if self._tls else "http"
             names = (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
             mounts = {}  # proxies from env=, per endpoint, as for gRPC; the rest go direct
             for endpoint in set(self.endpoints.values()):
                 if proxy := _env_proxy(endpoint.host, self._env, names, ("no_proxy", "NO_PROXY")):
                     mounts[f"all://{endpoint.url_host}:{endpoint.port}"] = httpx.AsyncHTTPTransport(
-                        proxy=proxy if "://" in proxy else f"http://{proxy}", verify=verify
+                        proxy=proxy if "://" in proxy else f"http://{proxy}", verify=tls
                     )
             resources.http = httpx.AsyncClient(
-                verify=verify,
-                headers={"user-agent": self._user_agent},
-                trust_env=False,
-                mounts=mounts,
+                verify=tls, headers={"user-agent": self._user_agent}, trust_env=False, mounts=mounts
             )
         return resources.http
 
@@ -348,10 +342,8 @@ class ClientCore:
                 else:
                     channel = grpc.insecure_channel(target, options=options)
                 self._channels[endpoint] = channel
-            unary = channel.unary_unary(
-                method, request_serializer=bytes, response_deserializer=parse
-            )
-            future = unary.future(request, timeout=remaining, metadata=tuple(headers.items()))
+            rpc = channel.unary_unary(method, request_serializer=bytes, response_deserializer=parse)
+            future = rpc.future(request, timeout=remaining, metadata=tuple(headers.items()))
             try:
                 return await _completion(future)
             except grpc.RpcError as exc:
@@ -457,7 +449,6 @@ class ClientCore:
                 await aclose()
 
     def close(self) -> None:
-        """Closes channels and stops the sync bridge's thread; waiters get ClientClosedError."""
         try:
             if (bridge := self._bridge) is not None:
                 self._bridge = None
@@ -472,9 +463,7 @@ class ClientCore:
             self.close()
 
 
-def _env_proxy(
-    host: str, env: Mapping[str, str], names: tuple[str, ...], exclusions: tuple[str, ...]
-) -> str | None:
+def _env_proxy(host: str, env: Mapping[str, str], names: _Names, exclusions: _Names) -> str | None:
     """The first proxy of ``names`` in ``env``, unless the first set ``exclusions`` names host."""
     proxy = next((env[name].strip() for name in names if env.get(name, "").strip()), None)
     no_proxy = next((env[name] for name in exclusions if name in env), "")
