@@ -6,7 +6,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Generic, Self, TypeVar
+from typing import Generic, Self, TypeVar, cast
 
 from . import __version__
 from ._gen.image_generation import AsyncImageGeneration, ImageGeneration
@@ -46,7 +46,7 @@ class _BaseAIStudio:
         env: Mapping[str, str] | None = None,
         duration_cache: bool | None = None,
     ) -> None:
-        """Connects nothing yet; channels open on the first call.
+        """Connects nothing yet: channels open on the first call.
 
         Args:
             folder_id: the folder to bill (default: ``YC_FOLDER_ID``).
@@ -62,21 +62,8 @@ class _BaseAIStudio:
             env: read instead of ``os.environ`` (credentials, proxies, ``YANDEX_ART_LOG``).
             duration_cache: False keeps learned durations off disk (None: ``YANDEX_ART_CACHE``).
         """
-        settings = ClientSettings(
-            folder_id=folder_id,
-            auth=auth,
-            endpoint=endpoint,
-            service_map=service_map,
-            verify=verify,
-            retry_policy=retry_policy,
-            transport=transport,
-            enable_server_data_logging=enable_server_data_logging,
-            max_reads_per_second=max_reads_per_second,
-            allow_insecure=allow_insecure,
-            env=env,
-            duration_cache=duration_cache,
-        )
-        self._core = ClientCore(DEFAULT_SERVICE_MAP, __version__, settings)
+        settings = {k: v for k, v in locals().items() if k in ClientSettings.__annotations__}
+        self._core = ClientCore(DEFAULT_SERVICE_MAP, __version__, cast(ClientSettings, settings))
         weakref.finalize(self, self._core.release_quietly)  # never closed: released quietly
 
     @property

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
-import functools
 import ipaddress
+import itertools
 import os
 import platform
 import time
@@ -13,8 +14,9 @@ import uuid
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Required, TypedDict, TypeVar, Unpack
 
 from . import logs
 from .auth import AuthProvider, coerce_auth
@@ -31,14 +33,18 @@ if TYPE_CHECKING:
     import grpc
 
 T = TypeVar("T")
-
 TransportName = Literal["grpc", "rest"]
 Verify = bool | str | os.PathLike[str]
 
 
-class ClientSettings(TypedDict, total=False):
-    """The keyword arguments of AIStudio/AsyncAIStudio (documented there)."""
+class CallOptions(TypedDict, total=False):  # what every call takes beside what it sends
+    timeout: Required[float]
+    idempotent: Required[bool]
+    before_retry: BeforeRetry | None
+    idempotency_key: str | None
 
+
+class ClientSettings(TypedDict, total=False):  # AIStudio's keyword arguments (documented there)
     folder_id: str | None
     auth: str | AuthProvider | None
     endpoint: str | None
@@ -54,8 +60,7 @@ class ClientSettings(TypedDict, total=False):
 
 
 _RPC_LOG = logs.get("rpc")
-# Reconnecting 0.5-2 s apart (grpcio: 1-120 s) sees a server back within seconds; grpcio uses
-# min_reconnect_backoff_ms as the connect timeout (20 s), so it stays.
+# Reconnect 0.5-2 s apart (grpcio: 1-120 s); min_reconnect_backoff_ms (the connect timeout) stays.
 _CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.max_receive_message_length", 64 << 20),
     ("grpc.max_send_message_length", 64 << 20),
@@ -73,9 +78,11 @@ _NOT_SENT_MARKS = (
     "name resolution",
     "no address",
 )
+_Names = tuple[str, ...]  # environment variables, in order of precedence
 _GRPC_PROXIES = ("grpc_proxy", "https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY")
 _GRPC_NO_PROXY = ("no_grpc_proxy", "no_proxy", "NO_PROXY")
 _Fail = Callable[..., TransportError]  # a TransportError naming the call's endpoint, method, id
+_Send = Callable[[dict[str, str], float, _Fail], Awaitable[T]]  # headers, time left, fail
 _ATTEMPT_LOG = "%s at %s: %s in %.3f s (attempt %d, request id %s)"
 
 
@@ -88,8 +95,7 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
     @property
-    def url_host(self) -> str:
-        """The host as a URL or gRPC target writes it (an IPv6 address in brackets)."""
+    def url_host(self) -> str:  # an IPv6 address in brackets
         return f"[{self.host}]" if ":" in self.host else self.host
 
     @property
@@ -140,8 +146,7 @@ class _LoopResources:
             self.http = None
             await http.aclose()
 
-    def retire(self) -> None:
-        """Release what a loop other than the running one holds, without awaiting there."""
+    def retire(self) -> None:  # release a loop other than the running one, without awaiting there
         if self.loop.is_closed() or not self.loop.is_running():
             self.http = None  # a dead loop's sockets went with it
         else:
@@ -154,7 +159,11 @@ _LIVE_CORES: weakref.WeakSet[ClientCore] = weakref.WeakSet()
 
 def _after_fork_in_child() -> None:
     for core in list(_LIVE_CORES):
-        core._forget_parent()
+        # In a forked child the loop thread and connections are the parent's: do not close them.
+        core._bridge, core._resources, core._channels = None, None, {}
+        core.scheduler = core.scheduler.fresh()
+        if (forget := getattr(core._auth, "forget_loop_state", None)) is not None:
+            forget()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -178,18 +187,15 @@ class ClientCore:
             raise ConfigurationError("folder_id must be printable text (no control or surrogate)")
         if (transport := settings["transport"]) not in ("grpc", "rest"):
             raise ConfigurationError(f"transport must be 'grpc' or 'rest', not {transport!r}")
-        endpoint = settings["endpoint"]
+        endpoint, known = settings["endpoint"], ", ".join(sorted(services))
         self.endpoints = {
-            service_id: parse_endpoint(default if endpoint is None else endpoint)
-            for service_id, default in services.items()
+            sid: parse_endpoint(default if endpoint is None else endpoint)
+            for sid, default in services.items()
         }
-        for service_id, address in (settings["service_map"] or {}).items():
-            if service_id not in services:
-                known = ", ".join(sorted(services))
-                raise ConfigurationError(
-                    f"service_map: unknown service {service_id!r} (known: {known})"
-                )
-            self.endpoints[service_id] = parse_endpoint(address)
+        for sid, address in (settings["service_map"] or {}).items():
+            if sid not in services:
+                raise ConfigurationError(f"service_map: unknown service {sid!r} (known: {known})")
+            self.endpoints[sid] = parse_endpoint(address)
         if not isinstance(verify := settings["verify"], bool | str | os.PathLike):
             raise ConfigurationError("verify must be True, False or the path of a CA bundle")
         self._tls = verify is not False
@@ -207,8 +213,7 @@ class ClientCore:
                 f"verify=False sends credentials in plaintext; it is allowed only for loopback "
                 f"endpoints, not {', '.join(remote)} (pass allow_insecure=True to force it)"
             )
-        self.folder_id = folder_id
-        self.transport = transport
+        self.folder_id, self.transport = folder_id, transport
         self._auth = coerce_auth(settings["auth"], env)
         self._retry = settings["retry_policy"] or RetryPolicy()
         self._data_logging = settings["enable_server_data_logging"]
@@ -221,33 +226,22 @@ class ClientCore:
         self._bridge: LoopThread | None = None
         self._closed = False
         self._channels: dict[Endpoint, grpc.Channel] = {}
-        self._calls: dict[tuple[Endpoint, str], Any] = {}
         _LIVE_CORES.add(self)
 
     def _loop_resources(self) -> _LoopResources:
         if self._closed:
             raise ClientClosedError()
-        loop = asyncio.get_running_loop()
-        resources = self._resources
+        loop, resources = asyncio.get_running_loop(), self._resources
         if resources is None or resources.loop is not loop:  # a new loop (asyncio.run, a fork)
             if resources is not None:
                 resources.retire()
             resources = self._resources = _LoopResources(loop)
         return resources
 
-    def closing(self) -> asyncio.Future[None] | None:
-        """A future of the running loop that is set when the client closes."""
+    def closing(self) -> asyncio.Future[None] | None:  # the running loop's, set on close()
         with contextlib.suppress(ClientClosedError, RuntimeError):
             return self._loop_resources().closing
         return None
-
-    def _forget_parent(self) -> None:
-        """In a forked child: the loop thread and the connections stayed in the parent."""
-        self._bridge, self._resources = None, None
-        self._channels, self._calls = {}, {}  # the parent's: closing them would touch its sockets
-        self.scheduler = self.scheduler.fresh()
-        if (forget := getattr(self._auth, "forget_loop_state", None)) is not None:
-            forget()
 
     def _ssl_context(self) -> ssl.SSLContext:
         import ssl  # TLS only costs its import when it is used
@@ -256,55 +250,22 @@ class ClientCore:
         context.set_alpn_protocols(["h2", "http/1.1"])
         return context
 
-    def _unary(self, endpoint: Endpoint, method: str, parse: Callable[[bytes], Any]) -> Any:
-        # grpcio's threaded stack, not grpc.aio: its channels belong to no event loop, and a
-        # child forked after using them opens new ones (grpc.aio's poller thread hangs it).
-        import grpc
-
-        if self._closed:
-            raise ClientClosedError()
-        if (call := self._calls.get((endpoint, method))) is not None:
-            return call
-        if (channel := self._channels.get(endpoint)) is None:
-            # grpcio reads only the lower-case proxy variables, and only from os.environ.
-            proxy = _env_proxy(endpoint.host, self._env, _GRPC_PROXIES, _GRPC_NO_PROXY)
-            options = (
-                *_CHANNEL_OPTIONS,
-                ("grpc.primary_user_agent", self._user_agent),
-                ("grpc.http_proxy", proxy) if proxy else ("grpc.enable_http_proxy", 0),
-            )
-            target = f"{endpoint.url_host}:{endpoint.port}"
-            if self._tls:
-                roots = None if self._cafile is None else Path(self._cafile).read_bytes()
-                credentials = grpc.ssl_channel_credentials(root_certificates=roots)
-                channel = grpc.secure_channel(target, credentials, options=options)
-            else:
-                channel = grpc.insecure_channel(target, options=options)
-            self._channels[endpoint] = channel
-        call = channel.unary_unary(method, request_serializer=bytes, response_deserializer=parse)
-        self._calls[endpoint, method] = call
-        return call
-
     def _http(self) -> Any:
         import httpx
 
         resources = self._loop_resources()
         if resources.http is None:
-            verify: Any = self._ssl_context() if self._tls else False
+            tls: Any = self._ssl_context() if self._tls else False
             scheme = "https" if self._tls else "http"
             names = (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
             mounts = {}  # proxies from env=, per endpoint, as for gRPC; the rest go direct
             for endpoint in set(self.endpoints.values()):
                 if proxy := _env_proxy(endpoint.host, self._env, names, ("no_proxy", "NO_PROXY")):
                     mounts[f"all://{endpoint.url_host}:{endpoint.port}"] = httpx.AsyncHTTPTransport(
-                        proxy=proxy if "://" in proxy else f"http://{proxy}", verify=verify
+                        proxy=proxy if "://" in proxy else f"http://{proxy}", verify=tls
                     )
             resources.http = httpx.AsyncClient(
-                verify=verify,
-                headers={"user-agent": self._user_agent},
-                timeout=60.0,
-                trust_env=False,
-                mounts=mounts,
+                verify=tls, headers={"user-agent": self._user_agent}, trust_env=False, mounts=mounts
             )
         return resources.http
 
@@ -314,36 +275,20 @@ class ClientCore:
         port = "" if endpoint.port == default_port else f":{endpoint.port}"
         return f"{scheme}://{endpoint.url_host}{port}"
 
-    async def _call(
-        self,
-        where: str,
-        method: str,
-        timeout: float,
-        idempotent: bool,
-        send: Callable[[dict[str, str], float, _Fail], Awaitable[T]],
-        before_retry: BeforeRetry | None,
-        idempotency_key: str | None,
-    ) -> T:
+    async def _call(self, peer: str, method: str, send: _Send[T], **call: Unpack[CallOptions]) -> T:
         """One logical call: attempts with the same request id and idempotency key."""
-        request_id = str(uuid.uuid4())
-        fail = functools.partial(
-            TransportError, endpoint=where, method=method, request_id=request_id
-        )
-        deadline = time.monotonic() + check_timeout("timeout", timeout)
-        headers = {
-            "x-client-request-id": request_id,
-            "idempotency-key": idempotency_key or str(uuid.uuid4()),
-        }
+        request_id, key = str(uuid.uuid4()), call.get("idempotency_key") or str(uuid.uuid4())
+        fail = partial(TransportError, endpoint=peer, method=method, request_id=request_id)
+        deadline = time.monotonic() + check_timeout("timeout", call["timeout"])
+        headers = {"x-client-request-id": request_id, "idempotency-key": key}
         if self._data_logging is not None:
             headers["x-data-logging-enabled"] = "true" if self._data_logging else "false"
-        attempts = 0
+        attempts = itertools.count(1)
 
         async def attempt() -> T:
-            nonlocal attempts
-            attempts += 1
+            number = next(attempts)
             authorization = {"authorization": await self._auth.authorization()}
-            started = time.monotonic()
-            code = "OK"
+            started, code = time.monotonic(), "OK"
             try:
                 return await send(authorization | headers, max(deadline - started, 0.001), fail)
             except BaseException as error:
@@ -351,14 +296,14 @@ class ClientCore:
                 raise
             finally:
                 took = time.monotonic() - started
-                _RPC_LOG.debug(_ATTEMPT_LOG, method, where, code, took, attempts, request_id)
+                _RPC_LOG.debug(_ATTEMPT_LOG, method, peer, code, took, number, request_id)
 
         return await call_with_retry(
             attempt,
             policy=self._retry,
-            idempotent=idempotent,
+            idempotent=call["idempotent"],
             deadline=deadline,
-            before_retry=before_retry,
+            before_retry=call.get("before_retry"),
             name=f"{method} (request id {request_id})",
         )
 
@@ -367,33 +312,46 @@ class ClientCore:
         *,
         service_id: str,
         method: str,
-        idempotent: bool,
-        timeout: float,
         request: Any,
         parse: Callable[[bytes], T],
-        before_retry: BeforeRetry | None = None,
-        idempotency_key: str | None = None,
+        **call: Unpack[CallOptions],
     ) -> T:
         """One logical gRPC call (with retries): ``bytes(request)`` out, ``parse(answer)`` back."""
+        # grpcio's threaded stack, not grpc.aio: its channels belong to no event loop, and a
+        # child forked after using them opens new ones (grpc.aio's poller thread hangs it).
         import grpc
 
         endpoint = self.endpoints[service_id]
 
         async def send(headers: dict[str, str], remaining: float, fail: _Fail) -> T:
-            call = self._unary(endpoint, method, parse)
-            future = call.future(request, timeout=remaining, metadata=tuple(headers.items()))
+            if self._closed:
+                raise ClientClosedError()
+            if (channel := self._channels.get(endpoint)) is None:
+                # grpcio reads only the lower-case proxy variables, and only from os.environ.
+                proxy = _env_proxy(endpoint.host, self._env, _GRPC_PROXIES, _GRPC_NO_PROXY)
+                options = (
+                    *_CHANNEL_OPTIONS,
+                    ("grpc.primary_user_agent", self._user_agent),
+                    ("grpc.http_proxy", proxy) if proxy else ("grpc.enable_http_proxy", 0),
+                )
+                target = f"{endpoint.url_host}:{endpoint.port}"
+                if self._tls:
+                    roots = None if self._cafile is None else Path(self._cafile).read_bytes()
+                    credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+                    channel = grpc.secure_channel(target, credentials, options=options)
+                else:
+                    channel = grpc.insecure_channel(target, options=options)
+                self._channels[endpoint] = channel
+            rpc = channel.unary_unary(method, request_serializer=bytes, response_deserializer=parse)
+            future = rpc.future(request, timeout=remaining, metadata=tuple(headers.items()))
             try:
-                result: T = await _completion(future)
+                return await _completion(future)
             except grpc.RpcError as exc:
                 if self._closed:
                     raise ClientClosedError() from None
-                raise _grpc_error(fail, exc, timeout) from None
-            return result
+                raise _grpc_error(fail, exc, call["timeout"]) from None
 
-        where = str(endpoint)
-        return await self._call(
-            where, method, timeout, idempotent, send, before_retry, idempotency_key
-        )
+        return await self._call(str(endpoint), method, send, **call)
 
     async def rest_call(
         self,
@@ -403,49 +361,37 @@ class ClientCore:
         path: str,
         query: Mapping[str, Any] | None,
         body: Any,
-        idempotent: bool,
-        timeout: float,
-        before_retry: BeforeRetry | None = None,
-        idempotency_key: str | None = None,
+        **call: Unpack[CallOptions],
     ) -> Any:
         """One logical REST call (with retries); returns the parsed JSON answer."""
         import httpx
 
         base = self.rest_base(service_id)
+        url, timeout = base + path, call["timeout"]
 
         async def send(headers: dict[str, str], remaining: float, fail: _Fail) -> Any:
             try:
                 response = await self._http().request(
-                    http_method,
-                    base + path,
-                    params=query,
-                    json=body,
-                    headers=headers,
-                    timeout=remaining,
+                    http_method, url, params=query, json=body, headers=headers, timeout=remaining
                 )
             except httpx.TimeoutException:
                 raise fail(f"no answer within {timeout:g} s", code="DEADLINE_EXCEEDED") from None
             except httpx.TransportError as exc:  # refused or unresolved (ConnectError): not sent
-                raise fail(
-                    f"cannot reach the server ({type(exc).__name__}: {exc})",
-                    code="UNAVAILABLE",
-                    sent=not isinstance(exc, httpx.ConnectError),
-                ) from None
+                reason = f"cannot reach the server ({type(exc).__name__}: {exc})"
+                sent = not isinstance(exc, httpx.ConnectError)
+                raise fail(reason, code="UNAVAILABLE", sent=sent) from None
             if response.status_code >= 400:
                 message, fields = http_error_fields(response)
                 raise fail(message, **fields)
             try:
                 return response.json()
             except ValueError:
-                server_id = response.headers.get("x-request-id")
+                sid = response.headers.get("x-request-id")
                 raise fail(
-                    "the answer is not JSON", code="INTERNAL", server_request_id=server_id
+                    "the answer is not JSON", code="INTERNAL", server_request_id=sid
                 ) from None
 
-        method = f"{http_method} {path}"
-        return await self._call(
-            base, method, timeout, idempotent, send, before_retry, idempotency_key
-        )
+        return await self._call(base, f"{http_method} {path}", send, **call)
 
     def async_operation(
         self,
@@ -469,12 +415,9 @@ class ClientCore:
             closing=self.closing,
         )
 
-    def now(self) -> float:
-        return time.monotonic()
+    now = staticmethod(time.monotonic)
 
     def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
-        import concurrent.futures
-
         if self._closed:
             coro.close()
             raise ClientClosedError()
@@ -488,18 +431,16 @@ class ClientCore:
             raise
 
     def _release(self) -> None:
-        resources, self._resources = self._resources, None
-        if resources is not None:
-            resources.retire()
-        channels, self._channels, self._calls = self._channels, {}, {}
-        for channel in channels.values():
+        if self._resources is not None:
+            self._resources.retire()
+        for channel in self._channels.values():
             channel.close()
+        self._resources, self._channels = None, {}
 
     async def aclose(self) -> None:
         """Closes connections and wakes every waiter with ClientClosedError (from any loop)."""
         self._closed = True
-        resources = self._resources
-        if resources is not None and resources.loop is asyncio.get_running_loop():
+        if (resources := self._resources) and resources.loop is asyncio.get_running_loop():
             self._resources = None
             await resources.aclose()
         self._release()
@@ -508,30 +449,22 @@ class ClientCore:
                 await aclose()
 
     def close(self) -> None:
-        """Closes channels and stops the sync bridge's thread; waiters get ClientClosedError."""
-        if self._closed:
-            return
-        bridge, self._bridge = self._bridge, None
         try:
-            if bridge is not None:
-                bridge.run(self.aclose())
+            if (bridge := self._bridge) is not None:
+                self._bridge = None
+                with contextlib.closing(bridge):
+                    bridge.run(self.aclose())
         finally:
             self._closed = True
             self._release()
-            if bridge is not None:
-                bridge.close()
 
-    def release_quietly(self) -> None:
-        """At garbage collection or interpreter exit: close without raising or printing."""
+    def release_quietly(self) -> None:  # at garbage collection or interpreter exit
         with contextlib.suppress(Exception):
             self.close()
 
 
-def _env_proxy(
-    host: str, env: Mapping[str, str], names: tuple[str, ...], exclusions: tuple[str, ...]
-) -> str | None:
-    """The first proxy of ``names`` set in ``env``, unless the first list of ``exclusions``
-    set names ``host`` (``*``, the name, a parent domain, the address or its CIDR network)."""
+def _env_proxy(host: str, env: Mapping[str, str], names: _Names, exclusions: _Names) -> str | None:
+    """The first proxy of ``names`` in ``env``, unless the first set ``exclusions`` names host."""
     proxy = next((env[name].strip() for name in names if env.get(name, "").strip()), None)
     no_proxy = next((env[name] for name in exclusions if name in env), "")
     host = host.lower()
@@ -544,7 +477,7 @@ def _env_proxy(
     return proxy
 
 
-async def _completion(future: grpc.Future[Any]) -> Any:
+async def _completion(future: grpc.Future[T]) -> T:
     """Await a grpcio future from any event loop; cancelling the wait cancels the call."""
     loop, done = asyncio.get_running_loop(), asyncio.Event()
 
