@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
@@ -10,33 +9,16 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from yandex_art.cli import EXIT_OK, EXIT_OPERATION, EXIT_USAGE, main
+from yandex_art.cli import EXIT_OK, EXIT_OPERATION, EXIT_USAGE
 from yandex_art.cli_batch import JOURNAL
 from yandex_art.emulator import Emulator, EmulatorConfig
 
-
-def run(*argv: str, env: dict[str, str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), env=env, stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator.start(EmulatorConfig(generation_seconds=0.05, image_long_side=64)) as emu:
-        yield emu
-
-
-@pytest.fixture
-def env(emulator: Emulator) -> dict[str, str]:
-    emulator.reset()
-    return {"YC_API_KEY": emulator.auth, "YC_FOLDER_ID": emulator.folder_id}
+from .helpers import run
 
 
 def batch(emulator: Emulator, prompts: Path, out: Path, *extra: str) -> list[str]:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +24,11 @@ from yandex_art.cli import (
     EXIT_USAGE,
     main,
 )
-from yandex_art.emulator import Emulator, EmulatorConfig
+from yandex_art.emulator import Emulator
+
+from .helpers import run
 
 NO_CREDENTIALS: dict[str, str] = {}
-
-
-def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), env=NO_CREDENTIALS if env is None else env, stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator.start(EmulatorConfig(generation_seconds=0.05, image_long_side=128)) as emu:
-        yield emu
-
-
-@pytest.fixture
-def env(emulator: Emulator) -> dict[str, str]:
-    emulator.reset()
-    return {"YC_API_KEY": emulator.auth, "YC_FOLDER_ID": emulator.folder_id}
 
 
 def _image(path: Path) -> Image.Image:

@@ -5,13 +5,11 @@ file names images are saved under."""
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +27,12 @@ from yandex_art.cli import (
     EXIT_TRANSPORT,
     EXIT_USAGE,
     build_parser,
-    main,
 )
-from yandex_art.emulator import Emulator, EmulatorConfig
+from yandex_art.emulator import Emulator
+
+from .helpers import run
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), env={} if env is None else env, stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def last_event(out: str) -> dict[str, Any]:
@@ -48,18 +41,6 @@ def last_event(out: str) -> dict[str, Any]:
     assert events, "no JSON line on stdout"
     event: dict[str, Any] = events[-1]
     return event
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator.start(EmulatorConfig(generation_seconds=0.05, image_long_side=64)) as emu:
-        yield emu
-
-
-@pytest.fixture
-def env(emulator: Emulator) -> dict[str, str]:
-    emulator.reset()
-    return {"YC_API_KEY": emulator.auth, "YC_FOLDER_ID": emulator.folder_id}
 
 
 def _readme_cli() -> str:
