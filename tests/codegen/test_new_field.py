@@ -100,6 +100,21 @@ def test_new_option_reaches_config_configure_and_request(tmp_path: Path) -> None
     )
 
 
+def test_one_field_touches_only_the_files_that_depend_on_it(tmp_path: Path) -> None:
+    """Issue 13's measure: at most 7 generated files change, and no header-only churn."""
+    pipeline.generate(_copy_specs(tmp_path, openapi=True), tmp_path / "out", strict=True)
+    before, after = ROOT / "generated", tmp_path / "out"
+    changed = sorted(
+        str(path.relative_to(after))
+        for path in after.rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and (before / path.relative_to(after)).read_bytes() != path.read_bytes()
+    )
+    assert 0 < len(changed) <= 7, changed
+    assert not [name for name in changed if "/google/" in name or "operation" in name], changed
+
+
 def test_new_option_reaches_the_emulator_and_the_cli(tmp_path: Path) -> None:
     """The emulator's validation and the CLI flags come from the generated rules table."""
     import argparse
