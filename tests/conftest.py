@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,12 @@ from yandex_art._runtime import auth
 os.environ["YANDEX_ART_CACHE"] = "0"
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A run started in the background by a non-interactive shell inherits SIGINT
+# ignored, and Python then never raises KeyboardInterrupt (nor do the CLI
+# subprocesses, which inherit it): the Ctrl-C tests need it delivered.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Nothing listens on port 1: a probe there is refused at once.
 CLOSED_METADATA_ADDR = "127.0.0.1:1"
