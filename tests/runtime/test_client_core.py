@@ -158,3 +158,29 @@ def test_proxy_environment_for_grpc(env: dict[str, str], host: str, expected: ob
     from yandex_art._runtime.client_core import _GRPC_NO_PROXY, _GRPC_PROXIES, _env_proxy
 
     assert _env_proxy(host, env, _GRPC_PROXIES, _GRPC_NO_PROXY) == expected
+
+
+def test_the_tls_context_is_made_once_for_every_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading CAs costs ~30 ms: the check at construction and each loop's client share one."""
+    import asyncio
+    import ssl
+
+    import certifi
+
+    made: list[ssl.SSLContext] = []
+    real = ssl.create_default_context
+
+    def counting(**kwargs: Any) -> ssl.SSLContext:
+        made.append(real(**kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    sdk = AsyncAIStudio(folder_id="f", auth="k", env={}, transport="rest", verify=certifi.where())
+
+    async def client() -> Any:
+        return sdk._core._http()
+
+    first, second = asyncio.run(client()), asyncio.run(client())
+    assert first is not second  # a client per event loop...
+    assert len(made) == 1  # ...on one context, the one that checked the CA bundle
+    asyncio.run(sdk.close())

@@ -200,6 +200,7 @@ class ClientCore:
             raise ConfigurationError("verify must be True, False or the path of a CA bundle")
         self._tls = verify is not False
         self._cafile = None if isinstance(verify, bool) else os.fspath(verify)
+        self._ssl: ssl.SSLContext | None = None
         if self._cafile is not None:  # a CA bundle must be usable now, not at the first call
             try:
                 self._ssl_context()
@@ -243,12 +244,13 @@ class ClientCore:
             return self._loop_resources().closing
         return None
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        import ssl  # TLS only costs its import when it is used
+    def _ssl_context(self) -> ssl.SSLContext:  # made once (~30 ms), shared by every loop's client
+        if self._ssl is None:
+            import ssl  # TLS only costs its import when it is used
 
-        context = ssl.create_default_context(cafile=self._cafile)
-        context.set_alpn_protocols(["h2", "http/1.1"])
-        return context
+            self._ssl = ssl.create_default_context(cafile=self._cafile)
+            self._ssl.set_alpn_protocols(["h2", "http/1.1"])
+        return self._ssl
 
     def _http(self) -> Any:
         import httpx
