@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -34,14 +35,11 @@ class RetryPolicy:
     non_idempotent_codes: frozenset[str] = _TRANSIENT
 
     def __post_init__(self) -> None:
-        numbers = {"max_attempts": 1, "initial_backoff": 0.0, "max_backoff": self.initial_backoff}
-        for name, low in {**numbers, "multiplier": 1.0, "jitter": 0.0}.items():
-            value, high = getattr(self, name), 1.0 if name == "jitter" else float("inf")
-            what, kind = ("an int", int) if name == "max_attempts" else ("a number", float)
-            if isinstance(value, bool) or not isinstance(value, int | kind):
-                raise TypeError(f"{name} must be {what}, not {type(value).__name__}")
-            if not low <= value <= high:  # also rejects NaN
-                raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+        _check_range("max_attempts", self.max_attempts, 1, integer=True)
+        _check_range("initial_backoff", self.initial_backoff, 0.0)
+        _check_range("max_backoff", self.max_backoff, self.initial_backoff)
+        _check_range("multiplier", self.multiplier, 1.0)
+        _check_range("jitter", self.jitter, 0.0, 1.0)
         for name in ("retryable_codes", "non_idempotent_codes"):
             codes = getattr(self, name)
             if isinstance(codes, str) or not all(isinstance(code, str) for code in codes):
@@ -53,6 +51,17 @@ class RetryPolicy:
         base = min(self.max_backoff, self.initial_backoff * self.multiplier ** (retry - 1))
         spread = 1.0 + self.jitter * (2.0 * (rng or JITTER).random() - 1.0)
         return max(0.0, min(self.max_backoff, base * spread))
+
+
+def _check_range(
+    name: str, value: float, low: float, high: float = math.inf, *, integer: bool = False
+) -> None:  # value is what the caller passed, whatever the annotation says
+    if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
+        raise TypeError(
+            f"{name} must be {'an int' if integer else 'a number'}, not {type(value).__name__}"
+        )
+    if not low <= value <= high:  # also rejects NaN
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
 
 
 async def call_with_retry(
