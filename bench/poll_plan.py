@@ -58,7 +58,7 @@ class _Server:
         self.ends: dict[str, float] = {}
 
     async def get(
-        self, operation_id: str, *, timeout: float, before_retry: object = None
+        self, operation_id: str, *, timeout: float, retry_hooks: object = None
     ) -> OperationSnapshot[str]:
         await asyncio.sleep(self.latency / 2)  # the request travels
         done = asyncio.get_running_loop().time() >= self.ends[operation_id]

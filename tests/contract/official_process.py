@@ -200,7 +200,8 @@ class OfficialProcess:
 class EmulatorProcess:
     """The emulator CLI with a state file, on fixed ports, to kill and restart."""
 
-    def __init__(self, state: Path, *, generation_seconds: float) -> None:
+    def __init__(self, state: Path, *, generation_seconds: float, read_quota: int = 0) -> None:
+        self.read_quota = read_quota
         self.rest_port = free_port()
         self.grpc_port = free_port()
         self.state = state
@@ -226,7 +227,7 @@ class EmulatorProcess:
                 "--generation-seconds",
                 str(self.generation_seconds),
                 "--read-quota",
-                "0",
+                str(self.read_quota),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

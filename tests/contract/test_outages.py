@@ -9,6 +9,7 @@ they catch a wait that gives up early or hangs, not a slow machine.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -22,7 +23,7 @@ import pytest
 
 from tests.contract.official_process import EmulatorProcess, OfficialProcess, free_port
 from tests.contract.official_server import JPEG, OfficialServer, Plan, RunningServer
-from yandex_art import AIStudio
+from yandex_art import AIStudio, AsyncAIStudio
 from yandex_art._runtime.errors import AIStudioError, OperationTimeoutError, TransportError
 from yandex_art._runtime.retry import RetryPolicy
 from yandex_art.emulator import Emulator
@@ -149,6 +150,39 @@ def test_rest_wait_survives_a_killed_and_restarted_emulator(
     record_property("rest_recovery_seconds", round(recovery, 2))
     print(f"REST: result {recovery:.2f} s after the restart, {operation.reads} reads")
     assert recovery < 30
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+def test_forty_waits_in_one_client_survive_a_restart(tmp_path: Path, transport: str) -> None:
+    """The read budget under a fault with many reads in flight: 40 waits, a 50 reads/s
+    server killed for 4 s. Retrying reads once held grants they never gave back and the
+    whole budget deadlocked (0 of 40 finished)."""
+    emulator = EmulatorProcess(tmp_path / "state.json", generation_seconds=3.0, read_quota=50)
+    emulator.start()
+    port = emulator.grpc_port if transport == "grpc" else emulator.rest_port
+
+    async def forty() -> list[bytes]:
+        async with AsyncAIStudio(
+            folder_id="b1gtest",
+            auth="test-api-key",
+            endpoint=f"127.0.0.1:{port}",
+            verify=False,
+            transport=transport,  # type: ignore[arg-type]
+        ) as sdk:
+            model = sdk.models.image_generation("yandex-art")
+            operations = [await model.run_deferred(f"cat {i}") for i in range(40)]
+            thread, marks = _kill_and_restart(emulator.kill, emulator.start)
+            results = await asyncio.gather(*(op.wait(poll_timeout=90) for op in operations))
+            await asyncio.to_thread(thread.join, 60)
+            assert marks.error is None
+            return [result.image_bytes for result in results]
+
+    try:
+        images = asyncio.run(forty())
+    finally:
+        emulator.kill()
+    assert len(images) == 40 and all(image[:2] == b"\xff\xd8" for image in images)
+    assert len(emulator.operations()) == 40  # nothing generated twice
 
 
 # -- 4. a hung server --------------------------------------------------------------------------

@@ -119,7 +119,7 @@ class FakeServer:
         return OperationSnapshot(op.id, True, expected_type_url=RESULT_TYPE)
 
     async def get(
-        self, operation_id: str, *, timeout: float, before_retry: Any = None
+        self, operation_id: str, *, timeout: float, retry_hooks: Any = None
     ) -> OperationSnapshot[str]:
         if self.send_delay is not None:
             await asyncio.sleep(self.send_delay())

@@ -488,7 +488,7 @@ def test_sync_wrapper_passes_arguments_through() -> None:
 
     class Reader:
         async def get(
-            self, operation_id: str, *, timeout: float, before_retry: Any = None
+            self, operation_id: str, *, timeout: float, retry_hooks: Any = None
         ) -> OperationSnapshot[str]:
             calls.append(("get", operation_id, timeout))
             return OperationSnapshot(operation_id, True, response="r")
@@ -551,14 +551,14 @@ def test_transport_retries_of_a_read_are_reads_within_the_budget(sim: Sim) -> No
 
     class RetryingReader:
         async def get(
-            self, operation_id: str, *, timeout: float, before_retry: Any = None
+            self, operation_id: str, *, timeout: float, retry_hooks: Any = None
         ) -> OperationSnapshot[str]:
             return await call_with_retry(
                 lambda: sim.server.get(operation_id, timeout=timeout),
                 policy=RetryPolicy(initial_backoff=0.01, jitter=0),
                 idempotent=True,
                 clock=sim.clock,
-                before_retry=before_retry,  # passed down explicitly, as the transports do
+                hooks=retry_hooks,  # passed down explicitly, as the transports do
             )
 
         async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:
@@ -629,3 +629,102 @@ def test_expected_remaining_comes_from_the_learned_median(sim: Sim) -> None:
     op = sim.operation(3.0)
     assert op.expected_remaining() == pytest.approx(3.0, abs=0.1)
     assert sim.operation(3.0, attach=True).expected_remaining() is None  # age unknown
+
+
+# -- the read budget under faults: many waits in flight, none may hang ------------------------
+
+
+class _RetryingReader:
+    """The fake server behind the real transport retry loop, as the generated readers do."""
+
+    def __init__(self, sim: Sim, policy: Any) -> None:
+        self.sim, self.policy = sim, policy
+
+    async def get(
+        self, operation_id: str, *, timeout: float, retry_hooks: Any = None
+    ) -> OperationSnapshot[str]:
+        from yandex_art._runtime.retry import call_with_retry
+
+        return await call_with_retry(
+            lambda: self.sim.server.get(operation_id, timeout=timeout),
+            policy=self.policy,
+            idempotent=True,
+            clock=self.sim.clock,
+            hooks=retry_hooks,
+        )
+
+    async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[str]:
+        return await self.sim.server.cancel(operation_id, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("waits", "failures", "code"),
+    [(30, 90, "UNAVAILABLE"), (60, 300, "UNAVAILABLE"), (100, 40, "RESOURCE_EXHAUSTED")],
+)
+def test_many_waits_survive_a_storm_of_failed_reads(
+    sim: Sim, waits: int, failures: int, code: str
+) -> None:
+    """Each failed attempt gives its grant back before the backoff: with 50 grants held by
+    retrying reads, the budget used to deadlock and every wait ran into poll_timeout."""
+    from yandex_art._runtime.retry import RetryPolicy
+
+    reader = _RetryingReader(sim, RetryPolicy(initial_backoff=0.05, max_backoff=0.2))
+    for _ in range(failures):
+        sim.server.fail_next.append(TransportError("storm", code=code, endpoint="operation"))
+    operations = []
+    for _ in range(waits):
+        initial = sim.server.create(3.0)
+        operations.append(
+            AsyncOperation(
+                initial.id,
+                reader=reader,
+                scheduler=sim.scheduler,
+                durations=sim.durations,
+                duration_key="k",
+                initial=initial,
+                clock=sim.clock,
+            )
+        )
+
+    async def all_waits() -> list[str]:
+        return list(await asyncio.gather(*(op.wait(poll_timeout=600) for op in operations)))
+
+    started = sim.clock()
+    results = sim.run(all_waits())
+    assert results == [f"image of {op.id}" for op in operations]
+    assert not sim.server.fail_next  # the storm was met, not skipped
+    assert sim.clock() - started < 120  # ridden out, not timed out
+    assert sim.scheduler.in_flight == 0 and sim.scheduler.waiting == 0
+    # Never more than the budget's 50 reads in any second, storm included.
+    assert sim.max_in_window(sim.server.reads) <= 50
+
+
+def test_a_failed_attempt_holds_no_grant_during_its_backoff(sim: Sim) -> None:
+    from yandex_art._runtime.retry import RetryPolicy
+
+    held_while_sleeping: list[int] = []
+    policy = RetryPolicy(initial_backoff=1.0, max_backoff=1.0, jitter=0)
+    reader = _RetryingReader(sim, policy)
+    sim.server.fail_next.append(TransportError("down", code="UNAVAILABLE", endpoint="op"))
+    initial = sim.server.create(0.5)
+    op = AsyncOperation(
+        initial.id,
+        reader=reader,
+        scheduler=sim.scheduler,
+        durations=sim.durations,
+        duration_key="k",
+        initial=initial,
+        clock=sim.clock,
+    )
+
+    async def watch() -> None:
+        await asyncio.sleep(0.5)  # inside the 1 s backoff after the first failed read
+        held_while_sleeping.append(sim.scheduler.in_flight)
+
+    async def both() -> str:
+        result, _ = await asyncio.gather(op.wait(), watch())
+        return result
+
+    assert sim.run(both()) == f"image of {op.id}"
+    assert held_while_sleeping == [0]
+    assert op.reads == 2

@@ -49,7 +49,7 @@ class FakeOperation:
 
 
 def _reader(answer: FakeOperation) -> OperationMessageReader[str]:
-    async def get(operation_id: str, timeout: float, before_retry: object) -> FakeOperation:
+    async def get(operation_id: str, timeout: float, retry_hooks: object) -> FakeOperation:
         return answer
 
     return OperationMessageReader(

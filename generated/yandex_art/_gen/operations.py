@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from yandex_art._runtime.client_core import ClientCore
 from yandex_art._runtime.operation import OperationMessageReader
-from yandex_art._runtime.retry import BeforeRetry
+from yandex_art._runtime.retry import RetryHooks
 
 from .proto.yandex.cloud.operation import CancelOperationRequest, GetOperationRequest, Operation
 from .transports.operation_service import operation_service
@@ -26,15 +26,15 @@ def operation_reader(
     """Reads operations through the operation service; ``decode`` parses a ``type_url`` response."""
     service = operation_service(core)
 
-    async def get(operation_id: str, timeout: float, before_retry: BeforeRetry | None) -> Operation:
+    async def get(operation_id: str, timeout: float, retry_hooks: RetryHooks | None) -> Operation:
         request = GetOperationRequest(operation_id=operation_id)
-        return await service.get(request, timeout=timeout, before_retry=before_retry)
+        return await service.get(request, timeout=timeout, retry_hooks=retry_hooks)
 
     async def cancel(
-        operation_id: str, timeout: float, before_retry: BeforeRetry | None
+        operation_id: str, timeout: float, retry_hooks: RetryHooks | None
     ) -> Operation:
         request = CancelOperationRequest(operation_id=operation_id)
-        return await service.cancel(request, timeout=timeout, before_retry=before_retry)
+        return await service.cancel(request, timeout=timeout, retry_hooks=retry_hooks)
 
     return OperationMessageReader(
         call_get=get, call_cancel=cancel, type_url=type_url, decode=decode

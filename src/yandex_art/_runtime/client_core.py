@@ -23,7 +23,7 @@ from .auth import AuthProvider, coerce_auth
 from .bridge import LoopThread
 from .errors import ClientClosedError, ConfigurationError, TransportError, http_error_fields
 from .operation import AsyncOperation, OperationReader, OperationSnapshot
-from .retry import BeforeRetry, RetryPolicy, call_with_retry
+from .retry import RetryHooks, RetryPolicy, call_with_retry
 from .scheduler import PollScheduler, shared_durations
 from .validation import check_timeout
 
@@ -40,7 +40,7 @@ Verify = bool | str | os.PathLike[str]
 class CallOptions(TypedDict, total=False):  # what every call takes beside what it sends
     timeout: Required[float]
     idempotent: Required[bool]
-    before_retry: BeforeRetry | None
+    retry_hooks: RetryHooks | None
     idempotency_key: str | None
 
 
@@ -305,7 +305,7 @@ class ClientCore:
             policy=self._retry,
             idempotent=call["idempotent"],
             deadline=deadline,
-            before_retry=call.get("before_retry"),
+            hooks=call.get("retry_hooks"),
             name=f"{method} (request id {request_id})",
         )
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar
 
 from . import errors, logs
-from .retry import JITTER, BeforeRetry, RetryPolicy
+from .retry import JITTER, RetryHooks, RetryPolicy
 from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler, check_number, quantile
 
 T = TypeVar("T")
@@ -49,7 +49,7 @@ class OperationSnapshot(Generic[T]):
 
 class OperationReader(Protocol[T]):
     async def get(
-        self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
+        self, operation_id: str, *, timeout: float, retry_hooks: RetryHooks | None = None
     ) -> OperationSnapshot[T]: ...
 
     async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[T]: ...
@@ -66,15 +66,15 @@ class OperationMessage(Protocol):  # what is read of a generated yandex.cloud.op
 
 @dataclass(frozen=True, slots=True)
 class OperationMessageReader(Generic[T]):
-    call_get: Callable[[str, float, BeforeRetry | None], Awaitable[OperationMessage]]
-    call_cancel: Callable[[str, float, BeforeRetry | None], Awaitable[OperationMessage]]
+    call_get: Callable[[str, float, RetryHooks | None], Awaitable[OperationMessage]]
+    call_cancel: Callable[[str, float, RetryHooks | None], Awaitable[OperationMessage]]
     type_url: str
     decode: Callable[[bytes], T]
 
     async def get(
-        self, operation_id: str, *, timeout: float, before_retry: BeforeRetry | None = None
+        self, operation_id: str, *, timeout: float, retry_hooks: RetryHooks | None = None
     ) -> OperationSnapshot[T]:
-        return self.snapshot(await self.call_get(operation_id, timeout, before_retry))
+        return self.snapshot(await self.call_get(operation_id, timeout, retry_hooks))
 
     async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[T]:
         return self.snapshot(await self.call_cancel(operation_id, timeout, None))
@@ -305,16 +305,11 @@ class AsyncOperation(Generic[T]):
         return self._outcome(self._last)
 
     async def _read(self, timeout: float, due: float) -> OperationSnapshot[T]:
-        grants: list[Grant] = [await self._scheduler.acquire(due)]
-
-        async def before_retry(error: errors.TransportError) -> None:
-            if error.code == "RESOURCE_EXHAUSTED":
-                self._scheduler.note_exhausted(error.retry_after)
-            grants.append(await self._scheduler.acquire(self._clock()))
-
+        slot = _ReadSlot(self._scheduler, self._clock)
+        await slot.take(due)
         issued = self._clock()
         try:
-            snapshot = await self._reader.get(self.id, timeout=timeout, before_retry=before_retry)
+            snapshot = await self._reader.get(self.id, timeout=timeout, retry_hooks=slot)
         except errors.ClientClosedError:
             raise errors.ClientClosedError(operation_id=self.id) from None
         except errors.TransportError as error:
@@ -322,9 +317,8 @@ class AsyncOperation(Generic[T]):
                 self._scheduler.note_exhausted(error.retry_after)
             raise error.for_operation(self.id) from None
         finally:
-            self.reads += len(grants)  # a read per grant: retries are reads too
-            for grant in grants:
-                self._scheduler.release(grant)
+            self.reads += slot.attempts  # retries are reads too
+            slot.give_back()
         self._record(snapshot, issued)
         return snapshot
 
@@ -363,6 +357,41 @@ class AsyncOperation(Generic[T]):
             details=status.error.details,
             cancelled=status.is_cancelled,
         )
+
+
+class _ReadSlot:
+    """The read budget's permission for one read, held by one attempt at a time.
+
+    WHY one at a time: a retry that asked for a new grant while still holding the failed
+    attempt's could deadlock the budget. Once every grant is held by reads that wait for
+    another one, nothing is ever released and every wait hangs until ``poll_timeout``.
+    Here a failed attempt gives its grant back before the backoff, and the retry asks
+    again afterwards, in line with everyone else.
+    """
+
+    def __init__(self, scheduler: PollScheduler, clock: Callable[[], float]) -> None:
+        self._scheduler = scheduler
+        self._clock = clock
+        self._grant: Grant | None = None
+        self.attempts = 0  # attempts granted, so sent (or about to be)
+
+    async def take(self, due: float) -> None:
+        self._grant = await self._scheduler.acquire(due)
+        self.attempts += 1
+
+    def give_back(self) -> None:
+        if self._grant is not None:
+            self._scheduler.release(self._grant)
+            self._grant = None
+
+    # RetryHooks: called by the transport's retry loop between attempts.
+    def attempt_failed(self, error: errors.TransportError) -> None:
+        self.give_back()
+        if error.code == "RESOURCE_EXHAUSTED":
+            self._scheduler.note_exhausted(error.retry_after)
+
+    async def before_retry(self, error: errors.TransportError) -> None:
+        await self.take(self._clock())
 
 
 class Runner(Protocol):

@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from . import logs
 from .errors import TransportError
@@ -17,7 +17,16 @@ T = TypeVar("T")
 _LOG = logs.get("retry")
 _TRANSIENT = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})  # Generate too, by idempotency-key
 JITTER = random.Random()  # the runtime's one jitter source (backoffs, poll plans)
-BeforeRetry = Callable[[TransportError], Awaitable[None]]  # awaited after each backoff
+
+
+class RetryHooks(Protocol):
+    """What the caller of one logical call is told between its attempts."""
+
+    def attempt_failed(self, error: TransportError) -> None:
+        """An attempt failed and will be retried; called before the backoff starts."""
+
+    async def before_retry(self, error: TransportError) -> None:
+        """Awaited after the backoff, just before the next attempt is sent."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ async def call_with_retry(
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-    before_retry: BeforeRetry | None = None,
+    hooks: RetryHooks | None = None,
     name: str = "call",
 ) -> T:
     """Await ``fn()`` until it succeeds, the policy gives up or a wait would pass ``deadline``."""
@@ -91,6 +100,8 @@ async def call_with_retry(
             message = "%s: attempt %d failed with %s; retrying in %.3f s"
             _LOG.debug(message, name, attempt, error.code, delay)
             failed = error
+            if hooks is not None:
+                hooks.attempt_failed(failed)
         await sleep(delay)  # outside the except block: later errors do not chain onto earlier ones
-        if before_retry is not None:
-            await before_retry(failed)
+        if hooks is not None:
+            await hooks.before_retry(failed)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from yandex_art._runtime.client_core import ClientCore
 from yandex_art._runtime.rest import invalid_answer, invalid_request, pop_unknown_any, restore_any
-from yandex_art._runtime.retry import BeforeRetry
+from yandex_art._runtime.retry import RetryHooks
 
 from ..proto.google.protobuf import Any as _Any
 from ..proto.message_pool import default_message_pool
@@ -51,7 +51,7 @@ class ImageGenerationAsyncServiceTransport(Protocol):
         request: ImageGenerationRequest,
         *,
         timeout: float,
-        before_retry: BeforeRetry | None = None,
+        retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
         """Starts generating an image; the finished operation holds an
@@ -70,7 +70,7 @@ class ImageGenerationAsyncServiceGrpc:
         request: ImageGenerationRequest,
         *,
         timeout: float,
-        before_retry: BeforeRetry | None = None,
+        retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
         """``/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate``: Starts generating an image; the finished operation holds an
@@ -80,7 +80,7 @@ class ImageGenerationAsyncServiceGrpc:
             method="/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate",
             idempotent=False,
             timeout=timeout,
-            before_retry=before_retry,
+            retry_hooks=retry_hooks,
             idempotency_key=idempotency_key,
             request=request,
             parse=Operation.parse,
@@ -98,7 +98,7 @@ class ImageGenerationAsyncServiceRest:
         request: ImageGenerationRequest,
         *,
         timeout: float,
-        before_retry: BeforeRetry | None = None,
+        retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
         """``POST /foundationModels/v1/imageGenerationAsync``: Starts generating an image; the finished operation holds an
@@ -123,7 +123,7 @@ class ImageGenerationAsyncServiceRest:
             body=body,
             idempotent=False,
             timeout=timeout,
-            before_retry=before_retry,
+            retry_hooks=retry_hooks,
             idempotency_key=idempotency_key,
         )
         try:

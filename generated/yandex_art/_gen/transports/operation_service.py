@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from yandex_art._runtime.client_core import ClientCore
 from yandex_art._runtime.rest import invalid_answer, pop_unknown_any, restore_any
-from yandex_art._runtime.retry import BeforeRetry
+from yandex_art._runtime.retry import RetryHooks
 from yandex_art._runtime.validation import check_path_segment
 
 from ..proto.google.protobuf import Any as _Any
@@ -53,7 +53,7 @@ class OperationServiceTransport(Protocol):
         request: GetOperationRequest,
         *,
         timeout: float,
-        before_retry: BeforeRetry | None = None,
+        retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
         """Returns the current state of an operation."""
@@ -64,7 +64,7 @@ class OperationServiceTransport(Protocol):
         request: CancelOperationRequest,
         *,
         timeout: float,
-        before_retry: BeforeRetry | None = None,
+        retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
         """Asks the server to stop an operation and returns its state afterwards."""
@@ -82,7 +82,7 @@ class OperationServiceGrpc:
         request: GetOperationRequest,
         *,
         timeout: float,
-        before_retry: BeforeRetry | None = None,
+        retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
         """``/yandex.cloud.operation.OperationService/Get``: Returns the current state of an operation."""
@@ -91,7 +91,7 @@ class OperationServiceGrpc:
             method="/yandex.cloud.operation.OperationService/Get",
             idempotent=True,
             timeout=timeout,
-            before_retry=before_retry,
+            retry_hooks=retry_hooks,
             idempotency_key=idempotency_key,
             request=request,
             parse=Operation.parse,
@@ -102,7 +102,7 @@ class OperationServiceGrpc:
         request: CancelOperationRequest,
         *,
         timeout: float,
-        before_retry: BeforeRetry | None = None,
+        retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
         """``/yandex.cloud.operation.OperationService/Cancel``: Asks the server to stop an operation and returns its state afterwards."""
@@ -111,7 +111,7 @@ class OperationServiceGrpc:
             method="/yandex.cloud.operation.OperationService/Cancel",
             idempotent=True,
             timeout=timeout,
-            before_retry=before_retry,
+            retry_hooks=retry_hooks,
             idempotency_key=idempotency_key,
             request=request,
             parse=Operation.parse,
@@ -129,7 +129,7 @@ class OperationServiceRest:
         request: GetOperationRequest,
         *,
         timeout: float,
-        before_retry: BeforeRetry | None = None,
+        retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
         """``GET /operations/{operation_id}``: Returns the current state of an operation."""
@@ -151,7 +151,7 @@ class OperationServiceRest:
             body=body,
             idempotent=True,
             timeout=timeout,
-            before_retry=before_retry,
+            retry_hooks=retry_hooks,
             idempotency_key=idempotency_key,
         )
         try:
@@ -185,7 +185,7 @@ class OperationServiceRest:
         request: CancelOperationRequest,
         *,
         timeout: float,
-        before_retry: BeforeRetry | None = None,
+        retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
         """``GET /operations/{operation_id}:cancel``: Asks the server to stop an operation and returns its state afterwards."""
@@ -207,7 +207,7 @@ class OperationServiceRest:
             body=body,
             idempotent=True,
             timeout=timeout,
-            before_retry=before_retry,
+            retry_hooks=retry_hooks,
             idempotency_key=idempotency_key,
         )
         try:
