@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -63,8 +62,9 @@ class _BaseAIStudio:
             duration_cache: False keeps learned durations off disk (None: ``YANDEX_ART_CACHE``).
         """
         settings = {k: v for k, v in locals().items() if k in ClientSettings.__annotations__}
+        # Models and operations hold the core, not this object: the core closes itself when
+        # the last of them goes, so dropping the client variable never breaks a model.
         self._core = ClientCore(DEFAULT_SERVICE_MAP, __version__, cast(ClientSettings, settings))
-        weakref.finalize(self, self._core.release_quietly)  # never closed: released quietly
 
     @property
     def folder_id(self) -> str:

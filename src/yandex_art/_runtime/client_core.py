@@ -154,16 +154,67 @@ class _LoopResources:
                 asyncio.run_coroutine_threadsafe(self.aclose(), self.loop)
 
 
+class _Opened:
+    """What a client has opened: its sync face's loop thread, each event loop's HTTP client
+    and the gRPC channels.
+
+    WHY apart from ClientCore: a finalizer must close these when nothing uses the client
+    any more, and a finalizer that referred to the core would keep it alive for ever. Models
+    and operations hold the core, not the AIStudio object, so ``AIStudio(...).models...``
+    chained, or a helper that returns a model, keeps working after the client variable is
+    gone; the core, and with it this object, is released only when the last user goes.
+    """
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.bridge: LoopThread | None = None
+        self.resources: _LoopResources | None = None
+        self.channels: dict[Endpoint, grpc.Channel] = {}
+
+    async def aclose_running_loop(self) -> None:
+        """Close the running loop's HTTP client and wake the waiters on that loop."""
+        self.closed = True
+        if (
+            resources := self.resources
+        ) is not None and resources.loop is asyncio.get_running_loop():
+            self.resources = None
+            await resources.aclose()
+
+    def release(self) -> None:
+        """Close what needs no awaiting here: other loops' HTTP clients, the gRPC channels."""
+        self.closed = True
+        if self.resources is not None:
+            self.resources.retire()
+        for channel in self.channels.values():
+            channel.close()
+        self.resources, self.channels = None, {}
+
+    def close(self) -> None:
+        """Close everything, from any thread but the loop thread's own."""
+        try:
+            if (bridge := self.bridge) is not None:
+                self.bridge = None
+                with contextlib.closing(bridge):
+                    bridge.run(self.aclose_running_loop())
+        finally:
+            self.release()
+
+    def close_quietly(self) -> None:  # the finalizer: the core was collected, or the exit
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def forget_after_fork(self) -> None:
+        # In a forked child the loop thread and the connections are the parent's: they must
+        # not be closed from here, only forgotten. New ones open at the first call.
+        self.bridge, self.resources, self.channels = None, None, {}
+
+
 _LIVE_CORES: weakref.WeakSet[ClientCore] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
     for core in list(_LIVE_CORES):
-        # In a forked child the loop thread and connections are the parent's: do not close them.
-        core._bridge, core._resources, core._channels = None, None, {}
-        core.scheduler = core.scheduler.fresh()
-        if (forget := getattr(core._auth, "forget_loop_state", None)) is not None:
-            forget()
+        core.after_fork_in_child()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -223,20 +274,29 @@ class ClientCore:
         # Learned durations are shared by every client of the same endpoints in the process.
         scope = ",".join(f"{k}={v}" for k, v in sorted(self.endpoints.items()))
         self.durations = shared_durations(scope, persist=settings["duration_cache"] is not False)
-        self._resources: _LoopResources | None = None
-        self._bridge: LoopThread | None = None
-        self._closed = False
-        self._channels: dict[Endpoint, grpc.Channel] = {}
+        self._opened = _Opened()
+        # Closed on close(), or when nothing holds the core any more (see _Opened).
+        weakref.finalize(self, self._opened.close_quietly)
         _LIVE_CORES.add(self)
+
+    def after_fork_in_child(self) -> None:
+        self._opened.forget_after_fork()
+        self.scheduler = self.scheduler.fresh()
+        if (forget := getattr(self._auth, "forget_loop_state", None)) is not None:
+            forget()
+
+    @property
+    def _closed(self) -> bool:
+        return self._opened.closed
 
     def _loop_resources(self) -> _LoopResources:
         if self._closed:
             raise ClientClosedError()
-        loop, resources = asyncio.get_running_loop(), self._resources
+        loop, resources = asyncio.get_running_loop(), self._opened.resources
         if resources is None or resources.loop is not loop:  # a new loop (asyncio.run, a fork)
             if resources is not None:
                 resources.retire()
-            resources = self._resources = _LoopResources(loop)
+            resources = self._opened.resources = _LoopResources(loop)
         return resources
 
     def closing(self) -> asyncio.Future[None] | None:  # the running loop's, set on close()
@@ -328,7 +388,7 @@ class ClientCore:
         async def send(headers: dict[str, str], remaining: float, fail: _Fail) -> T:
             if self._closed:
                 raise ClientClosedError()
-            if (channel := self._channels.get(endpoint)) is None:
+            if (channel := self._opened.channels.get(endpoint)) is None:
                 # grpcio reads only the lower-case proxy variables, and only from os.environ.
                 proxy = _env_proxy(endpoint.host, self._env, _GRPC_PROXIES, _GRPC_NO_PROXY)
                 options = (
@@ -343,7 +403,7 @@ class ClientCore:
                     channel = grpc.secure_channel(target, credentials, options=options)
                 else:
                     channel = grpc.insecure_channel(target, options=options)
-                self._channels[endpoint] = channel
+                self._opened.channels[endpoint] = channel
             rpc = channel.unary_unary(method, request_serializer=bytes, response_deserializer=parse)
             future = rpc.future(request, timeout=remaining, metadata=tuple(headers.items()))
             try:
@@ -423,46 +483,22 @@ class ClientCore:
         if self._closed:
             coro.close()
             raise ClientClosedError()
-        if self._bridge is None:
-            self._bridge = LoopThread()
+        if (bridge := self._opened.bridge) is None:
+            bridge = self._opened.bridge = LoopThread()
         try:
-            return self._bridge.run(coro)
+            return bridge.run(coro)
         except (concurrent.futures.CancelledError, asyncio.CancelledError, RuntimeError):
             if self._closed:  # closed from another thread while this one waited
                 raise ClientClosedError() from None
             raise
 
-    def _release(self) -> None:
-        if self._resources is not None:
-            self._resources.retire()
-        for channel in self._channels.values():
-            channel.close()
-        self._resources, self._channels = None, {}
-
     async def aclose(self) -> None:
         """Closes connections and wakes every waiter with ClientClosedError (from any loop)."""
-        self._closed = True
-        if (resources := self._resources) and resources.loop is asyncio.get_running_loop():
-            self._resources = None
-            await resources.aclose()
-        self._release()
-        if (aclose := getattr(self._auth, "aclose", None)) is not None:
-            with contextlib.suppress(RuntimeError):  # bound to a loop that is gone
-                await aclose()
+        await self._opened.aclose_running_loop()
+        self._opened.release()
 
     def close(self) -> None:
-        try:
-            if (bridge := self._bridge) is not None:
-                self._bridge = None
-                with contextlib.closing(bridge):
-                    bridge.run(self.aclose())
-        finally:
-            self._closed = True
-            self._release()
-
-    def release_quietly(self) -> None:  # at garbage collection or interpreter exit
-        with contextlib.suppress(Exception):
-            self.close()
+        self._opened.close()
 
 
 def _env_proxy(host: str, env: Mapping[str, str], names: _Names, exclusions: _Names) -> str | None:
