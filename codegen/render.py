@@ -44,27 +44,21 @@ def environment() -> jinja2.Environment:
 
 def outputs(api: schema.Api) -> list[tuple[str, str, dict[str, Any], list[str]]]:
     """(output path under _gen/, template, context, source proto files) for every file."""
-    view = surface.image_generation(api)
-    ig_sources = sorted(
-        {
-            view.service.file,
-            view.request.file,
-            view.message.file,
-            view.options_message.file,
-            view.response.file,
-        }
-    )
-    common = {"view": view, "prefix": "ImageGeneration"}
+    views = surface.model_services(api)
     out: list[tuple[str, str, dict[str, Any], list[str]]] = [
         ("__init__.py", "package_init.py.j2", {"root": True}, []),
     ]
-    for name in ("__init__", "config", "message", "result", "model", "factory"):
+    for view in views:
+        common = {"view": view, "prefix": view.prefix}
+        for name in ("__init__", "config", "message", "result", "model", "factory"):
+            out.append(
+                (f"{view.module}/{name}.py", f"image_generation/{name}.py.j2", common, view.sources)
+            )
         out.append(
-            (f"image_generation/{name}.py", f"image_generation/{name}.py.j2", common, ig_sources)
+            (f"{view.module}_rules.py", "image_generation_rules.py.j2", common, view.sources)
         )
-    out.append(("image_generation_rules.py", "image_generation_rules.py.j2", common, ig_sources))
-    services = surface.services(api, [view.service.full_name, surface.OPERATION_SERVICE])
-    for sv in services:
+    names = [view.service.full_name for view in views] + [surface.OPERATION_SERVICE]
+    for sv in surface.services(api, names):
         out.append(
             (
                 f"transports/{sv.module}.py",

@@ -76,6 +76,7 @@ class Field:
     options: dict[str, Any]
     oneof: str | None
     map: bool = False  # a ``map<K, V>`` (a repeated field of a generated entry message)
+    proto3_optional: bool = False  # ``optional``: the wire tells "not set" from zero
     default: Any = None
     """The documented default of a field left at its zero value (from the OpenAPI ``default``)."""
 
@@ -86,6 +87,10 @@ class Field:
     @property
     def is_message(self) -> bool:
         return self.kind == "message"
+
+    @property
+    def deprecated(self) -> bool:
+        return bool(self.options.get("deprecated"))
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,15 @@ class Message:
 
 
 @dataclass(frozen=True)
+class Enum:
+    full_name: str
+    name: str
+    package: str
+    comment: str
+    values: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
 class Rpc:
     name: str
     input_type: str
@@ -113,6 +127,7 @@ class Rpc:
     http: HttpRule | None
     operation_response: str | None  # full name of the message a finished operation holds
     options: dict[str, Any]
+    streaming: bool = False  # client or server streaming
 
 
 @dataclass(frozen=True)
@@ -130,9 +145,13 @@ class Api:
     messages: dict[str, Message] = field(default_factory=dict)
     services: dict[str, Service] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    enums: dict[str, Enum] = field(default_factory=dict)
 
     def message(self, full_name: str) -> Message:
         return self.messages[full_name.lstrip(".")]
+
+    def enum(self, full_name: str) -> Enum:
+        return self.enums[full_name.lstrip(".")]
 
 
 def _comment(
@@ -225,6 +244,7 @@ def load(fds: descriptor_pb2.FileDescriptorSet, targets: list[str]) -> Api:
                             options=reader.read(f.options),
                             oneof=oneof,
                             map=f.type_name in entries,
+                            proto3_optional=f.proto3_optional,
                         )
                     )
                 api.messages[full] = Message(
@@ -236,8 +256,26 @@ def load(fds: descriptor_pb2.FileDescriptorSet, targets: list[str]) -> Api:
                     fields=tuple(fields),
                 )
                 add_messages(m.nested_type, (*mpath, 3), f"{full}.")
+                add_enums(m.enum_type, (*mpath, 4), f"{full}.")
+
+        def add_enums(
+            enums: Any,
+            path: tuple[int, ...],
+            scope: str,
+            fdp: descriptor_pb2.FileDescriptorProto = fdp,
+            locations: dict[Any, Any] = locations,
+        ) -> None:
+            for i, e in enumerate(enums):
+                api.enums[f"{scope}{e.name}"] = Enum(
+                    full_name=f"{scope}{e.name}",
+                    name=e.name,
+                    package=fdp.package,
+                    comment=_comment(locations, (*path, i)),
+                    values=tuple((v.name, v.number) for v in e.value),
+                )
 
         add_messages(fdp.message_type, (4,), prefix)
+        add_enums(fdp.enum_type, (5,), prefix)
         for si, s in enumerate(fdp.service):
             rpcs = []
             for mi, m in enumerate(s.method):
@@ -255,6 +293,7 @@ def load(fds: descriptor_pb2.FileDescriptorSet, targets: list[str]) -> Api:
                         http=_http_rule(opts),
                         operation_response=response,
                         options=opts,
+                        streaming=m.client_streaming or m.server_streaming,
                     )
                 )
             full = f"{prefix}{s.name}"

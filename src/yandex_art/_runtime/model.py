@@ -3,8 +3,9 @@ and the model factory; generated subclasses add what the spec gives."""
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from typing import Any, Generic, Self, TypeVar
 
 from .batch import BatchItem, BatchRequest, run_batch
@@ -25,6 +26,7 @@ __all__ = ["AsyncModelBase", "ModelBase", "ModelFactory", "SyncModelBase"]
 ConfigT = TypeVar("ConfigT")
 InputT = TypeVar("InputT")
 ResultT = TypeVar("ResultT")
+T = TypeVar("T")
 
 
 class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
@@ -97,15 +99,45 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
         sent_at: float | None = None,
     ) -> AsyncOperation[ResultT]:
         """The one operation factory: an operation just started, or attached by id."""
+        return self._operation_of(operation_id, self._reader(), self.uri, initial, sent_at)
+
+    def _operation_of(
+        self,
+        operation_id: str,
+        reader: OperationMessageReader[T],
+        duration_key: str,
+        initial: OperationSnapshot[T] | None = None,
+        sent_at: float | None = None,
+    ) -> AsyncOperation[T]:
         if not isinstance(operation_id, str):
             raise InvalidArgumentError("operation_id", "must be a non-empty string")
         return self._core.async_operation(
             check_path_segment("operation_id", operation_id),
-            reader=self._reader(),
-            duration_key=self.uri,
+            reader=reader,
+            duration_key=duration_key,
             initial=initial,
             sent_at=sent_at,
         )
+
+    async def _start_call(
+        self,
+        send: Awaitable[OperationMessage],
+        reader: OperationMessageReader[T],
+        rpc: str,
+        idempotency_key: str | None,
+    ) -> AsyncOperation[T]:
+        """An operation started by another operation rpc of the service (``send``, not yet
+        awaited); its durations are learned apart from the main rpc's."""
+        if idempotency_key is not None:
+            try:
+                check_idempotency_key("idempotency_key", idempotency_key)
+            except BaseException:
+                if inspect.iscoroutine(send):
+                    send.close()
+                raise
+        sent_at = self._core.now()
+        initial = reader.snapshot(await send)
+        return self._operation_of(initial.id, reader, f"{self.uri}#{rpc}", initial, sent_at)
 
     async def _batch_start(self, request: BatchRequest) -> AsyncOperation[ResultT]:
         model = self.configure(**request.options) if request.options else self
@@ -142,7 +174,7 @@ class SyncModelBase(ModelBase[ConfigT, InputT, ResultT]):
         ``timeout`` is kept for compatibility, reads take theirs from ``wait()``)."""
         return self._blocking(self._operation(operation_id))
 
-    def _blocking(self, operation: AsyncOperation[ResultT]) -> Operation[ResultT]:
+    def _blocking(self, operation: AsyncOperation[T]) -> Operation[T]:
         return Operation(operation, run=self._core.run_sync)
 
 

@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from grpclib.const import Cardinality, Handler, Status
@@ -24,10 +25,10 @@ from grpclib.exceptions import GRPCError
 from grpclib.protocol import H2Protocol
 from grpclib.server import Server
 
+from .._gen import image_generation_rules as RULES
 from .._gen.proto.google.protobuf import Any as AnyMessage
 from .._gen.proto.google.rpc import Status as StatusMessage
 from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
-    ImageGenerationRequest,
     ImageGenerationResponse,
 )
 from .._gen.proto.yandex.cloud.endpoint import (
@@ -42,14 +43,15 @@ from .._gen.proto.yandex.cloud.operation import (
     Operation,
 )
 from .._gen.transports import image_generation_async_service, operation_service
+from .._runtime.fields import RpcRule
+from .faults import status_of
 from .service import EmulatorError, EmulatorService, OperationView
 
 __all__ = ["GrpcServer", "build_server", "to_proto"]
 
+# Faults, latency and quota are per method kind: every rpc of the image service is "generate".
 _METHODS = {
-    "/yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationAsyncService/Generate": (
-        "generate"
-    ),
+    **dict.fromkeys(image_generation_async_service.GRPC_METHODS, "generate"),
     "/yandex.cloud.operation.OperationService/Get": "get",
     "/yandex.cloud.operation.OperationService/Cancel": "cancel",
 }
@@ -132,20 +134,49 @@ class _Service:
 
 
 class _Generation(_Service):
+    """Every rpc of the image service, from the generated tables: an operation rpc starts a
+    generation; a unary one generates and answers with the result itself."""
+
     methods = image_generation_async_service.GRPC_METHODS
 
     def __init__(self, service: EmulatorService) -> None:
         self._service = service
+        self._rpcs = {rpc.grpc_path: rpc for rpc in RULES.RPCS}
 
-    async def generate(self, message: ImageGenerationRequest) -> Operation:
-        try:
-            params = self._service.validate(message, json_names=False)
-            view = await self._service.generate(
-                params, _authorization.get(), idempotency_key=_idempotency_key.get()
+    def __mapping__(self) -> dict[str, Handler]:
+        mapping = {}
+        for path, (_, request_type, response_type) in self.methods.items():
+            call = partial(self._call, self._rpcs[path], response_type)
+            mapping[path] = Handler(
+                self._handler(call), Cardinality.UNARY_UNARY, request_type, response_type
             )
+        return mapping
+
+    async def _call(self, rpc: RpcRule, response_type: type[Any], message: Any) -> Any:
+        try:
+            params = self._service.validate(message, json_names=False, rpc=rpc)
+            view = await self._service.generate(
+                params,
+                _authorization.get(),
+                idempotency_key=_idempotency_key.get(),
+                result_type_url=rpc.result_type_url,
+            )
+            if rpc.deferred:
+                return to_proto(view)
+            return result_message(await self._service.finished(view.id), response_type)
         except EmulatorError as exc:
             raise _error(exc) from None
-        return to_proto(view)
+
+
+def result_message(view: OperationView, response_type: type[Any]) -> Any:
+    """What a unary rpc answers with: the finished operation's response, or its error."""
+    if view.error is not None:
+        raise EmulatorError(status_of(view.error[0]), view.error[1])
+    if view.response is not None and view.response.image:
+        return ImageGenerationResponse(
+            image=view.response.image, model_version=view.response.model_version
+        )
+    return response_type()
 
 
 class _Operations(_Service):

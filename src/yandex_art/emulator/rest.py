@@ -10,36 +10,27 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 from grpclib.const import Status
 
 from .._gen import image_generation_rules as RULES
+from .._gen.proto.message_pool import default_message_pool
 from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
     ImageGenerationRequest,
 )
-from .._runtime.validation import INT64_MAX, INT64_MIN
+from .._runtime import fields
+from .faults import status_of
 from .service import EmulatorError, EmulatorService, OperationView
 
 __all__ = ["build_app", "operation_json", "parse_generation_request"]
 
 log = logging.getLogger(__name__)
 
-GENERATE_PATH = "/foundationModels/v1/imageGenerationAsync"
-_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-_INT_RANGES = {
-    "int64": (INT64_MIN, INT64_MAX),
-    "uint64": (0, 2**64 - 1),
-    "int32": (-(2**31), 2**31 - 1),
-    "uint32": (0, 2**32 - 1),
-}
 _HTTP_TO_GRPC = {
     400: Status.INVALID_ARGUMENT,
     401: Status.UNAUTHENTICATED,
@@ -98,149 +89,90 @@ def _invalid(path: str, problem: str) -> EmulatorError:
     return EmulatorError(Status.INVALID_ARGUMENT, f"{path}: {problem}")
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return f"the number {value!r}" if len(repr(value)) < 30 else "a number"
-    if isinstance(value, str):
-        return f"the string {value!r}" if len(value) < 30 else "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
-
-def _object(value: Any, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _invalid(path, f"must be a JSON object, got {_kind(value)}")
-    return value
-
-
-def _string(value: Any, path: str) -> str:
-    if not isinstance(value, str):
-        raise _invalid(path, f"must be a string, got {_kind(value)}")
-    return value
-
-
-def _double(value: Any, path: str) -> float:
-    """A proto3 JSON double: a number, or a string holding one ("1", "1.5e3", "NaN", "Infinity")."""
-    if isinstance(value, str):
-        if not (_NUMBER.fullmatch(value) or value in ("NaN", "Infinity", "-Infinity")):
-            raise _invalid(path, f"must be a number or a numeric string, got {_kind(value)}")
-        number = float(value)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except OverflowError:
-            raise _invalid(path, "is out of the range of a double") from None
-    else:
-        raise _invalid(path, f"must be a number, got {_kind(value)}")
-    if math.isinf(number) and value not in ("Infinity", "-Infinity"):
-        raise _invalid(path, "is out of the range of a double")
-    return number
-
-
-def _integer(value: Any, path: str, kind: str) -> int:
-    """A proto3 JSON integer: a number or a decimal string, integral and within ``kind``'s range."""
-    number: int | None = None
-    if isinstance(value, str):
-        if _NUMBER.fullmatch(value):
-            number = _integral(Decimal(value))
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and math.isfinite(value):
-        number = _integral(Decimal(value))
-    if number is None:
-        raise _invalid(
-            path, f"must be an {kind} (an integer or a decimal string), got {_kind(value)}"
-        )
-    low, high = _INT_RANGES.get(kind, _INT_RANGES["int64"])
-    if not low <= number <= high:
-        raise _invalid(path, f"is out of the {kind} range")
-    return number
-
-
-def _integral(value: Decimal) -> int | None:
-    if value != value.to_integral_value() or abs(value) > 2**64:
-        return None
-    return int(value)
-
-
-def _scalar(rule: Any, value: Any, path: str) -> Any:
-    """A JSON value as ``from_dict`` takes it for the rule's proto type."""
-    if rule.py_type == "str":
-        return _string(value, path)
-    if rule.py_type == "float":
-        return _double(value, path)
-    if rule.py_type == "int":
-        number = _integer(value, path, rule.kind)
-        return str(number) if rule.kind in ("int64", "uint64") else number
-    if rule.py_type == "bool":
-        if not isinstance(value, bool):
-            raise _invalid(path, f"must be true or false, got {_kind(value)}")
-        return value
-    raise _invalid(path, f"has a type the emulator cannot read ({rule.kind})")
-
-
-def _fill(source: dict[str, Any], target: dict[str, Any], rules: Any, where: str) -> None:
-    """Copy the fields of ``rules`` from a JSON object, checking their types.
-
-    ``null`` means "not set" for every field, as in the proto3 JSON mapping;
-    a sub-message that is present (even ``{}``) stays present; unknown keys
-    are ignored.
-    """
-    for rule in rules:
-        node, out, path = source, target, where
-        for depth, key in enumerate(rule.json_path):
-            path = f"{path}.{key}" if path else key
-            value = node.get(key)
-            if value is None:
-                break
-            if depth == len(rule.json_path) - 1:
-                out[key] = _scalar(rule, value, path)
-            else:
-                node = _object(value, path)
-                out = out.setdefault(key, {})
-
-
-def parse_generation_request(
-    body: Any, *, rules: Any = RULES, request_type: Any = ImageGenerationRequest
-) -> Any:
-    """Read an ``ImageGenerationRequest`` from its proto3 JSON form, driven by the rules table.
+def _request_from_json(body: Any, rpc: fields.RpcRule, rules: Any) -> dict[str, Any]:
+    """Canonical values by proto name of a request's proto3 JSON body, driven by the rules.
 
     int64 and double values are accepted as JSON numbers or strings, fields
     may be left out or ``null``, sub-messages may be ``{}``. Unknown keys are
     ignored. Type errors name the field by its JSON path.
     """
+    name = rpc.request_type.rsplit(".", 1)[-1]
     if not isinstance(body, dict):
         raise EmulatorError(
             Status.INVALID_ARGUMENT,
-            f"the request body must be a JSON object (ImageGenerationRequest), got {_kind(body)}",
+            f"the request body must be a JSON object ({name}), got {fields.describe_json(body)}",
         )
     data: dict[str, Any] = {}
-    uri_key = rules.MODEL_URI[1]
-    if body.get(uri_key) is not None:
-        data[uri_key] = _string(body[uri_key], uri_key)
-    messages_key = rules.MESSAGES[1]
-    messages = body.get(messages_key)
-    if messages is not None:
-        if not isinstance(messages, list):
-            raise _invalid(messages_key, f"must be an array, got {_kind(messages)}")
-        parsed: list[dict[str, Any]] = []
-        for index, item in enumerate(messages):
-            where = f"{messages_key}[{index}]"
-            message: dict[str, Any] = {}
-            _fill(_object(item, where), message, rules.MESSAGE_RULES, where)
-            parsed.append(message)
-        data[messages_key] = parsed
-    options_key = rules.OPTIONS[1]
-    options = body.get(options_key)
-    if options is not None:
-        data[options_key] = {}
-        _fill(_object(options, options_key), data[options_key], rules.OPTION_RULES, options_key)
-    return request_type.from_dict(data)
+    if rpc.uri_field is not None:
+        uri_key = rules.MODEL_URI[1]
+        if body.get(uri_key) is not None:
+            data[rules.MODEL_URI[0]] = fields.json_scalar("string", body[uri_key], uri_key)
+    if rpc.takes_messages:
+        messages_key = rules.MESSAGES[1]
+        messages = body.get(messages_key)
+        if messages is not None:
+            if not isinstance(messages, list):
+                raise _invalid(
+                    messages_key, f"must be an array, got {fields.describe_json(messages)}"
+                )
+            data[rules.MESSAGES[0]] = [
+                fields.message_from_json(rules.MESSAGE_RULES, item, f"{messages_key}[{index}]")
+                for index, item in enumerate(messages)
+            ]
+    if rpc.takes_options:
+        options_key = rules.OPTIONS[1]
+        options = body.get(options_key)
+        if options is not None:
+            data[rules.OPTIONS[0]] = _options_from_json(options, options_key, rules)
+    data.update(fields.message_from_json(rpc.params, body, ""))
+    return data
+
+
+def _options_from_json(options: Any, where: str, rules: Any) -> dict[str, Any]:
+    """The options object: flattened rules read back into their nested messages.
+
+    A sub-message that is present (even ``{}``) stays present.
+    """
+    if not isinstance(options, dict):
+        raise _invalid(where, f"must be a JSON object, got {fields.describe_json(options)}")
+    out: dict[str, Any] = {}
+    for rule in rules.OPTION_RULES:
+        node, target, path = options, out, where
+        for depth, key in enumerate(rule.json_path):
+            path = f"{path}.{key}"
+            value = node.get(key, node.get(rule.path[depth]))
+            if value is None:
+                break
+            if depth == len(rule.json_path) - 1:
+                target[rule.path[depth]] = fields.from_json(rule, value, path)
+            else:
+                if not isinstance(value, dict):
+                    raise _invalid(
+                        path, f"must be a JSON object, got {fields.describe_json(value)}"
+                    )
+                node = value
+                target = target.setdefault(rule.path[depth], {})
+    return out
+
+
+def parse_request(
+    body: Any, *, rules: Any = RULES, rpc: fields.RpcRule | None = None, request_type: Any = None
+) -> Any:
+    """Read a request of ``rpc`` (the main one by default) from its proto3 JSON form."""
+    rpc = rpc if rpc is not None else rules.RPCS[0]
+    if request_type is None:
+        request_type = default_message_pool.url_to_type[f"type.googleapis.com/{rpc.request_type}"]
+    try:
+        return fields.build(request_type, _request_from_json(body, rpc, rules))
+    except fields.WireError as exc:
+        raise _invalid(exc.where, exc.problem) from None
+
+
+def parse_generation_request(
+    body: Any, *, rules: Any = RULES, request_type: Any = ImageGenerationRequest
+) -> Any:
+    """Read an ``ImageGenerationRequest`` from its proto3 JSON form (see :func:`parse_request`)."""
+    return parse_request(body, rules=rules, request_type=request_type)
 
 
 def _check_text(value: Any, depth: int = 0) -> None:
@@ -301,17 +233,37 @@ def _check_headers(request: web.Request) -> None:
 # -- handlers -------------------------------------------------------------------
 
 
-async def _generate(request: web.Request) -> web.Response:
-    service = request.app[_SERVICE_KEY]
-    authorization = request.headers.get("authorization")
-    await service.enter("generate", authorization)
-    _check_headers(request)
-    body = await _json_body(request)
-    params = service.validate(parse_generation_request(body), json_names=True)
-    view = await service.generate(
-        params, authorization, idempotency_key=request.headers.get("idempotency-key")
-    )
-    return web.json_response(operation_json(view))
+def _rpc_handler(rpc: fields.RpcRule, body_rule: str | None) -> Handler:
+    """The handler of one rpc of the image service, from its ``google.api.http`` rule: an
+    operation rpc answers with the operation, a unary one with the finished result."""
+
+    async def handle(request: web.Request) -> web.Response:
+        service = request.app[_SERVICE_KEY]
+        authorization = request.headers.get("authorization")
+        await service.enter("generate", authorization)
+        _check_headers(request)
+        if body_rule == "*":
+            body = await _json_body(request)
+        else:  # path parameters and the query string carry the fields
+            body = {**request.query, **request.match_info}
+        message = parse_request(body, rpc=rpc)
+        params = service.validate(message, json_names=True, rpc=rpc)
+        view = await service.generate(
+            params,
+            authorization,
+            idempotency_key=request.headers.get("idempotency-key"),
+            result_type_url=rpc.result_type_url,
+        )
+        if rpc.deferred:
+            return web.json_response(operation_json(view))
+        view = await service.finished(view.id)
+        if view.error is not None:
+            raise EmulatorError(status_of(view.error[0]), view.error[1])
+        answer = operation_json(view).get("response", {})
+        answer.pop("@type", None)
+        return web.json_response(answer)
+
+    return handle
 
 
 async def _operation(request: web.Request) -> web.Response:
@@ -384,7 +336,10 @@ def build_app(service: EmulatorService) -> web.Application:
     """The aiohttp application serving ``service``."""
     app = web.Application(middlewares=[_answer_errors])
     app[_SERVICE_KEY] = service
-    app.router.add_post(GENERATE_PATH, _generate)
+    for rpc in RULES.RPCS:  # every rpc of the image service with an http rule
+        if rpc.http_method is not None and rpc.http_path is not None:
+            body = "*" if rpc.http_method in ("POST", "PUT", "PATCH") else None
+            app.router.add_route(rpc.http_method, rpc.http_path, _rpc_handler(rpc, body))
     app.router.add_get("/operations/{operation_id}", _operation, allow_head=False)
     app.router.add_get("/_emulator/stats", _stats, allow_head=False)
     app.router.add_get("/_emulator/faults", _get_faults, allow_head=False)

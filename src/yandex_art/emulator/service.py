@@ -9,6 +9,7 @@ side maps it to an HTTP status with :data:`HTTP_STATUS`.
 from __future__ import annotations
 
 import asyncio
+import enum
 import hashlib
 import math
 import random
@@ -23,9 +24,7 @@ from typing import Any
 from grpclib.const import Status
 
 from .._gen import image_generation_rules as RULES
-from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
-    ImageGenerationRequest,
-)
+from .._runtime import fields
 from .._runtime.validation import INT64_MAX
 from .config import EmulatorConfig
 from .faults import METHODS, Faults, GenerationFault
@@ -192,10 +191,6 @@ class EmulatorStats:
         return data
 
 
-def _zero(rule: Any) -> Any:
-    return {"str": "", "int": 0, "float": 0.0, "bool": False}.get(rule.py_type)
-
-
 def _read(message: Any, path: tuple[str, ...]) -> Any:
     """The value at ``path`` (proto names), or None when a message on the way is not set."""
     value = message
@@ -206,31 +201,23 @@ def _read(message: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
-def check_value(rule: Any, value: Any, where: str) -> None:
-    """Check one field value against its rule from the specs (zero values mean "not set")."""
-    if rule.py_type == "str":
-        if not value:
-            if rule.required:
-                raise _invalid(where, "must not be empty")
-            return
-        if rule.max_length is not None and len(value) > rule.max_length:
-            raise _invalid(
-                where,
-                f"is {len(value)} characters long; at most {rule.max_length} are allowed",
-            )
-        if rule.min_length is not None and len(value) < rule.min_length:
-            raise _invalid(where, f"must be at least {rule.min_length} characters long")
-    elif rule.py_type == "int":
-        if value == 0:
-            if rule.required:
-                raise _invalid(where, "is required")
-            return
-        if rule.minimum is not None and value < rule.minimum:
-            raise _invalid(where, f"must be at least {rule.minimum}, got {value}")
-        if rule.maximum is not None and value > rule.maximum:
-            raise _invalid(where, f"must be at most {rule.maximum}, got {value}")
-    elif rule.py_type == "bool" and rule.required and not value:
-        raise _invalid(where, "is required")
+def _check(rule: fields.FieldRule, value: Any, where: str) -> None:
+    """Check one received value by its rule from the specs (the SDK's own field contract)."""
+    try:
+        fields.check_wire(rule, value, where)
+    except fields.WireError as exc:
+        raise _invalid(exc.where, exc.problem) from None
+
+
+def _plain(value: Any) -> Any:
+    """A received value as plain, comparable data (enum members by name, lists as tuples)."""
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, list | tuple):
+        return tuple(_plain(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((key, _plain(item)) for key, item in value.items()))
+    return value
 
 
 def validate_request(
@@ -239,80 +226,95 @@ def validate_request(
     json_names: bool = False,
     folder_id: str | None = None,
     rules: Any = RULES,
+    rpc: fields.RpcRule | None = None,
 ) -> GenerationParams:
-    """Check a request as the service does, by the rules table codegen derives from the specs.
+    """Check a request as the service does, by the field contract codegen derives from the specs.
 
     Only what the service documents is refused (the 500-character prompt, a
     model URI it can route); a field at its zero value takes its documented
     default (0 or a missing side of the aspect ratio means 1). Errors name the
     field, with proto or JSON names. ``rules`` is the generated table
     (``yandex_art._gen.image_generation_rules``); tests pass one made from
-    modified specs.
+    modified specs. ``rpc`` is the rpc of that table the request came to
+    (the main one by default); its own fields are checked by their rules too.
     """
+    rpc = rpc if rpc is not None else rules.RPCS[0]
 
     def name(proto: str, json: str) -> str:
         return json if json_names else proto
 
-    uri_name = name(*rules.MODEL_URI)
-    uri = _read(request, (rules.MODEL_URI[0],))
-    if not uri:
-        raise _invalid(
-            uri_name, f"is required, e.g. {rules.URI_SCHEME}://<folder_id>/yandex-art/latest"
-        )
-    match = re.fullmatch(rf"{re.escape(rules.URI_SCHEME)}://([^/\s]+)/([^/\s]+)/([^/\s]+)", uri)
-    if match is None:
-        raise _invalid(
-            uri_name,
-            f"must look like {rules.URI_SCHEME}://<folder_id>/<model>/<version>, got {_short(uri)}",
-        )
-    folder, model, version = match.groups()
-    if folder_id is not None and folder != folder_id:
-        raise _invalid(
-            uri_name, f"folder {_short(folder)} is not served here; use folder {folder_id!r}"
-        )
-    messages_name = name(*rules.MESSAGES)
-    messages = _read(request, (rules.MESSAGES[0],)) or []
-    if not messages:
-        raise _invalid(messages_name, "at least one message is required")
-    text_rule = next(r for r in rules.MESSAGE_RULES if r.required and r.py_type == "str")
-    texts = []
-    for index, message in enumerate(messages):
-        for rule in rules.MESSAGE_RULES:
-            where = (
-                f"{messages_name}[{index}].{'.'.join(rule.json_path if json_names else rule.path)}"
-            )
-            check_value(rule, _read(message, rule.path), where)
-        texts.append(_read(message, text_rule.path))
-    options_name = name(*rules.OPTIONS)
-    options = _read(request, (rules.OPTIONS[0],))
-    values: dict[str, Any] = {}
-    for rule in rules.OPTION_RULES:
-        value = _read(options, rule.path)
-        value = _zero(rule) if value is None else value
+    def where(rule: fields.FieldRule, prefix: str = "") -> str:
         path = ".".join(rule.json_path if json_names else rule.path)
-        check_value(rule, value, f"{options_name}.{path}")
-        if value == _zero(rule) and rule.default is not None:
+        return f"{prefix}.{path}" if prefix else path
+
+    folder, model, version = folder_id or "", "", ""
+    if rpc.uri_field is not None:
+        uri_name = name(*rules.MODEL_URI)
+        uri = _read(request, (rpc.uri_field,))
+        if not uri:
+            raise _invalid(
+                uri_name, f"is required, e.g. {rules.URI_SCHEME}://<folder_id>/yandex-art/latest"
+            )
+        scheme = re.escape(rules.URI_SCHEME)
+        match = re.fullmatch(rf"{scheme}://([^/\s]+)/([^/\s]+)/([^/\s]+)", uri)
+        if match is None:
+            raise _invalid(
+                uri_name,
+                f"must look like {rules.URI_SCHEME}://<folder_id>/<model>/<version>, "
+                f"got {_short(uri)}",
+            )
+        folder, model, version = match.groups()
+        if folder_id is not None and folder != folder_id:
+            raise _invalid(
+                uri_name, f"folder {_short(folder)} is not served here; use folder {folder_id!r}"
+            )
+    texts = []
+    if rpc.takes_messages:
+        messages_name = name(*rules.MESSAGES)
+        messages = _read(request, (rules.MESSAGES[0],)) or []
+        if not messages:
+            raise _invalid(messages_name, "at least one message is required")
+        text_rule = next(r for r in rules.MESSAGE_RULES if r.required and r.kind == "string")
+        for index, message in enumerate(messages):
+            for rule in rules.MESSAGE_RULES:
+                _check(rule, _read(message, rule.path), where(rule, f"{messages_name}[{index}]"))
+            texts.append(_read(message, text_rule.path))
+    values: dict[str, Any] = {}
+    for rule in rpc.params:
+        value = _read(request, rule.path)
+        _check(rule, value, where(rule))
+        values[rule.name] = _plain(value)
+    options_name = name(*rules.OPTIONS)
+    options = _read(request, (rules.OPTIONS[0],)) if rpc.takes_options else None
+    for rule in rules.OPTION_RULES if rpc.takes_options else ():
+        value = _read(options, rule.path)
+        _check(rule, value, where(rule, options_name))
+        if (value is None or _plain(value) in ("", 0, False)) and rule.default is not None:
             value = rule.default
-        values[rule.name] = value
+        values[rule.name] = _plain(value)
     mime_type = values.get("mime_type") or DEFAULT_MIME_TYPE
     if mime_type not in SUPPORTED_MIME_TYPES:
         rule = next(r for r in rules.OPTION_RULES if r.name == "mime_type")
-        path = ".".join(rule.json_path if json_names else rule.path)
         raise _invalid(
-            f"{options_name}.{path}",
+            where(rule, options_name),
             f"the emulator draws only {' or '.join(SUPPORTED_MIME_TYPES)}, not {_short(mime_type)}",
         )
     return GenerationParams(
         texts=tuple(texts),
-        seed=int(values.get("seed") or 0),
-        width_ratio=int(values.get("width_ratio") or 1),
-        height_ratio=int(values.get("height_ratio") or 1),
+        seed=_int_or(values.get("seed"), 0),
+        width_ratio=_int_or(values.get("width_ratio"), 1),
+        height_ratio=_int_or(values.get("height_ratio"), 1),
         mime_type=mime_type,
         folder_id=folder,
         model=model,
         version=version,
         options=tuple(sorted(values.items())),
     )
+
+
+def _int_or(value: Any, default: int) -> int:
+    """An option the emulator draws with, when the specs still have it as an integer."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value else default
 
 
 class EmulatorService:
@@ -459,8 +461,12 @@ class EmulatorService:
 
     # -- methods ----------------------------------------------------------------
 
-    def validate(self, request: ImageGenerationRequest, *, json_names: bool) -> GenerationParams:
-        return validate_request(request, json_names=json_names, folder_id=self.config.folder_id)
+    def validate(
+        self, request: Any, *, json_names: bool, rpc: fields.RpcRule | None = None
+    ) -> GenerationParams:
+        return validate_request(
+            request, json_names=json_names, folder_id=self.config.folder_id, rpc=rpc
+        )
 
     async def generate(
         self,
@@ -468,12 +474,15 @@ class EmulatorService:
         authorization: str | None,
         *,
         idempotency_key: str | None = None,
+        result_type_url: str = RESPONSE_TYPE_URL,
     ) -> OperationView:
         """Start a generation (already checked) and return its operation.
 
         A request repeating the ``idempotency-key`` of one this emulator already
         started (a client retrying, a batch resumed after a crash) gets that
-        operation back; nothing is generated twice.
+        operation back; nothing is generated twice. An rpc whose operation ends
+        with another message type than the image (``result_type_url``) ends
+        with an empty message of that type: the emulator draws images only.
         """
         if idempotency_key:
             with self._lock:
@@ -487,6 +496,8 @@ class EmulatorService:
             seed = params.seed or self._rng.randrange(1, INT64_MAX)
             duration = self._duration()
         fault = self.faults.take_generation_fault()
+        if fault is None and result_type_url != RESPONSE_TYPE_URL:
+            fault = GenerationFault("wrong_type", type_url=result_type_url)
         digest = prompt_digest(params.texts)
         width, height = image_size(
             params.width_ratio, params.height_ratio, self.config.image_long_side
@@ -535,11 +546,21 @@ class EmulatorService:
             await self.commit(version)  # on disk before it is acknowledged
         return view
 
-    async def get(self, operation_id: str) -> OperationView:
+    async def finished(self, operation_id: str, *, poll: float = 0.02) -> OperationView:
+        """The operation once done, for an rpc that answers with the result itself
+        (``GenerateSync``); waiting here is not a read of the operation."""
+        while True:
+            with self._lock:
+                done = self._lookup(operation_id).done
+            if done:
+                return await self.get(operation_id, count=False)
+            await asyncio.sleep(poll)
+
+    async def get(self, operation_id: str, *, count: bool = True) -> OperationView:
         """The operation's current state (a read already counted by :meth:`enter`)."""
         with self._lock:
             record = self._lookup(operation_id)
-            record.reads += 1
+            record.reads += 1 if count else 0
             if not self._needs_image(record):
                 return self._view(record)
         image = await asyncio.get_running_loop().run_in_executor(

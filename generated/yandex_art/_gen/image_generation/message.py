@@ -12,9 +12,11 @@ from typing import Any, Protocol, TypedDict, Union, runtime_checkable
 
 from typing_extensions import NotRequired
 from yandex_art._runtime.errors import InvalidArgumentError
-from yandex_art._runtime.validation import check_float, check_str
+from yandex_art._runtime.fields import build, check, check_oneofs
 
+from ..image_generation_rules import MESSAGE_RULES
 from ..proto.yandex.cloud.ai.foundation_models.v1.image_generation import Message as _ProtoMessage
+from .config import ImageGenerationModelConfig  # noqa: F401
 
 __all__ = [
     "AnyMessage",
@@ -57,24 +59,21 @@ class AnyMessage(Protocol):
 ImageMessageType = Union[ImageMessage, ImageMessageDict, AnyMessage, str]
 ImageMessageInputType = Union[ImageMessageType, Iterable[ImageMessageType]]
 
-_FIELDS = (
-    "text",
-    "weight",
-)
+_RULES = {rule.name: rule for rule in MESSAGE_RULES}
 
 
 def _fields_of(item: object, where: str) -> dict[str, Any]:
     if isinstance(item, str):
         return {"text": item}
     if isinstance(item, dict):
-        unknown = sorted(set(item) - set(_FIELDS))
+        unknown = sorted(str(key) for key in set(item) - set(_RULES))
         if unknown:
-            raise InvalidArgumentError(where, f"unknown keys {unknown}; allowed: {list(_FIELDS)}")
+            raise InvalidArgumentError(where, f"unknown keys {unknown}; allowed: {list(_RULES)}")
         if "text" not in item:
             raise InvalidArgumentError(where, "a message dict needs a 'text' key")
         return dict(item)
     if hasattr(item, "text"):
-        return {name: getattr(item, name, None) for name in _FIELDS}
+        return {name: getattr(item, name, None) for name in _RULES}
     raise TypeError(
         f"{where}: unsupported message {type(item).__name__}; expected str, ImageMessage, "
         "a dict with 'text' or an object with a 'text' attribute"
@@ -83,6 +82,10 @@ def _fields_of(item: object, where: str) -> dict[str, Any]:
 
 def messages_to_proto(messages: ImageMessageInputType) -> list[_ProtoMessage]:
     """Checks and converts what the user passed; errors name the message's position."""
+    if isinstance(messages, bytes | bytearray | memoryview):
+        raise TypeError(
+            f"messages: got {type(messages).__name__}; a prompt is text (str): decode it first"
+        )
     if isinstance(messages, (str, dict, ImageMessage)) or hasattr(messages, "text"):
         items: list[object] = [messages]
     elif isinstance(messages, Iterable):
@@ -95,19 +98,19 @@ def messages_to_proto(messages: ImageMessageInputType) -> list[_ProtoMessage]:
     for index, item in enumerate(items):
         where = f"messages[{index}]"
         fields = _fields_of(item, where)
-        proto = _ProtoMessage()
+        values: dict[str, Any] = {}
         try:
-            value = fields.get("text")
-            if value is None:
-                raise InvalidArgumentError("text", "is required")
-            if value is not None:
-                proto.text = check_str("text", value, min_length=1, max_length=500)
-            value = fields.get("weight")
-            if value is not None:
-                proto.weight = check_float("weight", value)
+            for name, rule in _RULES.items():
+                value = fields.get(name)
+                if value is None:
+                    if rule.required:
+                        raise InvalidArgumentError(name, "is required")
+                    continue
+                values[rule.path[-1]] = check(rule, value)
+            check_oneofs(MESSAGE_RULES, values)
         except InvalidArgumentError as exc:
             raise InvalidArgumentError(f"{where}.{exc.argument}", exc.problem) from None
         except TypeError as exc:
             raise TypeError(f"{where}.{exc}") from None
-        out.append(proto)
+        out.append(build(_ProtoMessage, values))
     return out

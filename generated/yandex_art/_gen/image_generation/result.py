@@ -6,11 +6,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from yandex_art._runtime.fields import read
 from yandex_art._runtime.result import ImageResult
 
+from ..image_generation_rules import RESULT_RULES
 from ..proto.yandex.cloud.ai.foundation_models.v1.image_generation import ImageGenerationResponse
+from .config import ImageGenerationModelConfig  # noqa: F401
 
 __all__ = ["ImageGenerationModelResult"]
 
@@ -29,7 +32,7 @@ class ImageGenerationModelResult(ImageResult):
 
     @classmethod
     def _from_proto(cls, proto: ImageGenerationResponse) -> ImageGenerationModelResult:
-        return cls(
-            image_bytes=proto.image,
-            model_version=proto.model_version,
-        )
+        values: dict[str, Any] = {
+            rule.name: read(rule, getattr(proto, rule.path[-1])) for rule in RESULT_RULES
+        }
+        return cls(**values)
