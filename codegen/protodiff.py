@@ -39,7 +39,6 @@ from google.protobuf import (
     text_encoding,
     text_format,
 )
-from google.protobuf.descriptor import FieldDescriptor
 
 from .tools import CodegenError
 
@@ -165,7 +164,7 @@ class OptionReader:
         out: dict[str, str] = {}
         for field, value in self._parse(options).ListFields():
             key = f"[{field.full_name}]" if field.is_extension else field.name
-            if field.label == FieldDescriptor.LABEL_REPEATED:
+            if field.is_repeated:
                 out[key] = "[" + ", ".join(proto_value(field, v) for v in value) + "]"
             else:
                 out[key] = proto_value(field, value)
