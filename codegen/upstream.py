@@ -6,12 +6,14 @@ project keeps on purpose (listed in ``specs/upstream-differences.yaml``, such
 as the 500-character prompt limit) or one to bring in.
 
 :func:`apply` brings them in, file by file: a file with a difference to bring
-in is replaced by upstream's file as it is (its comments become the SDK's
-docstrings), then the project's listed differences are put back into it
-(options re-added or removed), and the OpenAPI document is updated with what
-follows from the protos' JSON mapping (:mod:`codegen.openapi_derive`). A file
-with no such difference is left untouched, with its own comments. Files that
-upstream's files newly import are copied in too.
+in is replaced by upstream's file; in it, each element (message, field, enum,
+value, service, rpc) whose own structure did not change gets our leading
+comment back (our comments document sources and limits and become the SDK's
+docstrings), while new or changed elements keep upstream's comment. Then the
+project's listed differences are put back (options re-added or removed) and
+the OpenAPI document is updated with what follows from the protos' JSON
+mapping (:mod:`codegen.openapi_derive`). A file with no difference to bring in
+is left untouched. Files that upstream's files newly import are copied in too.
 """
 
 from __future__ import annotations
@@ -203,6 +205,12 @@ def apply(specs: Path, upstream: Path) -> Applied:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(tools.find_proto(name, roots), target)
         done.written.append(name)
+    ours_files = {f.name: f for f in report.ours.file}
+    theirs_files = {f.name: f for f in report.theirs.file}
+    changed = [d.where for d in report.to_apply]
+    for name in take:
+        if name in ours_files:
+            _keep_comments(specs / name, ours_files[name], theirs_files[name], changed)
     # put the project's differences back into the files just taken from upstream
     for d, entry in report.kept:
         if d.file in take:
@@ -223,6 +231,64 @@ def apply(specs: Path, upstream: Path) -> Applied:
             done.written.append(doc.relative_to(specs).as_posix())
             done.openapi.extend(changes)
     return done
+
+
+# -- keeping our comments on what did not change -------------------------------------------
+
+_COMMENTED = ("message", "field", "oneof", "enum", "enum_value", "service", "method")
+
+
+def _changed_itself(name: str, changed: list[str]) -> bool:
+    """Whether a difference concerns the element ``name`` itself (not only its children)."""
+    return any(w == name or w.startswith(f"{name} ") for w in changed)
+
+
+def _comment_lines(lines: list[str], start: int) -> tuple[int, bool]:
+    """The first line of the ``//`` comment block right above line ``start``, and whether
+    every line above the element up to it is a plain ``//`` comment (no ``/* */``)."""
+    first = start
+    while first > 0 and lines[first - 1].lstrip().startswith("//"):
+        first -= 1
+    plain = first == 0 or "*/" not in lines[first - 1]
+    return first, plain
+
+
+def _keep_comments(
+    path: Path,
+    ours: descriptor_pb2.FileDescriptorProto,
+    theirs: descriptor_pb2.FileDescriptorProto,
+    changed: list[str],
+) -> None:
+    """In upstream's file at ``path``, puts back our leading comment of each element whose
+    own structure did not change (our documented comments, with their sources, stay)."""
+
+    def located(file: descriptor_pb2.FileDescriptorProto) -> dict[str, tuple[int, str]]:
+        spans = {tuple(loc.path): loc for loc in file.source_code_info.location}
+        out: dict[str, tuple[int, str]] = {}
+        for el in protodiff.elements(file):
+            loc = spans.get(el.path)
+            if el.kind in _COMMENTED and loc is not None:
+                out[el.full_name] = (loc.span[0], loc.leading_comments)
+        return out
+
+    mine, upstream_at = located(ours), located(theirs)
+    lines = path.read_text().splitlines(keepends=True)
+    edits: list[tuple[int, int, list[str]]] = []
+    for name, (line, their_comment) in upstream_at.items():
+        if name not in mine or _changed_itself(name, changed):
+            continue
+        our_comment = mine[name][1]
+        if our_comment == their_comment or not our_comment.strip():
+            continue
+        first, plain = _comment_lines(lines, line)
+        if not plain or (first == line and their_comment):
+            continue  # a block comment or one protoc placed elsewhere: leave upstream's
+        indent = lines[line][: len(lines[line]) - len(lines[line].lstrip())]
+        text = our_comment[:-1] if our_comment.endswith("\n") else our_comment
+        edits.append((first, line, [f"{indent}//{x}".rstrip() + "\n" for x in text.split("\n")]))
+    for first, line, new in sorted(edits, reverse=True):
+        lines[first:line] = new
+    path.write_text("".join(lines))
 
 
 # -- putting a project difference back into a .proto file ----------------------------------

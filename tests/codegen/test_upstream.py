@@ -105,7 +105,12 @@ def test_a_new_field_is_reported_applied_and_generated(
     )
 
     assert main(["upstream", str(cloudapi), "--specs", str(specs), "--apply"]) == 0
-    assert "int64 steps = 4;" in (specs / IMAGE).read_text()
+    taken = (specs / IMAGE).read_text()
+    assert "int64 steps = 4;" in taken
+    # upstream's comment on what is new; ours (with its sources) on what did not change
+    assert "  // Number of denoising steps.\n  int64 steps = 4;" in taken
+    assert "// Text of the prompt, at most 500 characters" in taken
+    assert "// Text describing the image." not in taken
     steps = _schema(specs, "ImageGenerationOptions")["properties"]["steps"]  # type: ignore[index]
     assert steps["x-proto-number"] == 4 and steps["x-proto-type"] == "int64"
     assert steps["description"] == "Number of denoising steps."
@@ -146,6 +151,11 @@ def test_removed_and_changed_fields(trees: tuple[Path, Path]) -> None:
     height = _schema(specs, "AspectRatio")["properties"]["heightRatio"]  # type: ignore[index]
     assert (height["x-proto-number"], height["type"], height["format"]) == (5, "integer", "int32")
     assert "description" in height  # the hand-written text is kept
+    taken = (specs / IMAGE).read_text()
+    assert (
+        "  // Weight of height in image.\n  int32 height_ratio = 5;" in taken
+    )  # changed: upstream's
+    assert "// Width part of the ratio. 0 or not set means 1" in taken  # unchanged: ours
     assert "default" not in height  # a default of the old type is not carried over
 
 
