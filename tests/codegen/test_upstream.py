@@ -235,3 +235,61 @@ def test_the_derived_document_is_deterministic(trees: tuple[Path, Path]) -> None
 def test_not_a_checkout_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["upstream", str(tmp_path)]) == 1
     assert "not a cloudapi checkout" in capsys.readouterr().err
+
+
+def test_a_removed_upstream_option_stays_removed(trees: tuple[Path, Path]) -> None:
+    """The endpoint service's http rules (``ours: null``) are left out again after apply."""
+    specs, cloudapi = trees
+    endpoint = cloudapi / "yandex/cloud/endpoint/api_endpoint_service.proto"
+    # upstream's form: http rules on both rpcs; and a new field to bring in
+    _edit(endpoint, "import ", 'import "google/api/annotations.proto";\nimport ')
+    _edit(
+        endpoint,
+        "rpc Get (GetApiEndpointRequest) returns (ApiEndpoint);",
+        "rpc Get (GetApiEndpointRequest) returns (ApiEndpoint) {\n"
+        '    option (google.api.http) = { get: "/endpoints/{api_endpoint_id}" };\n  }',
+    )
+    _edit(
+        endpoint,
+        "rpc List (ListApiEndpointsRequest) returns (ListApiEndpointsResponse);",
+        "rpc List (ListApiEndpointsRequest) returns (ListApiEndpointsResponse) {\n"
+        '    option (google.api.http) = { get: "/endpoints" };\n  }',
+    )
+    _edit(
+        endpoint,
+        "  string api_endpoint_id = 1;\n",
+        "  string api_endpoint_id = 1;\n  string zone = 2;\n",
+    )
+    done = upstream.apply(specs, cloudapi)
+    assert "yandex.cloud.endpoint.ApiEndpointService.Get option [google.api.http]" in done.reapplied
+    taken = (specs / "yandex/cloud/endpoint/api_endpoint_service.proto").read_text()
+    assert "string zone = 2;" in taken and "google.api.http" not in taken
+    report = upstream.diff(specs, cloudapi)
+    assert report.identical and len(report.kept) == 4
+    assert done.openapi == []  # no http rule, no OpenAPI change
+
+
+def test_a_project_option_on_an_rpc_is_put_back(trees: tuple[Path, Path]) -> None:
+    """Statement options (here an invented one on an rpc) are re-added too, not only field ones."""
+    specs, cloudapi = trees
+    where = f"{PKG}.ImageGenerationAsyncService.Generate option deprecated"
+    _edit(
+        specs / SERVICE,
+        '    option (yandex.cloud.api.operation) = { response: "ImageGenerationResponse" };\n',
+        '    option (yandex.cloud.api.operation) = { response: "ImageGenerationResponse" };\n'
+        "    option deprecated = true;\n",
+    )
+    listed = specs / upstream.DIFFERENCES_FILE
+    listed.write_text(
+        listed.read_text() + f"  - where: {where}\n    ours: 'true'\n    reason: a test.\n"
+    )
+    _edit(
+        cloudapi / SERVICE,
+        "  string model_version = 2;\n",
+        "  string model_version = 2;\n  int64 took_ms = 3;\n",
+    )
+    done = upstream.apply(specs, cloudapi)
+    assert where in done.reapplied
+    report = upstream.diff(specs, cloudapi)
+    assert report.identical and where in {d.where for d, _ in report.kept}
+    assert "+ ImageGenerationResponse.tookMs (field took_ms = 3)" in done.openapi
