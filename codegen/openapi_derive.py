@@ -164,7 +164,28 @@ def _shape(p: _Protos, full_name: str, name: str) -> tuple[Any, ...] | None:
         return None
     for f in msg.proto.field:
         if f.name == name:
-            return (f.number, f.type, f.type_name, f.label, f.json_name, f.proto3_optional)
+            # an enum's JSON form lists its values, a map's its key and value types
+            enum = p.enums.get(f.type_name.lstrip("."))
+            values = tuple(v.name for v in enum.value) if enum is not None else ()
+            entry = p.messages.get(f.type_name.lstrip("."))
+            map_of = (
+                tuple((x.type, x.type_name) for x in entry.proto.field)
+                if entry is not None and entry.proto.options.map_entry
+                else ()
+            )
+            oneof = f.oneof_index if f.HasField("oneof_index") else None
+            return (
+                f.number,
+                f.type,
+                f.type_name,
+                f.label,
+                f.json_name,
+                f.proto3_optional,
+                oneof,
+                f.options.deprecated,
+                values,
+                map_of,
+            )
     return None
 
 
@@ -336,8 +357,6 @@ def _sync_paths(d: _Deriver, before: _Protos, after: _Protos) -> None:
             elif op_id in known or op_id is None:
                 del ops[method]
                 d.changes.append(f"- {method.upper()} {path} ({op_id})")
-        if not any(m in _HTTP_METHODS for m in ops) and not paths.get(path):
-            del paths[path]
     for op_id, (svc, rpc, rule) in sorted(wanted.items()):
         if op_id in found:
             continue

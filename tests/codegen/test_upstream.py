@@ -293,3 +293,21 @@ def test_a_project_option_on_an_rpc_is_put_back(trees: tuple[Path, Path]) -> Non
     report = upstream.diff(specs, cloudapi)
     assert report.identical and where in {d.where for d, _ in report.kept}
     assert "+ ImageGenerationResponse.tookMs (field took_ms = 3)" in done.openapi
+
+
+def test_new_enum_values_reach_the_document(trees: tuple[Path, Path]) -> None:
+    """A field whose own shape is unchanged is derived again when its enum gains a value."""
+    specs, cloudapi = trees
+    _edit(
+        cloudapi / IMAGE,
+        "  AspectRatio aspect_ratio = 3;\n",
+        "  AspectRatio aspect_ratio = 3;\n  enum Style { STYLE_UNSPECIFIED = 0; PHOTO = 1; }\n"
+        "  // The style.\n  Style style = 4;\n",
+    )
+    upstream.apply(specs, cloudapi)
+    _edit(cloudapi / IMAGE, "PHOTO = 1;", "PHOTO = 1; SKETCH = 2;")
+    done = upstream.apply(specs, cloudapi)
+    assert "~ ImageGenerationOptions.style (field style = 4)" in done.openapi
+    style = _schema(specs, "ImageGenerationOptions")["properties"]["style"]  # type: ignore[index]
+    assert style["enum"] == ["STYLE_UNSPECIFIED", "PHOTO", "SKETCH"]
+    assert style["description"] == "The style."
