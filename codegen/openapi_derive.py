@@ -100,6 +100,8 @@ WELL_KNOWN: dict[str, dict[str, Any]] = {
 _HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 # keys of a property written by hand that survive when the field is derived again
 _KEPT = ("description", "example", "examples")
+# ... and those that survive when its JSON type stays the same
+_KEPT_SAME_TYPE = ("minLength", "maxLength", "pattern", "minItems", "maxItems", "default")
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class _Protos:
         self.enums: dict[str, descriptor_pb2.EnumDescriptorProto] = {}
         self.rpcs: list[tuple[str, str, Any, str]] = []  # service full name, rpc, proto, comment
         reader = protodiff.OptionReader(fds)
+        self.reader = reader
         self.http: dict[tuple[str, str], dict[str, str]] = {}
         self.op_response: dict[tuple[str, str], str] = {}
         for f in fds.file:
@@ -286,8 +289,51 @@ class _Deriver:
             out["x-proto-optional"] = True
         if f.options.deprecated:
             out["deprecated"] = True
+        out.update(self.bounds(f, out))
         out["x-proto-number"] = f.number
         return out
+
+    def bounds(
+        self, f: descriptor_pb2.FieldDescriptorProto, prop: dict[str, Any]
+    ) -> dict[str, int]:
+        """JSON Schema keywords for the field's validation options (``yandex.cloud.*``)."""
+        options = self.after.reader.read(f.options)
+        out: dict[str, int] = {}
+        if prop.get("type") == "string" and "format" not in prop:
+            if options.get("[yandex.cloud.required]") == "true":
+                out["minLength"] = 1
+            lo, hi = _range(options.get("[yandex.cloud.length]"))
+            if lo is not None:
+                out["minLength"] = lo
+            if hi is not None:
+                out["maxLength"] = hi
+        if prop.get("type") == "array":
+            lo, hi = _range(options.get("[yandex.cloud.size]"))
+            if lo is not None:
+                out["minItems"] = lo
+            if hi is not None:
+                out["maxItems"] = hi
+        return out
+
+
+def _range(option: str | None) -> tuple[int | None, int | None]:
+    """``"<=500"``, ``">=1"``, ``"1-100"``, ``"<10"``, ``"3"`` as (lowest, highest)."""
+    if option is None:
+        return None, None
+    text = option.strip('"').replace(" ", "")
+    match = re.fullmatch(r"(<=|>=|<|>)?(\d+)(?:-(\d+))?", text)
+    if match is None:
+        return None, None
+    op, first, second = match[1], int(match[2]), match[3]
+    if second is not None and op is None:
+        return first, int(second)
+    return {
+        "<=": (None, first),
+        "<": (None, first - 1),
+        ">=": (first, None),
+        ">": (first + 1, None),
+        None: (first, first),
+    }[op]
 
 
 def sync(doc: dict[str, Any], before: _Protos, after: _Protos) -> list[str]:
@@ -324,11 +370,20 @@ def sync(doc: dict[str, Any], before: _Protos, after: _Protos) -> list[str]:
             for key in _KEPT:
                 if key in old:
                     new[key] = old[key]
+            if _json_form(old) == _json_form(new):
+                for key in _KEPT_SAME_TYPE:
+                    if key in old and key not in new:
+                        new[key] = old[key]
             if new != old:
                 props[json_name] = new
                 changes.append(f"~ {name}.{json_name} (field {f.name} = {f.number})")
     _sync_paths(d, before, after)
     return changes
+
+
+def _json_form(prop: dict[str, Any]) -> Any:
+    """What decides the JSON shape of a property: type, format, items, the anyOf forms."""
+    return [prop.get(k) for k in ("type", "format", "items", "anyOf", "allOf", "enum")]
 
 
 def _sync_paths(d: _Deriver, before: _Protos, after: _Protos) -> None:

@@ -311,3 +311,28 @@ def test_new_enum_values_reach_the_document(trees: tuple[Path, Path]) -> None:
     style = _schema(specs, "ImageGenerationOptions")["properties"]["style"]  # type: ignore[index]
     assert style["enum"] == ["STYLE_UNSPECIFIED", "PHOTO", "SKETCH"]
     assert style["description"] == "The style."
+
+
+def test_the_prompt_limit_survives_a_change_of_the_prompt_field(trees: tuple[Path, Path]) -> None:
+    """Re-derived from the options apply puts back, the REST limit stays with the gRPC one."""
+    specs, cloudapi = trees
+    _edit(cloudapi / IMAGE, "  string text = 1;", "  string text = 1 [deprecated = true];")
+    done = upstream.apply(specs, cloudapi)
+    assert "~ Message.text (field text = 1)" in done.openapi
+    text = _schema(specs, "Message")["properties"]["text"]  # type: ignore[index]
+    assert (text["minLength"], text["maxLength"], text["deprecated"]) == (1, 500, True)
+    assert _text_options(specs)["[yandex.cloud.length]"] == '"<=500"'
+    # and a new string field with a length option gets its maxLength from it
+    _edit(
+        cloudapi / IMAGE,
+        "  double weight = 2;",
+        '  double weight = 2;\n  string negative = 3 [(yandex.cloud.length) = "1-200"];',
+    )
+    _edit(
+        cloudapi / IMAGE,
+        "package yandex.cloud.ai.foundation_models.v1.image_generation;\n",
+        'package yandex.cloud.ai.foundation_models.v1.image_generation;\n\nimport "yandex/cloud/validation.proto";\n',
+    )
+    upstream.apply(specs, cloudapi)
+    negative = _schema(specs, "Message")["properties"]["negative"]  # type: ignore[index]
+    assert (negative["minLength"], negative["maxLength"]) == (1, 200)
