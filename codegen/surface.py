@@ -30,14 +30,6 @@ def _bounds(expr: Any) -> tuple[int | None, int | None]:
     raise ValueError(f"unsupported validation expression {expr!r}")
 
 
-def _merge(
-    a: tuple[int | None, int | None], b: tuple[int | None, int | None]
-) -> tuple[int | None, int | None]:
-    lo = max((x for x in (a[0], b[0]) if x is not None), default=None)
-    hi = min((x for x in (a[1], b[1]) if x is not None), default=None)
-    return (lo, hi)
-
-
 def service_id(package: str) -> str:
     """``yandex.cloud.ai.foundation_models.v1.x`` -> ``ai-foundation-models``."""
     parts = package.split(".")
@@ -155,9 +147,10 @@ class _Builder:
             annotation, stored = f"Mapping[{key_type}, {one}]", f"dict[{key_type}, {one}]"
         else:
             annotation = stored = one
+        # Only the bounds the specs state: the type's own range is the runtime's to apply.
         lo, hi = (None, None)
         if kind in schema.INT_RANGES:
-            lo, hi = _merge(schema.INT_RANGES[kind], _bounds(f.options.get("yandex.cloud.value")))
+            lo, hi = _bounds(f.options.get("yandex.cloud.value"))
         min_len, max_len = _bounds(f.options.get("yandex.cloud.length"))
         required = bool(f.options.get("yandex.cloud.required"))
         if required and kind == "string" and construct == "scalar":

@@ -172,20 +172,16 @@ def _flag(name: str) -> str:
 
 
 def _value_type(rule: Any) -> Any:
+    """argparse's type for one value of ``rule``, read by the field contract's ``from_text``."""
+    from ._runtime.fields import from_text
+
     aliases = _VALUE_ALIASES.get(rule.name, {})
 
     def parse(text: str) -> Any:
-        if rule.py_type == "int":
-            try:
-                return int(text)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if rule.py_type == "float":
-            try:
-                return float(text)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        return aliases.get(text.lower(), text)
+        try:
+            return from_text(rule, aliases.get(text.lower(), text))
+        except (ValueError, OSError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     parse.__name__ = rule.name  # argparse names the type in its errors
     return parse
@@ -259,12 +255,27 @@ def add_generation_flags(parser: argparse.ArgumentParser, rules: Any = None) -> 
             "(whole numbers >= 0; 0 takes the documented default)",
         )
     for rule in by_name.values():
-        kwargs: dict[str, Any] = {"dest": f"option__{rule.name}", "help": _first_line(rule.doc)}
-        if rule.py_type == "bool":
+        if rule.construct == "message":
+            continue  # a dict value: from Python or a batch file, not a flag
+        help_text = _first_line(rule.doc)
+        if rule.deprecated:
+            help_text = f"(deprecated) {help_text}"
+        kwargs: dict[str, Any] = {"dest": f"option__{rule.name}", "help": help_text}
+        if rule.label == "repeated":
+            help_text += " (repeat the flag for each value)"
+        elif rule.label == "map":
+            help_text += " (KEY=VALUE; repeat the flag for each entry)"
+        kwargs["help"] = help_text
+        if rule.kind == "bool" and rule.label == "single":
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["type"] = _value_type(rule)
-            kwargs["metavar"] = rule.py_type.upper()
+            kwargs["metavar"] = "KEY=VALUE" if rule.label == "map" else rule.py_type.upper()
+            if rule.construct == "enum":
+                kwargs["choices"] = rule.enum_names
+                del kwargs["metavar"]
+            if rule.label != "single":
+                kwargs["action"] = "append"
         group.add_argument(_flag(rule.name), **kwargs)
 
 
@@ -278,8 +289,15 @@ def generation_options(args: argparse.Namespace, rules: Any = None) -> dict[str,
             options.update(zip(names, values, strict=True))
     for rule in rules.OPTION_RULES:
         value = getattr(args, f"option__{rule.name}", None)
-        if value is not None:
-            options[rule.name] = value
+        if value is None:
+            continue
+        if rule.deprecated:
+            print(
+                f"warning: {_flag(rule.name)} is deprecated in the API spec and may stop having "
+                "an effect",
+                file=sys.stderr,
+            )
+        options[rule.name] = dict(value) if rule.label == "map" else value
     return options
 
 

@@ -27,8 +27,21 @@ GEN = Path("yandex_art") / "_gen"
 # Not the generator's own output: tool versions and hashes, and the REST
 # models datamodel-code-generator makes from the (fixed) OpenAPI document.
 NOT_SNAPSHOTTED = {"PROVENANCE.json", "rest/models.py"}
-HANDLED = ["scalar_with_bounds", "nested_message", "deprecated_field", "second_method"]
-REFUSED = ["enum_option", "oneof_option", "repeated_option", "map_option"]
+HANDLED = [
+    "scalar_with_bounds",
+    "nested_message",
+    "deprecated_field",
+    "second_method",
+    "enum_option",
+    "oneof_option",
+    "repeated_option",
+    "repeated_bytes",
+    "map_option",
+    "int64_wrapper",
+    "generate_sync",
+    "edit_operation",
+]
+REFUSED = ["streaming_rpc", "struct_option", "recursive_message"]
 
 
 def _base_specs(tmp: Path) -> Path:
