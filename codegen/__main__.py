@@ -120,11 +120,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.traceback:
             traceback.print_exc()
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        print(
-            "Fix the spec that is behind, or pass --no-strict to generate anyway "
-            "(the disagreement is then a warning).",
-            file=sys.stderr,
-        )
+        if exc.wire:
+            print(
+                "A value would travel on one transport only, which --no-strict never allows. "
+                "Bring specs/openapi in line with the protos (python -m codegen upstream DIR "
+                "--apply derives the changes; see MAINTAINING.md).",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                "Fix the spec that is behind, or pass --no-strict to generate anyway "
+                "(an annotation-only disagreement is then a warning).",
+                file=sys.stderr,
+            )
         return 1
     except (CodegenError, ValueError, KeyError, OSError) as exc:
         if args.traceback:

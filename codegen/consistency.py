@@ -30,8 +30,17 @@ _JSON_TYPES = {
 }
 
 
+# Marks a disagreement in the annotations only (x-proto-*, operationId): no value travels
+# differently because of it, so --no-strict may turn it into a warning.
+ANNOTATION = " (annotation)"
+
+
 class SpecMismatch(CodegenError, ValueError):
-    """The two specs disagree."""
+    """The two specs disagree; ``wire`` when a value would travel on one transport only."""
+
+    def __init__(self, message: str, *, wire: bool = True) -> None:
+        super().__init__(message)
+        self.wire = wire
 
 
 def _deref(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -84,9 +93,19 @@ def _compare(
         f, prop = expected[name], props[name]
         at = f"{where}.{name}"
         if prop.get("x-proto-number") not in (None, f.number):
-            errors.append(f"{at}: number {prop.get('x-proto-number')} != proto {f.number}")
+            errors.append(f"{at}: number {prop.get('x-proto-number')} != proto {f.number}" + ANNOTATION)
         item = prop
-        if f.repeated:
+        if f.map:  # a JSON object; its values are checked as the entry's value field
+            node = _deref(doc, prop)
+            if node.get("type") != "object" or not isinstance(
+                node.get("additionalProperties"), dict
+            ):
+                errors.append(f"{at}: map field is not an object with additionalProperties")
+                continue
+            f = api.message(f.type_name).field("value")
+            item = node["additionalProperties"]
+            prop = {**item, "x-proto-type": prop.get("x-proto-type", f.kind)}
+        elif f.repeated:
             if _deref(doc, prop).get("type") != "array":
                 errors.append(f"{at}: repeated field is not an array")
                 continue
@@ -98,8 +117,10 @@ def _compare(
             elif not f.type_name.startswith("google.protobuf."):
                 _compare(api, doc, item, f.type_name, at, seen, errors)
         else:
+            if " body" in where:  # what a client sends; answers are read leniently
+                _compare_bounds(doc, f, item, at, errors)
             if prop.get("x-proto-type") != f.kind:
-                errors.append(f"{at}: x-proto-type {prop.get('x-proto-type')!r} != proto {f.kind}")
+                errors.append(f"{at}: x-proto-type {prop.get('x-proto-type')!r} != proto {f.kind}" + ANNOTATION)
             got = _json_types(doc, item)
             allowed = _JSON_TYPES.get(f.kind, got)
             # the natural JSON type is required; the string form is optional for floats
@@ -108,6 +129,27 @@ def _compare(
                 errors.append(
                     f"{at}: JSON types {sorted(got)} do not fit {sorted(allowed)} for {f.kind}"
                 )
+
+
+def _compare_bounds(
+    doc: dict[str, Any], f: schema.Field, prop: dict[str, Any], at: str, errors: list[str]
+) -> None:
+    """A string's length limits must be the same on both transports: the SDK and the emulator
+    read the protos, REST models read the OpenAPI document."""
+    if f.kind != "string":
+        return
+    from .surface import _bounds  # the option mini language has one parser
+
+    low, high = _bounds(f.options.get("yandex.cloud.length"))
+    if f.options.get("yandex.cloud.required"):
+        low = max(low or 0, 1)
+    node = _deref(doc, prop)
+    stated = (node.get("minLength"), node.get("maxLength"))
+    if (low, high) != stated and not (low is None and stated[0] == 0):
+        errors.append(
+            f"{at}: length limits differ: protos {low!r}..{high!r}, OpenAPI "
+            f"{stated[0]!r}..{stated[1]!r} (see specs/upstream-differences.yaml)"
+        )
 
 
 def check(api: schema.Api, openapi: Path) -> None:
@@ -126,7 +168,7 @@ def check(api: schema.Api, openapi: Path) -> None:
                 continue
             seen_ops.add((rpc.http.method.lower(), rpc.http.path))
             if op.get("operationId") != f"{svc.name}_{rpc.name}":
-                errors.append(f"{where}: operationId {op.get('operationId')!r}")
+                errors.append(f"{where}: operationId {op.get('operationId')!r}" + ANNOTATION)
             request = api.message(rpc.input_type)
             params = {
                 (_deref(doc, p)["in"], _deref(doc, p)["name"]) for p in op.get("parameters", [])
@@ -161,7 +203,7 @@ def check(api: schema.Api, openapi: Path) -> None:
                 None,
                 rpc.operation_response,
             ):
-                errors.append(f"{where}: operation response type differs")
+                errors.append(f"{where}: operation response type differs" + ANNOTATION)
     for path, ops in doc.get("paths", {}).items():
         for method in ops:
             if (
@@ -170,7 +212,8 @@ def check(api: schema.Api, openapi: Path) -> None:
             ):
                 errors.append(f"OpenAPI {method.upper()} {path} has no rpc in the protos")
     if errors:
-        raise SpecMismatch("specs disagree:\n  " + "\n  ".join(errors))
+        wire = any(not error.endswith(ANNOTATION) for error in errors)
+        raise SpecMismatch("specs disagree:\n  " + "\n  ".join(errors), wire=wire)
 
 
 def _default_value(kind: str, value: Any, where: str) -> Any:

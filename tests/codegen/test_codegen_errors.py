@@ -21,15 +21,29 @@ def _codegen(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_spec_mismatch_is_a_message_and_strict_is_the_default(tmp_path: Path) -> None:
+def test_a_field_on_one_transport_only_is_refused_even_without_strict(tmp_path: Path) -> None:
     specs = _copy_specs(tmp_path, openapi=False)  # a proto field the OpenAPI side lacks
+    out = tmp_path / "out"
+    for flags in ((), ("--no-strict",)):
+        result = _codegen("--specs", str(specs), "--out", str(out), *flags)
+        assert result.returncode == 1
+        assert "specs disagree" in result.stderr and "guidance" in result.stderr
+        assert "one transport only" in result.stderr and "upstream" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not out.exists()  # nothing written
+
+
+def test_an_annotation_only_mismatch_is_a_warning_without_strict(tmp_path: Path) -> None:
+    specs = _copy_specs(tmp_path, openapi=True)
+    doc = specs / "openapi" / "image_generation.yaml"
+    text = doc.read_text()
+    assert "operationId: ImageGenerationAsyncService_Generate" in text
+    doc.write_text(text.replace("ImageGenerationAsyncService_Generate", "Generate"))
     out = tmp_path / "out"
     result = _codegen("--specs", str(specs), "--out", str(out))
     assert result.returncode == 1
-    assert "specs disagree" in result.stderr and "guidance" in result.stderr
-    assert "--no-strict" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not out.exists()  # nothing written
+    assert "operationId" in result.stderr and "--no-strict" in result.stderr
+    assert not out.exists()
     lenient = _codegen("--specs", str(specs), "--out", str(out), "--no-strict")
     assert lenient.returncode == 0, lenient.stderr
     assert "warning: specs disagree" in lenient.stderr

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import difflib
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from codegen import pipeline
+from codegen import openapi_derive, pipeline
 from codegen.__main__ import main
 from tests.codegen.variant import apply_fixture, import_generated, submodule
 
@@ -53,6 +54,16 @@ def _base_specs(tmp: Path) -> Path:
     return specs
 
 
+def _apply_with_openapi(specs: Path, name: str) -> None:
+    """The fixture's proto change, and the OpenAPI change that follows from it (as
+    ``python -m codegen upstream DIR --apply`` writes it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        before = pipeline.descriptor_set(pipeline.stage_specs(specs), Path(tmp))
+        apply_fixture(specs, (FIXTURES / f"{name}.proto").read_text())
+        after = pipeline.descriptor_set(pipeline.stage_specs(specs), Path(tmp))
+    openapi_derive.update(specs / "openapi" / "image_generation.yaml", before, after)
+
+
 def _tree(out: Path) -> dict[str, str]:
     root = out / GEN
     return {p.relative_to(root).as_posix(): p.read_text() for p in root.rglob("*.py")}
@@ -61,7 +72,7 @@ def _tree(out: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("base")
-    pipeline.generate(_base_specs(tmp), tmp / "out", strict=False)
+    pipeline.generate(_base_specs(tmp), tmp / "out", strict=True)
     return _tree(tmp / "out")
 
 
@@ -78,9 +89,9 @@ def test_handled_construct(
     name: str, base: dict[str, str], tmp_path: Path, snapshot: SnapshotAssertion
 ) -> None:
     specs = _base_specs(tmp_path)
-    apply_fixture(specs, (FIXTURES / f"{name}.proto").read_text())
+    _apply_with_openapi(specs, name)
     out = tmp_path / "out"
-    pipeline.generate(specs, out, strict=False)
+    pipeline.generate(specs, out, strict=True)
     after = _tree(out)
     diffs = {
         path: "".join(
@@ -107,9 +118,9 @@ def test_refused_construct_is_a_message(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], snapshot: SnapshotAssertion
 ) -> None:
     specs = _base_specs(tmp_path)
-    apply_fixture(specs, (FIXTURES / f"{name}.proto").read_text())
+    _apply_with_openapi(specs, name)
     out = tmp_path / "out"
-    assert main(["--specs", str(specs), "--out", str(out), "--no-strict"]) == 1
+    assert main(["--specs", str(specs), "--out", str(out)]) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("python -m")]
     assert errors == snapshot
     assert not out.exists()  # nothing written

@@ -187,11 +187,11 @@ def test_consistency_check_catches_a_field_missing_from_openapi(tmp_path: Path) 
     specs = _copy_specs(tmp_path, openapi=False)
     with pytest.raises(consistency.SpecMismatch, match="guidance"):
         pipeline.generate(specs, tmp_path / "strict", strict=True)
-    # with --no-strict the generation still goes through (with a warning)
-    pipeline.generate(specs, tmp_path / "lenient", strict=False)
-    package = import_generated(tmp_path / "lenient")
-    model_mod = submodule(package, "image_generation.model")
-    assert "guidance" in inspect.signature(model_mod.ImageGenerationModel.configure).parameters
+    # --no-strict never lets a field reach gRPC and not REST: refused all the same
+    with pytest.raises(consistency.SpecMismatch, match="guidance") as caught:
+        pipeline.generate(specs, tmp_path / "lenient", strict=False)
+    assert caught.value.wire
+    assert not (tmp_path / "lenient").exists()
 
 
 def test_comment_with_odd_characters_becomes_a_valid_docstring(tmp_path: Path) -> None:
