@@ -93,7 +93,9 @@ def _compare(
         f, prop = expected[name], props[name]
         at = f"{where}.{name}"
         if prop.get("x-proto-number") not in (None, f.number):
-            errors.append(f"{at}: number {prop.get('x-proto-number')} != proto {f.number}" + ANNOTATION)
+            errors.append(
+                f"{at}: number {prop.get('x-proto-number')} != proto {f.number}" + ANNOTATION
+            )
         item = prop
         if f.map:  # a JSON object; its values are checked as the entry's value field
             node = _deref(doc, prop)
@@ -120,7 +122,10 @@ def _compare(
             if " body" in where:  # what a client sends; answers are read leniently
                 _compare_bounds(doc, f, item, at, errors)
             if prop.get("x-proto-type") != f.kind:
-                errors.append(f"{at}: x-proto-type {prop.get('x-proto-type')!r} != proto {f.kind}" + ANNOTATION)
+                errors.append(
+                    f"{at}: x-proto-type {prop.get('x-proto-type')!r} != proto {f.kind}"
+                    + ANNOTATION
+                )
             got = _json_types(doc, item)
             allowed = _JSON_TYPES.get(f.kind, got)
             # the natural JSON type is required; the string form is optional for floats

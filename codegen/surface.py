@@ -138,7 +138,9 @@ class _Builder:
             key_field, value_field = entry.field("key"), entry.field("value")
             map_key = key_field.kind
             if map_key not in schema.PY_TYPES or map_key in ("double", "float", "bytes"):
-                raise Unsupported(f"{where} is a map with {map_key} keys, which proto3 does not allow")
+                raise Unsupported(
+                    f"{where} is a map with {map_key} keys, which proto3 does not allow"
+                )
         construct, kind, one, message, fields = self._one(where, value_field)
         if label == "repeated":
             annotation, stored = f"Sequence[{one}]", f"tuple[{one}, ...]"
@@ -186,9 +188,7 @@ class _Builder:
             message=message,
         )
 
-    def _one(
-        self, where: str, f: schema.Field
-    ) -> tuple[str, str, str, str, tuple[Value, ...]]:
+    def _one(self, where: str, f: schema.Field) -> tuple[str, str, str, str, tuple[Value, ...]]:
         """(construct, kind, Python type, message name, message fields) of one value of ``f``."""
         if f.kind == "enum":
             names = ", ".join(repr(name) for name, _ in self.api.enum(f.type_name).values)
@@ -209,8 +209,12 @@ class _Builder:
                 f"{where} is a {f.type_name}, a well-known type the generator does not map "
                 "to a Python value (it maps wrappers, Timestamp and Duration)"
             )
-        return "message", "message", self.typed_dict(where, f.type_name), f.type_name, self._fields(
-            f.type_name
+        return (
+            "message",
+            "message",
+            self.typed_dict(where, f.type_name),
+            f.type_name,
+            self._fields(f.type_name),
         )
 
     def _fields(self, type_name: str) -> tuple[Value, ...]:
@@ -222,7 +226,9 @@ class _Builder:
         if name in self.typed_dicts:
             return name
         if type_name in self._building:
-            raise Unsupported(f"{where} is a recursive message ({type_name}), which is not supported")
+            raise Unsupported(
+                f"{where} is a recursive message ({type_name}), which is not supported"
+            )
         self._building.add(type_name)
         values = tuple(
             self.value(message, sub, (sub.name,), (sub.json_name,)) for sub in message.fields
@@ -268,9 +274,7 @@ class Group:
     values: tuple[Value, ...]
 
 
-def flatten(
-    builder: _Builder, message: schema.Message
-) -> tuple[list[Value], list[Group]]:
+def flatten(builder: _Builder, message: schema.Message) -> tuple[list[Value], list[Group]]:
     """The parameters of ``message``: its fields, singular sub-messages flattened at any depth.
 
     A parameter is named after its field; when two flattened fields share a
@@ -279,7 +283,9 @@ def flatten(
     leaves: list[tuple[schema.Message, schema.Field, tuple[str, ...], tuple[str, ...]]] = []
     groups: list[tuple[str, tuple[str, ...], list[int]]] = []
 
-    def walk(owner: schema.Message, path: tuple[str, ...], json: tuple[str, ...], seen: tuple[str, ...]) -> list[int]:
+    def walk(
+        owner: schema.Message, path: tuple[str, ...], json: tuple[str, ...], seen: tuple[str, ...]
+    ) -> list[int]:
         taken: list[int] = []
         for f in owner.fields:
             if _flattens(f):
@@ -413,13 +419,18 @@ def _request_parts(
 ) -> tuple[schema.Field | None, schema.Field | None, schema.Field | None]:
     """(model URI, prompt messages, options) fields of a request, each None when absent."""
     strings = [f for f in request.fields if f.kind == "string" and not f.repeated]
-    uri = next((f for f in strings if f.name == "model_uri"), strings[0] if len(strings) == 1 else None)
+    uri = next(
+        (f for f in strings if f.name == "model_uri"), strings[0] if len(strings) == 1 else None
+    )
     repeated = [f for f in request.fields if f.repeated and f.is_message and not f.map]
     messages = repeated[0] if len(repeated) == 1 else None
     options = [
         f
         for f in request.fields
-        if f.is_message and not f.repeated and not f.oneof and _flattens(f)
+        if f.is_message
+        and not f.repeated
+        and not f.oneof
+        and _flattens(f)
         and f.name.endswith("options")
     ]
     return uri, messages, options[0] if len(options) == 1 else None
@@ -448,7 +459,8 @@ def model_services(api: schema.Api) -> list[ModelView]:
         for rpc in svc.rpcs:
             if rpc.streaming:
                 raise Unsupported(
-                    f"{svc.full_name}.{rpc.name} is a streaming rpc, which the generator does not serve"
+                    f"{svc.full_name}.{rpc.name} is a streaming rpc, "
+                    "which the generator does not serve"
                 )
         main = [r for r in svc.rpcs if r.operation_response and r.name == "Generate"]
         main = main or [r for r in svc.rpcs if r.operation_response]
@@ -498,9 +510,7 @@ def _model_view(api: schema.Api, svc: schema.Service, rpc: schema.Rpc) -> ModelV
             )
             view.text = value
         view.message_values.append(value)
-    view.result_values = [
-        _result_value(builder, view.response, f) for f in view.response.fields
-    ]
+    view.result_values = [_result_value(builder, view.response, f) for f in view.response.fields]
     taken = {"run_deferred", "configure", "attach_deferred", "run_batch", "uri", "config"}
     for other in svc.rpcs:
         if other is rpc:
@@ -546,7 +556,11 @@ def _method(api: schema.Api, builder: _Builder, view: ModelView, rpc: schema.Rpc
     uri, messages, options = _request_parts(api, request)
     takes_messages = messages is not None and messages.type_name == view.messages_field.type_name
     takes_options = options is not None and options.type_name == view.options_field.type_name
-    skip = {f.name for f in (uri, messages if takes_messages else None, options if takes_options else None) if f}
+    skip = {
+        f.name
+        for f in (uri, messages if takes_messages else None, options if takes_options else None)
+        if f
+    }
     params = tuple(
         builder.value(request, f, (f.name,), (f.json_name,))
         for f in request.fields
@@ -554,7 +568,9 @@ def _method(api: schema.Api, builder: _Builder, view: ModelView, rpc: schema.Rpc
     )
     for p in params:
         if p.name in ("messages", "timeout", "idempotency_key"):
-            raise Unsupported(f"{request.full_name}.{p.name} clashes with a parameter of every method")
+            raise Unsupported(
+                f"{request.full_name}.{p.name} clashes with a parameter of every method"
+            )
     return Method(
         rpc=rpc,
         name=snake(rpc.name) + ("_deferred" if deferred else ""),

@@ -59,7 +59,7 @@ def main(change: str) -> dict[str, Any]:
             with emu.sdk(transport) as sdk:
                 model = sdk.models.image_generation("yandex-art")
                 # every change leaves the prompt limit on both transports
-                _refused_before_sending(emu, lambda: model.run_deferred("x" * 501), "text")
+                _refused_before_sending(emu, lambda m=model: m.run_deferred("x" * 501), "text")
                 configured = _exercise(change, emu, model)
                 _image(configured.run_deferred("a red cat").wait(poll_timeout=30))
                 done[transport] = "generated"
@@ -74,7 +74,9 @@ def _exercise(change: str, emu: Emulator, model: Any) -> Any:
     if change == "repeated_bytes":
         return model.configure(references=[b"\x01\x02", b"\x03"])
     if change == "oneof_option":
-        _refused_before_sending(emu, lambda: model.configure(width=5, preset="square"), "width", "preset")
+        _refused_before_sending(
+            emu, lambda: model.configure(width=5, preset="square"), "width", "preset"
+        )
         return model.configure(width=512).configure(preset="square")  # the later member wins
     if change == "map_option":
         return model.configure(labels={"team": "art", "run": "7"})
@@ -95,7 +97,9 @@ def _exercise(change: str, emu: Emulator, model: Any) -> Any:
     if change == "edit_operation":
         operation = model.edit_deferred("a green cat", image=b"\x01\x02\x03")
         _image(operation.wait(poll_timeout=30))
-        _refused_before_sending(emu, lambda: model.edit_deferred("a cat", image="not bytes"), "image")
+        _refused_before_sending(
+            emu, lambda: model.edit_deferred("a cat", image="not bytes"), "image"
+        )
         return model
     if change == "today":
         return model.configure(seed=50, width_ratio=1, height_ratio=2)
