@@ -23,7 +23,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2
 
-from . import consistency, render, schema, tools
+from . import consistency, render, schema, smoke, tools
 
 PACKAGE_DIR = Path("yandex_art") / "_gen"
 REGENERATE = "nox -s codegen (or: python -m codegen)"
@@ -138,7 +138,7 @@ def _model(specs: Specs, fds: descriptor_pb2.FileDescriptorSet) -> schema.Api:
     return consistency.with_defaults(api, specs.root / specs.openapi[0])
 
 
-def generate(specs: Path, out: Path, *, strict: bool = True) -> list[str]:
+def generate(specs: Path, out: Path, *, strict: bool = True, smoke_test: bool = True) -> list[str]:
     """Regenerates ``out`` (the generated/ folder) from ``specs``; returns changed paths.
 
     With ``strict`` (the default), a disagreement between the protos and the
@@ -165,7 +165,9 @@ def generate(specs: Path, out: Path, *, strict: bool = True) -> list[str]:
             ],
             cwd=tmp,
         )
-        started: dict[str, subprocess.Popen[bytes]] = {"dmcg": dmcg}
+        started: dict[str, subprocess.Popen[Any]] = {"dmcg": dmcg}
+        if smoke_test:  # started now: its imports overlap the generation
+            started["smoke"], smoke_tree = smoke.start(stage)
         try:
             fds = descriptor_set(staged, tmp)
             # typed messages from the same descriptors, in the background too
@@ -192,6 +194,8 @@ def generate(specs: Path, out: Path, *, strict: bool = True) -> list[str]:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
+            if smoke_test:
+                smoke_tree.cleanup()
             raise
         source = [staged.label(document)]
         rest_models.write_text(header("datamodel-code-generator", source) + rest_models.read_text())
@@ -204,6 +208,8 @@ def generate(specs: Path, out: Path, *, strict: bool = True) -> list[str]:
             json.dumps(provenance(staged, fds), indent=2, sort_keys=True) + "\n"
         )
         (stage / "py.typed").write_text("")
+        if smoke_test:  # refuses, naming what fails, before anything is written
+            smoke.finish(started["smoke"], smoke_tree)
         return write(tmp / "stage", out)
 
 

@@ -43,9 +43,9 @@ from .._gen.proto.yandex.cloud.operation import (
     Operation,
 )
 from .._gen.transports import image_generation_async_service, operation_service
-from .._runtime.fields import RpcRule
+from .._runtime.fields import RpcRule, build
 from .faults import status_of
-from .service import EmulatorError, EmulatorService, OperationView
+from .service import EmulatorError, EmulatorService, OperationView, result_values
 
 __all__ = ["GrpcServer", "build_server", "to_proto"]
 
@@ -65,6 +65,10 @@ def _time(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+def _result(image: bytes, model_version: str) -> Any:
+    return build(ImageGenerationResponse, result_values(image, model_version))
+
+
 def to_proto(view: OperationView) -> Operation:
     """The wire message of an operation."""
     operation = Operation(
@@ -80,11 +84,7 @@ def to_proto(view: OperationView) -> Operation:
     elif view.response is not None:
         value = b""
         if view.response.image or view.response.model_version:
-            value = bytes(
-                ImageGenerationResponse(
-                    image=view.response.image, model_version=view.response.model_version
-                )
-            )
+            value = bytes(_result(view.response.image, view.response.model_version))
         operation.response = AnyMessage(type_url=view.response.type_url, value=value)
     return operation
 
@@ -173,9 +173,7 @@ def result_message(view: OperationView, response_type: type[Any]) -> Any:
     if view.error is not None:
         raise EmulatorError(status_of(view.error[0]), view.error[1])
     if view.response is not None and view.response.image:
-        return ImageGenerationResponse(
-            image=view.response.image, model_version=view.response.model_version
-        )
+        return _result(view.response.image, view.response.model_version)
     return response_type()
 
 

@@ -7,7 +7,6 @@ produce 5xx. Debug paths (no credentials needed): ``GET /_emulator/stats``,
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import uuid
@@ -25,7 +24,7 @@ from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
 )
 from .._runtime import fields
 from .faults import status_of
-from .service import EmulatorError, EmulatorService, OperationView
+from .service import EmulatorError, EmulatorService, OperationView, result_json
 
 __all__ = ["build_app", "operation_json", "parse_generation_request"]
 
@@ -66,10 +65,7 @@ def operation_json(view: OperationView) -> dict[str, Any]:
         data["error"] = {"code": view.error[0], "message": view.error[1], "details": []}
     elif view.response is not None:
         response: dict[str, Any] = {"@type": view.response.type_url}
-        if view.response.image:
-            response["image"] = base64.b64encode(view.response.image).decode("ascii")
-        if view.response.model_version:
-            response["modelVersion"] = view.response.model_version
+        response.update(result_json(view.response.image, view.response.model_version))
         data["response"] = response
     return data
 
@@ -105,8 +101,9 @@ def _request_from_json(body: Any, rpc: fields.RpcRule, rules: Any) -> dict[str, 
     data: dict[str, Any] = {}
     if rpc.uri_field is not None:
         uri_key = rules.MODEL_URI[1]
-        if body.get(uri_key) is not None:
-            data[rules.MODEL_URI[0]] = fields.json_scalar("string", body[uri_key], uri_key)
+        uri = body.get(uri_key, body.get(rules.MODEL_URI[0]))  # parsers accept both names
+        if uri is not None:
+            data[rules.MODEL_URI[0]] = fields.json_scalar("string", uri, uri_key)
     if rpc.takes_messages:
         messages_key = rules.MESSAGES[1]
         messages = body.get(messages_key)

@@ -9,6 +9,7 @@ side maps it to an HTTP status with :data:`HTTP_STATUS`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import enum
 import hashlib
 import math
@@ -112,6 +113,28 @@ class GenerationParams:
     version: str
     options: tuple[tuple[str, Any], ...] = ()
     """Every option of the rules table, after defaults (new spec fields included)."""
+
+
+def result_values(image: bytes, model_version: str) -> dict[str, Any]:
+    """The result message's fields the emulator fills, by proto name: its bytes field (the
+    image) and, when the specs have it, ``model_version``."""
+    values: dict[str, Any] = {}
+    for rule in RULES.RESULT_RULES:
+        if rule.kind == "bytes" and rule.label == "single" and image:
+            values[rule.path[-1]] = image
+        elif rule.path[-1] == "model_version" and model_version:
+            values[rule.path[-1]] = model_version
+    return values
+
+
+def result_json(image: bytes, model_version: str) -> dict[str, Any]:
+    """The same fields in the proto3 JSON mapping (camelCase names, base64 bytes)."""
+    names = {rule.path[-1]: rule.json_path[-1] for rule in RULES.RESULT_RULES}
+    out: dict[str, Any] = {}
+    for name, value in result_values(image, model_version).items():
+        text = base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+        out[names[name]] = text
+    return out
 
 
 @dataclass(frozen=True)
