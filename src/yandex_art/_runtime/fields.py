@@ -1,7 +1,7 @@
 """The field contract: one description of a request field, read by everything that handles one.
 
 Codegen writes a table of :class:`FieldRule` objects from the specs (the
-``*_rules.py`` modules under ``yandex_art._gen``). This module is the one
+``*_rules.py`` modules of the generated package). This module is the one
 place that interprets a rule:
 
 - :func:`check` takes what a caller passed to ``configure()`` (or a method
