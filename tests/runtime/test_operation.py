@@ -598,8 +598,9 @@ def test_server_timestamps_teach_the_exact_duration_and_the_next_read_lands_on_i
     sim.run(third.wait())
     done_at = sim.finished_at(third)
     reads = sim.server.reads_by_op[third.id]
-    # The sparse read(s), then one just after the expected end.
-    assert len(reads) == PollPolicy().sparse_reads + 1
+    # Reads within the lag bound (every 2 s, then 1.5x the age), then one just after the
+    # expected end.
+    assert len(reads) == 3
     assert 0 <= reads[-1] - done_at <= 0.002
     assert first.reads > third.reads
 
@@ -728,3 +729,33 @@ def test_a_failed_attempt_holds_no_grant_during_its_backoff(sim: Sim) -> None:
     assert sim.run(both()) == f"image of {op.id}"
     assert held_while_sleeping == [0]
     assert op.reads == 2
+
+
+def test_a_slow_history_never_makes_a_fast_result_late(sim: Sim) -> None:
+    """After three 12 s operations, a 1 s one is noticed within the lag bound, not at 6 s."""
+    for _ in range(3):
+        sim.durations.observe("art://folder/yandex-art/latest", 12.0)
+    fast = sim.operation(1.0)
+    started = sim.clock()
+    sim.run(fast.wait())
+    assert sim.clock() - started <= 2.5
+    assert fast.reads <= 2
+
+
+@pytest.mark.parametrize("learned", [60.0, 600.0])
+def test_the_lag_is_bounded_by_the_time_the_operation_took(sim: Sim, learned: float) -> None:
+    policy = PollPolicy()
+    for _ in range(32):
+        sim.durations.observe("art://folder/yandex-art/latest", learned)
+    for duration in (1.0, 3.0, 8.0):
+        operation = sim.operation(duration)
+        sim.run(operation.wait())
+        reads = sim.server.reads_by_op[operation.id]
+        lag = reads[-1] - sim.finished_at(operation)
+        assert lag <= max(policy.lag_constant, policy.lag_fraction * duration) + 0.01
+
+
+def test_absurd_learned_durations_are_ignored(sim: Sim) -> None:
+    sim.durations.observe("k", 86_000.0)
+    sim.durations.observe("k", -1.0)
+    assert sim.durations.history("k") == ()

@@ -265,7 +265,8 @@ def test_cold_plan_is_geometric_backoff_up_to_the_cap() -> None:
 
 
 def test_plan_with_history_reads_sparsely_then_densely() -> None:
-    policy = PollPolicy(jitter=0.0)
+    # The learned plan alone; the lag bound has its own tests.
+    policy = PollPolicy(jitter=0.0, lag_fraction=math.inf, lag_constant=math.inf)
     history = tuple(19.0 + 0.2 * i for i in range(11))  # p10 19.2, p90 20.8
     reads = _schedule(policy, 20.0, history=history)
     margin = 20.0 * policy.prior_spread / 11
@@ -281,7 +282,8 @@ def test_plan_with_history_reads_sparsely_then_densely() -> None:
 
 
 def test_plan_with_a_tight_history_reads_just_after_the_expected_end() -> None:
-    policy = PollPolicy(jitter=0.0)
+    # The learned plan alone; the lag bound has its own tests.
+    policy = PollPolicy(jitter=0.0, lag_fraction=math.inf, lag_constant=math.inf)
     history = (20.0, 20.004, 19.998)
     target = quantile(history, 0.9) + 0.001
     reads = _schedule(policy, 20.0, history=history)
@@ -296,7 +298,8 @@ def test_plan_with_a_tight_history_reads_just_after_the_expected_end() -> None:
 
 
 def test_early_sparse_reads_are_skipped_only_for_precise_durations() -> None:
-    policy = PollPolicy(jitter=0.0)
+    # The learned plan alone; the lag bound has its own tests.
+    policy = PollPolicy(jitter=0.0, lag_fraction=math.inf, lag_constant=math.inf)
     history = (2.8, 3.0, 3.2)  # a 3 s model: its sparse read would come at ~1.3 s
     lo = policy.window(history)[0]
     precise = _schedule(policy, 3.0, history=history)
@@ -313,7 +316,8 @@ def test_early_sparse_reads_are_skipped_only_for_precise_durations() -> None:
 
 
 def test_few_observations_widen_the_window_and_one_is_never_tight() -> None:
-    policy = PollPolicy(jitter=0.0)
+    # The learned plan alone; the lag bound has its own tests.
+    policy = PollPolicy(jitter=0.0, lag_fraction=math.inf, lag_constant=math.inf)
     one = policy.window((20.0,))
     assert one[0] == pytest.approx(18.0) and one[1] == pytest.approx(22.0)  # +-10% of one
     two = policy.window((20.0, 20.0))

@@ -156,6 +156,9 @@ class PollScheduler:
 KEEP = 32  # durations kept per key, in memory and on disk
 MAX_KEYS = 64  # (scope, model) keys in the cache file
 MAX_AGE = 7 * 24 * 3600.0  # older entries are dropped
+# Longer than any plausible generation (seconds to minutes under load): such a "duration" in
+# the cache is poison or a clock jump, and is ignored when read.
+MAX_PLAUSIBLE = 900.0
 Entry = tuple[float, float, float]  # seconds, uncertainty, wall-clock time seen
 _SHARED_LOCK = threading.Lock()
 _SHARED: dict[tuple[str, Path | None], DurationModel] = {}  # see shared_durations
@@ -183,6 +186,8 @@ class DurationModel:
         return self._history[key]
 
     def observe(self, key: str, seconds: float, *, uncertainty: float = 0.0) -> None:
+        if not 0 <= seconds <= MAX_PLAUSIBLE:
+            return
         self._entries(key).append((seconds, uncertainty))
         if self.cache is not None:
             with self._lock:
@@ -260,7 +265,7 @@ def _read(path: Path) -> dict[str, list[Entry]]:
         for name, raw in data["keys"].items() if data["version"] == 1 else ():
             entries = [(float(s), float(u), float(t)) for s, u, t in raw]
             entries = [e for e in entries if now - MAX_AGE <= e[2] <= now + 86400]
-            if valid := [e for e in entries if 0 <= e[0] < 86400 and 0 <= e[1] < 86400]:
+            if valid := [e for e in entries if 0 <= e[0] <= MAX_PLAUSIBLE and 0 <= e[1] < 86400]:
                 out[str(name)] = sorted(valid, key=lambda e: e[2])[-KEEP:]
         return out
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
@@ -340,6 +345,8 @@ class PollPolicy:
     tight_offset: float = 0.001
     tight_interval: float = 0.01
     exhausted_delay: float = 1.0
+    lag_fraction: float = 1.5
+    lag_constant: float = 2.0
 
     def window(self, history: Sequence[float]) -> tuple[float, float, float]:
         """``(lo, hi, step)``: the likely completion window and the read spacing in it."""
@@ -363,6 +370,23 @@ class PollPolicy:
         ref = last_read_age if last_read_age is not None else 0.0
         if not history:
             return max(age, ref + self._grow(self.initial_interval, ref, rng))
+        # Learned durations guide the reads, never loosen the bound on lag: whatever the
+        # history says, the next read comes within lag_fraction of the age already reached
+        # (plus lag_constant), so a result is noticed at most that late relative to the time
+        # the operation actually took. A slow day in the cache cannot make results late.
+        growth = self.lag_fraction * ref if ref > 0 else 0.0  # inf * 0 would be NaN
+        bound = ref + max(self.lag_constant, growth)
+        return max(age, min(self._planned(age, ref, history, uncertainty, rng), bound))
+
+    def _planned(
+        self,
+        age: float,
+        ref: float,
+        history: Sequence[float],
+        uncertainty: float,
+        rng: random.Random,
+    ) -> float:
+        """The read the learned durations suggest (before the lag bound)."""
         p10, p90 = quantile(history, 0.1), quantile(history, 0.9)
         tight = p90 - p10 <= self.tight_spread and uncertainty <= self.tight_spread
         if tight and len(history) >= self.min_tight:
