@@ -321,9 +321,11 @@ class ClientCore:
             scheme = "https" if self._tls else "http"
             names = (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
             mounts = {}  # proxies from env=, per endpoint, as for gRPC; the rest go direct
-            for endpoint in set(self.endpoints.values()):
+            for sid, endpoint in self.endpoints.items():
                 if proxy := _env_proxy(endpoint.host, self._env, names, ("no_proxy", "NO_PROXY")):
-                    mounts[f"all://{endpoint.url_host}:{endpoint.port}"] = httpx.AsyncHTTPTransport(
+                    # WHY the base URL as key: httpx drops a default port from the URLs it
+                    # matches, so a key naming :443 (or :80) would never match.
+                    mounts[self.rest_base(sid)] = httpx.AsyncHTTPTransport(
                         proxy=proxy if "://" in proxy else f"http://{proxy}", verify=tls
                     )
             resources.http = httpx.AsyncClient(
