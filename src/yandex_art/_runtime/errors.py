@@ -143,3 +143,7 @@ class OperationTimeoutError(OperationError, TimeoutError):
         message = f"operation did not finish within {timeout:g} s; it keeps running on the server"
         message += " and can be re-attached with attach_deferred()"
         super().__init__(message, operation_id=operation_id)
+
+
+class UnknownEndpointError(ConfigurationError):
+    """The endpoint discovery (``endpoint=``) did not list a service this SDK calls."""

@@ -14,6 +14,7 @@ from typing import Any, Concatenate, Generic, Literal, ParamSpec, Protocol, Type
 from . import errors, logs
 from .retry import JITTER, RetryHooks, RetryPolicy
 from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler, check_number, quantile
+from .validation import check_timeout
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -180,8 +181,10 @@ class AsyncOperation(Generic[T]):
         started_at: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         closing: Callable[[], asyncio.Future[None] | None] | None = None,
+        default_timeout: float = 60.0,
     ) -> None:
         self.id = operation_id
+        self._default_timeout = default_timeout
         self._reader = reader
         self._scheduler = scheduler
         self._durations = durations
@@ -211,22 +214,26 @@ class AsyncOperation(Generic[T]):
     def __await__(self) -> Generator[Any, None, T]:
         return self.wait().__await__()
 
-    async def get_status(self, *, timeout: float = 60) -> OperationStatus:
-        """Read the operation once and return its status."""
-        check_number("timeout", timeout)
-        return OperationStatus.from_snapshot(await self._read(timeout, self._clock()))
+    def _timeout(self, timeout: float | None) -> float:
+        """A request's seconds (None: the client's ``timeout``), checked once, before any read,
+        with the check every request gets."""
+        return self._default_timeout if timeout is None else check_timeout("timeout", timeout)
 
-    async def get_result(self, *, timeout: float = 60) -> T:
+    async def get_status(self, *, timeout: float | None = None) -> OperationStatus:
+        """Read the operation once and return its status (``timeout``: None, the client's)."""
+        seconds = self._timeout(timeout)
+        return OperationStatus.from_snapshot(await self._read(seconds, self._clock()))
+
+    async def get_result(self, *, timeout: float | None = None) -> T:
         """The result (one read unless the end was seen); raises if it failed or still runs."""
-        check_number("timeout", timeout)
-        done = self._last.done  # the end already seen: no read
-        return self._outcome(self._last if done else await self._read(timeout, self._clock()))
+        seconds, done = self._timeout(timeout), self._last.done  # the end already seen: no read
+        return self._outcome(self._last if done else await self._read(seconds, self._clock()))
 
-    async def cancel(self, *, timeout: float = 60) -> OperationStatus:
+    async def cancel(self, *, timeout: float | None = None) -> OperationStatus:
         """Ask the server to cancel the operation; returns the status it answered with."""
-        check_number("timeout", timeout)
+        seconds = self._timeout(timeout)
         try:
-            snapshot = await self._reader.cancel(self.id, timeout=timeout)
+            snapshot = await self._reader.cancel(self.id, timeout=seconds)
         except errors.ClientClosedError:
             raise errors.ClientClosedError(operation_id=self.id) from None
         except errors.TransportError as error:
@@ -237,19 +244,20 @@ class AsyncOperation(Generic[T]):
     async def wait(
         self,
         *,
-        timeout: float = 60,
+        timeout: float | None = None,
         poll_timeout: float | None = 3600,
         poll_interval: float | None = None,
     ) -> T:
-        """Poll until the operation finishes; ``timeout`` bounds each read, ``poll_timeout`` the
-        wait (None: no bound), ``poll_interval`` fixes the schedule; closing the client ends it."""
-        check_number("timeout", timeout)
+        """Poll until the operation finishes; ``timeout`` bounds each read (None: the client's),
+        ``poll_timeout`` the wait (None: no bound), ``poll_interval`` fixes the schedule;
+        closing the client ends it."""
+        seconds = self._timeout(timeout)
         for name, value in (("poll_timeout", poll_timeout), ("poll_interval", poll_interval)):
             if value is not None:
                 check_number(name, value)
         if self._last.done:
             return self._outcome(self._last)
-        polling = asyncio.ensure_future(self._poll(timeout, poll_interval))
+        polling = asyncio.ensure_future(self._poll(seconds, poll_interval))
         closing = self._closing() if self._closing is not None else None
         waits: list[asyncio.Future[Any]] = [polling] if closing is None else [polling, closing]
         try:
