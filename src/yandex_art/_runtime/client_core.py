@@ -279,6 +279,8 @@ class ClientCore:
         if (transport := settings["transport"]) not in ("grpc", "rest"):
             raise ConfigurationError(f"transport must be 'grpc' or 'rest', not {transport!r}")
         self._services, self._discover_fn = dict(services), discover
+        self.endpoints: dict[str, Endpoint]
+        self.discovery: Endpoint | None  # the endpoint-discovery address, when it is asked
         self.endpoints, self.discovery = self._initial_endpoints(settings, env)
         verify = settings["verify"]
         if not isinstance(verify, bool | str | os.PathLike | None):
@@ -312,7 +314,7 @@ class ClientCore:
         _check_flag("enable_server_data_logging", self._data_logging, optional=True)
         _check_flag("duration_cache", settings["duration_cache"], optional=True)
         try:
-            self.default_timeout = check_timeout("timeout", settings.get("timeout", 60.0))
+            self.default_timeout: float = check_timeout("timeout", settings.get("timeout", 60.0))
         except ValueError as exc:  # InvalidArgumentError: here, a setting of the client
             raise ConfigurationError(str(exc)) from None
         headers = _check_headers(settings.get("default_headers"))
@@ -408,6 +410,7 @@ class ClientCore:
 
     def after_fork_in_child(self) -> None:
         self._opened.forget_after_fork()
+        self._discovering = None  # the parent's lock belonged to the parent's loop
         self.scheduler = self.scheduler.fresh()
         if (forget := getattr(self._auth, "forget_loop_state", None)) is not None:
             forget()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import functools
 import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from . import errors, logs
 from .retry import JITTER, RetryHooks, RetryPolicy
@@ -18,7 +17,6 @@ from .validation import check_timeout
 
 T = TypeVar("T")
 R = TypeVar("R")
-P = ParamSpec("P")
 
 # Reads failing with these are repeated until poll_timeout: the service may be restarting.
 _OUTAGE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
@@ -406,19 +404,6 @@ class Runner(Protocol):
     def __call__(self, coro: Coroutine[Any, Any, R], /) -> R: ...
 
 
-def _blocking(
-    method: Callable[Concatenate[AsyncOperation[T], P], Coroutine[Any, Any, R]],
-) -> Callable[Concatenate[Operation[T], P], R]:
-    @functools.wraps(method)
-    def blocking(self: Operation[T], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return self._run(method(self._async, *args, **kwargs))
-        except errors.ClientClosedError:
-            raise errors.ClientClosedError(operation_id=self.id) from None
-
-    return blocking
-
-
 class Operation(Generic[T]):
     """The synchronous face of an :class:`AsyncOperation`, run by ``run`` (the loop thread)."""
 
@@ -434,7 +419,40 @@ class Operation(Generic[T]):
     def __repr__(self) -> str:
         return repr(self._async).removeprefix("Async")
 
-    get_status = _blocking(AsyncOperation.get_status)
-    get_result = _blocking(AsyncOperation.get_result)
-    cancel = _blocking(AsyncOperation.cancel)
-    wait = _blocking(AsyncOperation.wait)
+    # Written out, not wrapped: pyright (and so VS Code) cannot follow a decorator that maps
+    # an async method's ParamSpec onto a sync one, and saw these results as Unknown. Each
+    # keeps the signature and docstring of its AsyncOperation twin (a test compares them).
+
+    def _call(self, coro: Coroutine[Any, Any, R]) -> R:
+        try:
+            return self._run(coro)
+        except errors.ClientClosedError:
+            raise errors.ClientClosedError(operation_id=self.id) from None
+
+    def get_status(self, *, timeout: float | None = None) -> OperationStatus:
+        """Read the operation once and return its status (``timeout``: None, the client's)."""
+        return self._call(self._async.get_status(timeout=timeout))
+
+    def get_result(self, *, timeout: float | None = None) -> T:
+        """The result (one read unless the end was seen); raises if it failed or still runs."""
+        return self._call(self._async.get_result(timeout=timeout))
+
+    def cancel(self, *, timeout: float | None = None) -> OperationStatus:
+        """Ask the server to cancel the operation; returns the status it answered with."""
+        return self._call(self._async.cancel(timeout=timeout))
+
+    def wait(
+        self,
+        *,
+        timeout: float | None = None,
+        poll_timeout: float | None = 3600,
+        poll_interval: float | None = None,
+    ) -> T:
+        """Poll until the operation finishes; ``timeout`` bounds each read (None: the client's),
+        ``poll_timeout`` the wait (None: no bound), ``poll_interval`` fixes the schedule;
+        closing the client ends it."""
+        return self._call(
+            self._async.wait(
+                timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval
+            )
+        )
