@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Generic, Self, TypeVar, Unpack, cast
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, Unpack, cast
 
 from . import __version__
 from ._gen.image_generation import AsyncImageGeneration, ImageGeneration
@@ -62,6 +62,16 @@ async def _discover(core: ClientCore) -> Mapping[str, str]:
 @dataclass(frozen=True)
 class _Models(Generic[F]):
     image_generation: F
+
+    if not TYPE_CHECKING:  # type checkers keep reporting a misspelt name as unknown
+
+        def __getattr__(self, name: str) -> Any:  # only for names that do not exist
+            if name.startswith("_"):
+                raise AttributeError(name)
+            raise AttributeError(
+                f"sdk.models.{name} is not part of this SDK, which covers image generation "
+                f"only (sdk.models.image_generation); the official yandex-ai-studio-sdk has it"
+            )
 
 
 class _BaseAIStudio:

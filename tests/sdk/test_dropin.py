@@ -135,7 +135,7 @@ def test_address_puts_every_service_at_one_address_without_discovery(emulator: E
 
 def test_public_discovery_answer_is_known_and_none_turns_discovery_off() -> None:
     for settings in ({}, {"endpoint": "api.cloud.yandex.net:443"}, {"endpoint": None}):
-        sdk = AIStudio(folder_id="b1g", auth="k", env={}, **settings)  # type: ignore[arg-type]
+        sdk = AIStudio(folder_id="b1g", auth="k", env={}, **settings)
         assert {k: str(v) for k, v in sdk._core.endpoints.items()} == {
             "ai-foundation-models": "llm.api.cloud.yandex.net:443",
             "operation": "operation.api.cloud.yandex.net:443",
@@ -243,7 +243,7 @@ def test_yc_profile_reaches_the_yc_cli(tmp_path: pathlib.Path, monkeypatch: Any)
 def test_interceptors_see_every_grpc_call(emulator: Emulator) -> None:
     seen: list[str] = []
 
-    class Recorder(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    class Recorder(grpc.UnaryUnaryClientInterceptor):
         def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
             seen.append(details.method.rsplit("/", 1)[-1])
             return continuation(details, request)
@@ -338,3 +338,9 @@ async def test_default_headers_and_user_agent_over_rest() -> None:
     assert seen[0].headers["user-agent"].endswith(" myapp/1.2")
     assert str(seen[0].url).startswith("http://127.0.0.1:8080/")  # loopback: plaintext
     await sdk.close()
+
+
+def test_a_model_family_outside_this_sdk_says_so() -> None:
+    with AIStudio(folder_id="b1g", auth="k", env={}) as sdk:
+        with pytest.raises(AttributeError, match="image generation only"):
+            sdk.models.completions("yandexgpt")  # type: ignore[attr-defined]
