@@ -344,3 +344,10 @@ def test_a_model_family_outside_this_sdk_says_so() -> None:
     with AIStudio(folder_id="b1g", auth="k", env={}) as sdk:
         with pytest.raises(AttributeError, match="image generation only"):
             sdk.models.completions("yandexgpt")  # type: ignore[attr-defined]
+
+
+def test_emulator_sdk_with_endpoint_discovers_through_the_emulator(emulator: Emulator) -> None:
+    emulator.reset()
+    with emulator.sdk(endpoint=emulator.grpc_address) as sdk:
+        sdk.models.image_generation("yandex-art").run_deferred("a cat").wait()
+    assert emulator.stats().calls["endpoints"] == 1

@@ -421,6 +421,8 @@ class Emulator:
             "no_grpc_proxy": host,
             "no_proxy": f"{os.environ.get('no_proxy', '')},{host}".strip(","),
         }
+        if "endpoint" in overrides:  # discovery through the emulator, as the caller asked
+            del kwargs["address"]
         kwargs.update(overrides)
         return kwargs
 
