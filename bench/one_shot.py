@@ -30,7 +30,7 @@ from run import ROOT, emulator
 WORKER = """
 import json, sys, time
 from yandex_art import AIStudio
-with AIStudio(folder_id="b1gbench", auth="bench-key", endpoint=sys.argv[1], verify=False) as sdk:
+with AIStudio(folder_id="b1gbench", auth="bench-key", address=sys.argv[1], verify=False) as sdk:
     options = {"seed": 42, "width_ratio": 1, "height_ratio": 1}
     model = sdk.models.image_generation("yandex-art").configure(**options)
     operation = model.run_deferred("cat")

@@ -49,7 +49,7 @@ def one_run(transport: str, outage: float, workdir: Path) -> tuple[float, int, i
         with AIStudio(
             folder_id="b1gbench",
             auth="bench-key",
-            endpoint=address,
+            address=address,
             verify=False,
             transport=transport,  # type: ignore[arg-type]
         ) as sdk:

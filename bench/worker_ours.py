@@ -28,7 +28,7 @@ class Ours:
     def sync_client(self, endpoint: str) -> Any:
         from yandex_art import AIStudio
 
-        return AIStudio(folder_id=FOLDER_ID, auth=API_KEY, endpoint=endpoint, verify=False)
+        return AIStudio(folder_id=FOLDER_ID, auth=API_KEY, address=endpoint, verify=False)
 
     def close_sync(self, client: Any) -> None:
         client.close()
@@ -36,7 +36,7 @@ class Ours:
     def async_client(self, endpoint: str) -> Any:
         from yandex_art import AsyncAIStudio
 
-        return AsyncAIStudio(folder_id=FOLDER_ID, auth=API_KEY, endpoint=endpoint, verify=False)
+        return AsyncAIStudio(folder_id=FOLDER_ID, auth=API_KEY, address=endpoint, verify=False)
 
     async def close_async(self, client: Any) -> None:
         await client.close()

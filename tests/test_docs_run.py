@@ -9,7 +9,7 @@ differs from a reader's machine:
 - ``YC_API_KEY`` and ``YC_FOLDER_ID`` hold the emulator's credentials, and
   ``no_proxy``/``no_grpc_proxy`` name 127.0.0.1;
 - ``yandex_art.AIStudio`` and ``yandex_art.AsyncAIStudio`` are subclasses that
-  add ``endpoint=<the emulator>`` and ``verify=False`` (what a block cannot say
+  add ``address=<the emulator>`` and ``verify=False`` (what a block cannot say
   through the environment) unless the block passes an endpoint itself, and that
   replace the placeholders of ``PLACEHOLDERS`` (``folder_id="b1g..."``,
   ``auth="<API key>"``) with the emulator's folder and key.
@@ -324,9 +324,9 @@ def _aimed_at(cls: type[Any], emulator: Emulator, opened: list[Any]) -> type[Any
             for name, placeholder in PLACEHOLDERS.items():
                 if kwargs.get(name) == placeholder:
                     kwargs[name] = substitutes[name]
-            if kwargs.get("endpoint") is None:
+            if kwargs.get("address") is None and kwargs.get("endpoint") is None:
                 rest = kwargs.get("transport") == "rest"
-                kwargs["endpoint"] = emulator.rest_address if rest else emulator.grpc_address
+                kwargs["address"] = emulator.rest_address if rest else emulator.grpc_address
                 kwargs["verify"] = False
             super().__init__(**kwargs)
             opened.append(self)

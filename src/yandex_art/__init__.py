@@ -41,6 +41,10 @@ _EXPORTS = {
     "EnvIAMTokenAuth": "._runtime.auth",
     "MetadataAuth": "._runtime.auth",
     "YcCliAuth": "._runtime.auth",
+    "YandexCloudCLIAuth": "._runtime.auth",
+    "NoAuth": "._runtime.auth",
+    "NoRetryPolicy": "._runtime.retry",
+    "UnknownEndpointError": "._runtime.errors",
     "AIStudioError": "._runtime.errors",
     "ClientClosedError": "._runtime.errors",
     "ConfigurationError": "._runtime.errors",
@@ -73,6 +77,8 @@ __all__ = [
     "ImageMessageDict",
     "InvalidArgumentError",
     "MetadataAuth",
+    "NoAuth",
+    "NoRetryPolicy",
     "OAuthTokenAuth",
     "Operation",
     "OperationError",
@@ -85,6 +91,8 @@ __all__ = [
     "Undefined",
     "UndefinedOr",
     "UnexpectedOperationResultError",
+    "UnknownEndpointError",
+    "YandexCloudCLIAuth",
     "YcCliAuth",
     "is_defined",
 ]
@@ -119,7 +127,9 @@ if TYPE_CHECKING:
         EnvIAMTokenAuth,
         IAMTokenAuth,
         MetadataAuth,
+        NoAuth,
         OAuthTokenAuth,
+        YandexCloudCLIAuth,
         YcCliAuth,
     )
     from ._runtime.batch import BatchItem, BatchRequest
@@ -133,7 +143,8 @@ if TYPE_CHECKING:
         OperationTimeoutError,
         TransportError,
         UnexpectedOperationResultError,
+        UnknownEndpointError,
     )
     from ._runtime.operation import AsyncOperation, Operation, OperationStatus
-    from ._runtime.retry import RetryPolicy
+    from ._runtime.retry import NoRetryPolicy, RetryPolicy
     from ._runtime.undefined import UNDEFINED, Undefined, UndefinedOr, is_defined

@@ -637,7 +637,7 @@ def _connection_kwargs(
             endpoint = parse_endpoint(args.endpoint)
         except ConfigurationError as exc:
             raise CliError(f"--endpoint: {exc}", EXIT_USAGE) from None
-        kwargs["endpoint"] = args.endpoint
+        kwargs["address"] = args.endpoint  # one address for every service, no discovery
         if args.insecure and not endpoint.is_loopback:
             raise CliError(
                 "--insecure is allowed only with a loopback --endpoint (127.0.0.1, ::1, "
@@ -835,6 +835,9 @@ async def _attach(
     async with AsyncAIStudio(**_connection_kwargs(args, env)) as sdk:
         model = sdk.models.image_generation(args.model)
         operation = await model.attach_deferred(args.operation_id)
+        # Read once before saying "started": an unknown id fails here (NOT_FOUND, exit 2)
+        # instead of being announced; a finished one is not read again by the wait.
+        await operation.get_status()
         _announce(operation.id, args, out, run)
         await _finish(operation, args, out)
 

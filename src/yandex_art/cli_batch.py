@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import re
 import statistics
@@ -262,6 +263,8 @@ def _duration(seconds: float | None) -> str:
 
 
 class _Progress:
+    LINE_SECONDS = 5.0  # a log or CI job shows life at least this often
+
     def __init__(self, out: _Output, total: int, done: int, failed: int, args: Any) -> None:
         self.out = out
         self.total = total
@@ -274,6 +277,7 @@ class _Progress:
         self.concurrency: int = args.concurrency
         self._live = not out.json and bool(getattr(out.stderr, "isatty", lambda: False)())
         self._last_event = 0.0
+        self._last_line = -math.inf  # off a terminal: a plain line every LINE_SECONDS
 
     def eta(self) -> float | None:
         remaining = self.total - self.done - self.failed
@@ -300,6 +304,15 @@ class _Progress:
             )
             self.out.stderr.flush()
         now = time.monotonic()
+        if not self._live and not self.out.json and now - self._last_line >= self.LINE_SECONDS:
+            # WHY: a batch run by cron, CI or `| tee` has no terminal for the bar; without
+            # these lines it looked hung until the end.
+            self._last_line = now
+            self.out.stderr.write(
+                f"batch: {self.done}/{self.total} done, {self.failed} failed, "
+                f"ETA {_duration(eta)}\n"
+            )
+            self.out.stderr.flush()
         if self.out.json and (force or now - self._last_event >= 1.0):
             self._last_event = now
             self.out.event(

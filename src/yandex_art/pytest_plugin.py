@@ -22,8 +22,10 @@ default 0.05) sets how long each emulated generation takes.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from collections.abc import AsyncIterator, Iterator
+from types import ModuleType
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
@@ -74,20 +76,38 @@ def _generation_seconds(config: pytest.Config) -> float:
         ) from None
 
 
+def _emulator_module() -> ModuleType:
+    """``yandex_art.emulator``, or a test failure saying which extra to install (as the CLI)."""
+    try:
+        from . import emulator
+
+        for name in ("aiohttp", "PIL"):  # what the emulator imports only when it starts
+            importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("yandex_art"):
+            raise
+        pytest.fail(
+            f"the yandex_art emulator fixtures need the [emulator] extra (module {exc.name!r} "
+            "is missing): pip install 'yandex-art-sdk[emulator]'",
+            pytrace=False,
+        )
+    return emulator
+
+
 @pytest.fixture(scope="session")
 def yandex_art_emulator_config(pytestconfig: pytest.Config) -> EmulatorConfig:
     """Configuration of the session's emulator (loopback, free ports, short generations)."""
-    from .emulator import EmulatorConfig
-
-    return EmulatorConfig(host="127.0.0.1", generation_seconds=_generation_seconds(pytestconfig))
+    config: EmulatorConfig = _emulator_module().EmulatorConfig(
+        host="127.0.0.1", generation_seconds=_generation_seconds(pytestconfig)
+    )
+    return config
 
 
 @pytest.fixture(scope="session")
 def yandex_art_emulator_session(yandex_art_emulator_config: EmulatorConfig) -> Iterator[Emulator]:
     """One emulator for the whole session, on its own thread and free loopback ports."""
-    from .emulator import Emulator
-
-    with Emulator.start(yandex_art_emulator_config) as emulator:
+    emulator: Emulator
+    with _emulator_module().Emulator.start(yandex_art_emulator_config) as emulator:
         yield emulator
 
 

@@ -26,7 +26,7 @@ def server() -> Iterator[OfficialServer]:
 
 
 def _client(server: OfficialServer) -> AIStudio:
-    return AIStudio(folder_id="b1gtest", auth="test-key", endpoint=server.address, verify=False)
+    return AIStudio(folder_id="b1gtest", auth="test-key", address=server.address, verify=False)
 
 
 def test_user_agent_names_the_sdk_and_its_version(server: OfficialServer) -> None:
@@ -131,7 +131,7 @@ def test_grpc_goes_through_the_proxy_in_the_environment(
 
 
 def test_async_client_works_across_event_loops(server: OfficialServer) -> None:
-    sdk = AsyncAIStudio(folder_id="b1gtest", auth="k", endpoint=server.address, verify=False)
+    sdk = AsyncAIStudio(folder_id="b1gtest", auth="k", address=server.address, verify=False)
 
     async def one() -> bytes:
         op = await sdk.models.image_generation("yandex-art").run_deferred("a cat")
@@ -208,7 +208,7 @@ def test_rest_takes_its_proxy_from_the_client_environment(monkeypatch: pytest.Mo
         base = {"folder_id": emu.folder_id, "auth": emu.auth, "verify": False}
         proxied = AIStudio(
             **base,
-            endpoint=emu.rest_address,
+            address=emu.rest_address,
             transport="rest",
             env={"HTTP_PROXY": dead_proxy},
             retry_policy=RetryPolicy(max_attempts=1),
@@ -217,7 +217,7 @@ def test_rest_takes_its_proxy_from_the_client_environment(monkeypatch: pytest.Mo
             proxied.models.image_generation("yandex-art").run_deferred("a cat")
         direct = AIStudio(
             **base,
-            endpoint=emu.rest_address,
+            address=emu.rest_address,
             transport="rest",
             env={"HTTP_PROXY": dead_proxy, "NO_PROXY": "localhost,127.0.0.1"},
         )

@@ -57,7 +57,7 @@ def test_a_client_used_before_fork_works_in_the_child_and_the_parent(
     sdk = AIStudio(
         folder_id=emulator.folder_id,
         auth=emulator.auth,
-        endpoint=_endpoint(emulator, transport),
+        address=_endpoint(emulator, transport),
         verify=False,
         transport=transport,  # type: ignore[arg-type]
     )
@@ -79,7 +79,7 @@ def test_an_async_client_works_in_a_forked_child(emulator: Emulator) -> None:
     sdk = AsyncAIStudio(
         folder_id=emulator.folder_id,
         auth=emulator.auth,
-        endpoint=emulator.grpc_address,
+        address=emulator.grpc_address,
         verify=False,
     )
 
@@ -117,7 +117,7 @@ def test_successive_event_loops_leave_no_warning(emulator: Emulator, transport: 
         warnings.simplefilter("error")
         from yandex_art import AsyncAIStudio
         sdk = AsyncAIStudio(folder_id={emulator.folder_id!r}, auth={emulator.auth!r},
-                            endpoint={_endpoint(emulator, transport)!r}, verify=False,
+                            address={_endpoint(emulator, transport)!r}, verify=False,
                             transport={transport!r})
         async def one():
             op = await sdk.models.image_generation("yandex-art").run_deferred("a cat")
@@ -141,11 +141,11 @@ def test_a_client_never_closed_exits_quietly(emulator: Emulator, transport: str)
         from yandex_art import AIStudio, AsyncAIStudio
         import asyncio
         sdk = AIStudio(folder_id={emulator.folder_id!r}, auth={emulator.auth!r},
-                       endpoint={_endpoint(emulator, transport)!r}, verify=False,
+                       address={_endpoint(emulator, transport)!r}, verify=False,
                        transport={transport!r})
         sdk.models.image_generation("yandex-art").run_deferred("a cat").wait()
         asdk = AsyncAIStudio(folder_id={emulator.folder_id!r}, auth={emulator.auth!r},
-                             endpoint={_endpoint(emulator, transport)!r}, verify=False,
+                             address={_endpoint(emulator, transport)!r}, verify=False,
                              transport={transport!r})
         async def one():
             await (await asdk.models.image_generation("yandex-art").run_deferred("a dog"))
@@ -160,7 +160,8 @@ def test_a_client_never_closed_exits_quietly(emulator: Emulator, transport: str)
 
 
 def _python(script: str, *flags: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]  # keep a src override
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     return subprocess.run(
         [sys.executable, *flags, "-c", script],
         capture_output=True,
@@ -172,7 +173,7 @@ def _python(script: str, *flags: str) -> subprocess.CompletedProcess[str]:
 
 def test_closing_wakes_every_waiting_thread_with_the_operation_id(server: OfficialServer) -> None:
     server.plan = Plan(seconds=60)
-    sdk = AIStudio(folder_id="b1g", auth="k", endpoint=server.address, verify=False)
+    sdk = AIStudio(folder_id="b1g", auth="k", address=server.address, verify=False)
     model = sdk.models.image_generation("yandex-art")
     ops = [model.run_deferred(f"cat {i}") for i in range(5)]
     outcomes: dict[str, BaseException | None] = {}
@@ -202,7 +203,7 @@ def test_closing_wakes_every_waiting_thread_with_the_operation_id(server: Offici
 
 async def test_closing_an_async_client_wakes_its_waiters(server: OfficialServer) -> None:
     server.plan = Plan(seconds=60)
-    sdk = AsyncAIStudio(folder_id="b1g", auth="k", endpoint=server.address, verify=False)
+    sdk = AsyncAIStudio(folder_id="b1g", auth="k", address=server.address, verify=False)
     model = sdk.models.image_generation("yandex-art")
     ops = [await model.run_deferred(f"cat {i}") for i in range(3)]
     waits = [asyncio.ensure_future(op.wait()) for op in ops]
@@ -262,7 +263,7 @@ def test_an_operation_error_crosses_a_process_pool() -> None:
 
 def test_image_is_whole_after_a_fork(server: OfficialServer) -> None:
     """The parent keeps working while a forked child used the same sync client."""
-    with AIStudio(folder_id="b1g", auth="k", endpoint=server.address, verify=False) as sdk:
+    with AIStudio(folder_id="b1g", auth="k", address=server.address, verify=False) as sdk:
         model = sdk.models.image_generation("yandex-art")
         assert model.run_deferred("a").wait().image_bytes == JPEG
         pid = os.fork()

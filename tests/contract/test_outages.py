@@ -41,7 +41,7 @@ def server() -> Iterator[OfficialServer]:
 
 def _sdk(address: str, **kwargs: Any) -> AIStudio:
     return AIStudio(
-        folder_id="b1gtest", auth="test-api-key", endpoint=address, verify=False, **kwargs
+        folder_id="b1gtest", auth="test-api-key", address=address, verify=False, **kwargs
     )
 
 
@@ -165,7 +165,7 @@ def test_forty_waits_in_one_client_survive_a_restart(tmp_path: Path, transport: 
         async with AsyncAIStudio(
             folder_id="b1gtest",
             auth="test-api-key",
-            endpoint=f"127.0.0.1:{port}",
+            address=f"127.0.0.1:{port}",
             verify=False,
             transport=transport,  # type: ignore[arg-type]
         ) as sdk:

@@ -22,7 +22,7 @@ def server() -> Iterator[OfficialServer]:
 
 def test_reads_are_retried_with_the_same_request_id(server: OfficialServer) -> None:
     server.plan = Plan(seconds=0.05)
-    with AIStudio(folder_id="f", auth="k", endpoint=server.address, verify=False) as sdk:
+    with AIStudio(folder_id="f", auth="k", address=server.address, verify=False) as sdk:
         op = sdk.models.image_generation("yandex-art").attach_deferred("missing")
         server.fail_next["Get"] = 2
         model = sdk.models.image_generation("yandex-art")
@@ -37,7 +37,7 @@ def test_reads_are_retried_with_the_same_request_id(server: OfficialServer) -> N
 
 def test_generate_refused_once_is_retried_with_the_same_keys(server: OfficialServer) -> None:
     server.fail_next["Generate"] = 1
-    with AIStudio(folder_id="f", auth="k", endpoint=server.address, verify=False) as sdk:
+    with AIStudio(folder_id="f", auth="k", address=server.address, verify=False) as sdk:
         result = sdk.models.image_generation("yandex-art").run_deferred("cat").wait()
     assert result.image_bytes == JPEG
     generates = [c for c in server.calls if c.method == "Generate"]
@@ -51,7 +51,7 @@ def test_generate_gives_up_with_a_clear_error(server: OfficialServer) -> None:
     server.fail_next["Generate"] = 10
     policy = RetryPolicy(max_attempts=2, initial_backoff=0.01)
     with AIStudio(
-        folder_id="f", auth="k", endpoint=server.address, verify=False, retry_policy=policy
+        folder_id="f", auth="k", address=server.address, verify=False, retry_policy=policy
     ) as sdk:
         with pytest.raises(TransportError) as info:
             sdk.models.image_generation("yandex-art").run_deferred("cat")
@@ -63,7 +63,7 @@ def test_generate_gives_up_with_a_clear_error(server: OfficialServer) -> None:
 
 
 def test_unknown_operation_is_not_found(server: OfficialServer) -> None:
-    with AIStudio(folder_id="f", auth="k", endpoint=server.address, verify=False) as sdk:
+    with AIStudio(folder_id="f", auth="k", address=server.address, verify=False) as sdk:
         op = sdk.models.image_generation("yandex-art").attach_deferred("nope")
         with pytest.raises(TransportError, match="NOT_FOUND"):
             op.wait(poll_timeout=5)
@@ -76,7 +76,7 @@ def test_dead_endpoint_fails_fast() -> None:
     with AIStudio(
         folder_id="f",
         auth="k",
-        endpoint=f"127.0.0.1:{port}",
+        address=f"127.0.0.1:{port}",
         verify=False,
         retry_policy=RetryPolicy(max_attempts=3),
     ) as sdk:
@@ -89,7 +89,7 @@ def test_dead_endpoint_fails_fast() -> None:
 
 def test_secrets_never_show(server: OfficialServer) -> None:
     with AIStudio(
-        folder_id="f", auth="super-secret-key", endpoint=server.address, verify=False
+        folder_id="f", auth="super-secret-key", address=server.address, verify=False
     ) as sdk:
         assert "super-secret-key" not in repr(sdk)
         server.fail_next["Generate"] = 10

@@ -28,7 +28,7 @@ def server() -> Iterator[OfficialServer]:
 @pytest.fixture
 def sdk(server: OfficialServer) -> Iterator[AIStudio]:
     with AIStudio(
-        folder_id="b1gtest", auth="test-api-key", endpoint=server.address, verify=False
+        folder_id="b1gtest", auth="test-api-key", address=server.address, verify=False
     ) as client:
         yield client
 
@@ -71,7 +71,7 @@ def test_documented_example_sync(sdk: AIStudio, server: OfficialServer, tmp_path
 async def test_documented_example_async(server: OfficialServer) -> None:
     server.plan = Plan(seconds=0.2)
     async with AsyncAIStudio(
-        folder_id="b1gtest", auth="test-api-key", endpoint=server.address, verify=False
+        folder_id="b1gtest", auth="test-api-key", address=server.address, verify=False
     ) as sdk:
         model = sdk.models.image_generation("yandex-art").configure(
             seed=50, width_ratio=1, height_ratio=2
@@ -104,7 +104,7 @@ def test_data_logging_header(server: OfficialServer) -> None:
     with AIStudio(
         folder_id="b1gtest",
         auth="t1.iam-token",
-        endpoint=server.address,
+        address=server.address,
         verify=False,
         enable_server_data_logging=False,
     ) as sdk:

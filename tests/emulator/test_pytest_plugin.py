@@ -99,3 +99,20 @@ def test_consumer_suite_runs_against_the_emulator(consumer: pytest.Pytester) -> 
 def test_config_can_be_overridden(consumer: pytest.Pytester) -> None:
     consumer.makepyfile(test_override=OVERRIDE_TESTS)
     run(consumer).assert_outcomes(passed=1)
+
+
+def test_without_the_emulator_extra_the_plugin_says_what_to_install(
+    consumer: pytest.Pytester,
+) -> None:
+    """Issue 19: a bare ModuleNotFoundError before; now what the CLI says too."""
+    consumer.makeconftest(
+        "import sys\n"
+        "for name in ('grpclib', 'aiohttp', 'PIL'):  # the [emulator] extra, not installed\n"
+        "    sys.modules[name] = None\n"
+    )
+    consumer.makepyfile(test_consumer="def test_it(yandex_art_sdk):\n    pass\n")
+    result = run(consumer)
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert "[emulator] extra" in output and "pip install 'yandex-art-sdk[emulator]'" in output
+    assert "ModuleNotFoundError" not in output

@@ -274,7 +274,7 @@ def test_end_to_end_metadata_token_reaches_the_server(metadata: MetadataServer) 
 
     env = {"YC_FOLDER_ID": "b1gtest", "YC_METADATA_ADDR": metadata.addr}
     with RunningServer() as server:
-        with AIStudio(env=env, endpoint=server.address, verify=False) as sdk:
+        with AIStudio(env=env, address=server.address, verify=False) as sdk:
             sdk.models.image_generation("yandex-art").run_deferred("x").wait(poll_interval=0.05)
         assert server.calls
         assert {c.metadata["authorization"] for c in server.calls} == {"Bearer t1.meta-1"}

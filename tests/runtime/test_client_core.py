@@ -19,7 +19,7 @@ def _core(handler: Any, **kwargs: Any) -> AsyncAIStudio:
     sdk = AsyncAIStudio(
         folder_id="f",
         auth=APIKeyAuth("secret-key"),
-        endpoint="127.0.0.1:8080",
+        address="127.0.0.1:8080",
         verify=False,
         retry_policy=RetryPolicy(initial_backoff=0.001, max_backoff=0.002),
         **kwargs,

@@ -237,17 +237,18 @@ def test_no_poll_timeout(sim: Sim, poll_timeout: float | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "name"),
+    ("kwargs", "message"),
     [
-        ({"timeout": -1}, "timeout"),
-        ({"poll_timeout": -0.5}, "poll_timeout"),
-        ({"poll_interval": -0.1}, "poll_interval"),
-        ({"poll_interval": float("nan")}, "poll_interval"),
+        ({"timeout": -1}, "timeout: must be a positive"),
+        ({"timeout": 0}, "timeout: must be a positive"),
+        ({"poll_timeout": -0.5}, "poll_timeout must be >= 0"),
+        ({"poll_interval": -0.1}, "poll_interval must be >= 0"),
+        ({"poll_interval": float("nan")}, "poll_interval must be >= 0"),
     ],
 )
-def test_negative_times_are_rejected(sim: Sim, kwargs: dict[str, float], name: str) -> None:
+def test_negative_times_are_rejected(sim: Sim, kwargs: dict[str, float], message: str) -> None:
     op = sim.operation(1.0)
-    with pytest.raises(ValueError, match=f"^{name} must be >= 0"):
+    with pytest.raises(ValueError, match=f"^{message}"):
         sim.run(op.wait(**kwargs))
     with pytest.raises(ValueError, match="timeout"):
         sim.run(op.get_status(timeout=-1))

@@ -44,22 +44,22 @@ def test_environment_supplies_folder_and_key() -> None:
 
 def test_plaintext_only_for_loopback() -> None:
     with pytest.raises(ConfigurationError, match="plaintext"):
-        _sdk(endpoint="llm.api.cloud.yandex.net:443", verify=False)
-    _sdk(endpoint="127.0.0.1:5000", verify=False).close()
-    _sdk(endpoint="localhost:5000", verify=False).close()
-    _sdk(endpoint="example.com:5000", verify=False, allow_insecure=True).close()
+        _sdk(address="llm.api.cloud.yandex.net:443", verify=False)
+    _sdk(address="127.0.0.1:5000", verify=False).close()
+    _sdk(address="localhost:5000", verify=False).close()
+    _sdk(address="example.com:5000", verify=False, allow_insecure=True).close()
 
 
 def test_service_map_and_endpoint_validation() -> None:
     with pytest.raises(ConfigurationError, match="unknown service"):
         _sdk(service_map={"nope": "127.0.0.1:1"})
     with pytest.raises(ConfigurationError, match="host:port"):
-        _sdk(endpoint="https://example.com")
+        _sdk(address="https://example.com")
     with pytest.raises(ConfigurationError, match="port"):
-        _sdk(endpoint="127.0.0.1:99999")
+        _sdk(address="127.0.0.1:99999")
     with pytest.raises(ConfigurationError, match="verify"):
         _sdk(verify="/no/such/ca.pem")
-    sdk = _sdk(service_map={"operation": "127.0.0.1:7000"}, endpoint="127.0.0.1:6000", verify=False)
+    sdk = _sdk(service_map={"operation": "127.0.0.1:7000"}, address="127.0.0.1:6000", verify=False)
     assert str(sdk._core.endpoints["operation"]) == "127.0.0.1:7000"
     assert str(sdk._core.endpoints["ai-foundation-models"]) == "127.0.0.1:6000"
     assert sdk._core.rest_base("operation") == "http://127.0.0.1:7000"

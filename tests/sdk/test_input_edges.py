@@ -26,7 +26,7 @@ def sdk(request: pytest.FixtureRequest, emulator: Emulator) -> Iterator[AIStudio
     with AIStudio(
         folder_id=emulator.folder_id,
         auth=emulator.auth,
-        endpoint=emulator.grpc_address if transport == "grpc" else emulator.rest_address,
+        address=emulator.grpc_address if transport == "grpc" else emulator.rest_address,
         verify=False,
         transport=transport,
     ) as client:
@@ -82,7 +82,7 @@ def test_an_operation_id_never_changes_the_rest_path(emulator: Emulator) -> None
     with AIStudio(
         folder_id=emulator.folder_id,
         auth=emulator.auth,
-        endpoint=emulator.rest_address,
+        address=emulator.rest_address,
         verify=False,
         transport="rest",
     ) as sdk:

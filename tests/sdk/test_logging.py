@@ -131,7 +131,7 @@ def test_grpc_debug_logs_hold_no_secret(
         with AIStudio(
             folder_id="b1gtest",
             auth=_credentials(kind),
-            endpoint=server.address,
+            address=server.address,
             verify=False,
         ) as sdk:
             _scenarios(sdk, plan)
@@ -139,7 +139,7 @@ def test_grpc_debug_logs_hold_no_secret(
             dead = AIStudio(
                 folder_id="b1gtest",
                 auth=_credentials(kind),
-                endpoint="127.0.0.1:1",
+                address="127.0.0.1:1",
                 verify=False,
             )
             with pytest.raises(TransportError):
@@ -180,7 +180,7 @@ def test_rest_debug_logs_hold_no_secret(
         with AIStudio(
             folder_id=emu.folder_id,
             auth=_credentials(kind),
-            endpoint=emu.rest_address,
+            address=emu.rest_address,
             verify=False,
             transport="rest",
         ) as sdk:

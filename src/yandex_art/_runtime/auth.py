@@ -213,6 +213,28 @@ class YcCliAuth(_RefreshingAuth):
         return done.stdout.split()[-1], now + 3600.0
 
 
+class YandexCloudCLIAuth(YcCliAuth):
+    """The official SDK's name and arguments for :class:`YcCliAuth`: ``token`` is used until
+    its first refresh (an hour), ``endpoint`` is passed to ``yc`` as ``--endpoint``."""
+
+    def __init__(
+        self, token: str | None = None, endpoint: str | None = None, yc_profile: str | None = None
+    ) -> None:
+        super().__init__(yc_profile)
+        if endpoint:
+            self._argv += ["--endpoint", endpoint]
+        if token is not None:
+            self._token = _check_secret("token", token)
+            self._refresh_at = self._clock() + 3600.0
+
+
+class NoAuth(_Provider):
+    """Sends no ``Authorization`` header (a server that needs none, such as behind a proxy
+    that adds it)."""
+
+    _kind = "no credentials (NoAuth)"
+
+
 def _discover(env: Mapping[str, str], clock: Clock) -> AuthProvider:
     if api_key := env.get("YC_API_KEY", "").strip():
         return APIKeyAuth(api_key)

@@ -9,10 +9,11 @@ import ipaddress
 import itertools
 import os
 import platform
+import re
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,10 +22,17 @@ from typing import TYPE_CHECKING, Any, Literal, Required, TypedDict, TypeVar, Un
 from . import logs
 from .auth import AuthProvider, coerce_auth
 from .bridge import LoopThread
-from .errors import ClientClosedError, ConfigurationError, TransportError, http_error_fields
+from .errors import (
+    ClientClosedError,
+    ConfigurationError,
+    TransportError,
+    UnknownEndpointError,
+    http_error_fields,
+)
 from .operation import AsyncOperation, OperationReader, OperationSnapshot
 from .retry import RetryHooks, RetryPolicy, call_with_retry
 from .scheduler import PollScheduler, shared_durations
+from .undefined import UNDEFINED, Undefined, UndefinedOr
 from .validation import check_timeout
 
 if TYPE_CHECKING:
@@ -38,7 +46,7 @@ Verify = bool | str | os.PathLike[str]
 
 
 class CallOptions(TypedDict, total=False):  # what every call takes beside what it sends
-    timeout: Required[float]
+    timeout: Required[float | None]  # None: the client's default
     idempotent: Required[bool]
     retry_hooks: RetryHooks | None
     idempotency_key: str | None
@@ -47,9 +55,10 @@ class CallOptions(TypedDict, total=False):  # what every call takes beside what 
 class ClientSettings(TypedDict, total=False):  # AIStudio's keyword arguments (documented there)
     folder_id: str | None
     auth: str | AuthProvider | None
-    endpoint: str | None
+    endpoint: UndefinedOr[str | None]
+    address: str | None
     service_map: Mapping[str, str] | None
-    verify: Verify
+    verify: Verify | None
     retry_policy: RetryPolicy | None
     transport: TransportName
     enable_server_data_logging: bool | None
@@ -57,8 +66,21 @@ class ClientSettings(TypedDict, total=False):  # AIStudio's keyword arguments (d
     allow_insecure: bool
     env: Mapping[str, str] | None
     duration_cache: bool | None
+    timeout: float
+    default_headers: Mapping[str, str] | None
+    yc_profile: str | None
+    interceptors: Sequence[Any] | None
 
 
+# The official SDK's endpoint-discovery address; its answer for our services is known (the
+# ``services`` a ClientCore is given), so this one is never asked.
+PUBLIC_API_ENDPOINT = "api.cloud.yandex.net:443"
+DISCOVERY = "endpoint"  # the pseudo service id of the discovery address in ``endpoints``
+# Headers every call sets itself: default_headers= may not replace them.
+_RESERVED_HEADERS = frozenset(
+    {"authorization", "x-client-request-id", "idempotency-key", "x-data-logging-enabled"}
+)
+_HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
 _RPC_LOG = logs.get("rpc")
 # Reconnect 0.5-2 s apart (grpcio: 1-120 s); min_reconnect_backoff_ms (the connect timeout) stays.
 _CHANNEL_OPTIONS: tuple[tuple[str, Any], ...] = (
@@ -106,18 +128,20 @@ class Endpoint:
             return False
 
 
-def parse_endpoint(value: str) -> Endpoint:
+def parse_endpoint(value: str, name: str = "endpoint") -> Endpoint:
     """``host[:port]`` (IPv6 in brackets, port 443 by default); a URL scheme is not accepted."""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{name} must be a 'host:port' str, not {type(value).__name__}")
     host, port = value.strip(), "443"
     if host.startswith("["):
         host, bracket, rest = host[1:].partition("]")
         if not bracket or rest[:1] not in ("", ":"):
-            raise ConfigurationError(f"endpoint {value!r} must look like [v6]:port")
+            raise ConfigurationError(f"{name} {value!r} must look like [v6]:port")
         port = rest[1:] if rest else port
     elif host.count(":") == 1:
         host, port = host.split(":")
     if not host or "/" in value or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigurationError(f"endpoint {value!r} must look like host:port")
+        raise ConfigurationError(f"{name} {value!r} must look like host:port")
     return Endpoint(host, int(port))
 
 
@@ -127,6 +151,8 @@ class _LoopResources:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.http: Any = None
+        self.http_for: frozenset[tuple[str, Endpoint]] | None = None  # the endpoints it knows
+        self.retired: list[Any] = []  # earlier HTTP clients, closed with this one
         self.closing: asyncio.Future[None] = loop.create_future()
         # asyncio.run() closes its loop's async generators first: this one closes the connections.
         self._guard = self._until_the_loop_ends()
@@ -142,13 +168,14 @@ class _LoopResources:
     async def aclose(self) -> None:
         if not self.closing.done():
             self.closing.set_result(None)
-        if (http := self.http) is not None:
-            self.http = None
-            await http.aclose()
+        clients, self.http, self.retired = [*self.retired, self.http], None, []
+        for http in clients:
+            if http is not None:
+                await http.aclose()
 
     def retire(self) -> None:  # release a loop other than the running one, without awaiting there
         if self.loop.is_closed() or not self.loop.is_running():
-            self.http = None  # a dead loop's sockets went with it
+            self.http, self.retired = None, []  # a dead loop's sockets went with it
         else:
             with contextlib.suppress(RuntimeError):
                 asyncio.run_coroutine_threadsafe(self.aclose(), self.loop)
@@ -221,10 +248,21 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class ClientCore:
-    """The client's settings, checked once (``services``: service id -> default ``host:port``)."""
+    """The client's settings, checked once (``services``: service id -> its public ``host:port``,
+    the answer of the public endpoint discovery); ``discover`` lists a discovery address's
+    services (id -> ``host:port``), called at the first call when ``endpoint=`` is not public."""
 
-    def __init__(self, services: Mapping[str, str], version: str, settings: ClientSettings) -> None:
-        self._env = env = os.environ if settings["env"] is None else settings["env"]
+    def __init__(
+        self,
+        services: Mapping[str, str],
+        version: str,
+        settings: ClientSettings,
+        discover: Callable[[ClientCore], Awaitable[Mapping[str, str]]] | None = None,
+    ) -> None:
+        env = settings.get("env")
+        if not isinstance(env, Mapping | None):
+            raise ConfigurationError(f"env must be a mapping, not {type(env).__name__}")
+        self._env = env = os.environ if env is None else env
         logs.configure_from_env(env)
         folder_id = settings["folder_id"]
         folder_id = env.get("YC_FOLDER_ID") if folder_id is None else folder_id
@@ -236,21 +274,20 @@ class ClientCore:
             )
         if not folder_id.isprintable():
             raise ConfigurationError("folder_id must be printable text (no control or surrogate)")
+        if not re.fullmatch(r"[^/\s]+", folder_id):  # it becomes a segment of the model URI
+            raise ConfigurationError(f"folder_id {folder_id!r} must not contain '/' or spaces")
         if (transport := settings["transport"]) not in ("grpc", "rest"):
             raise ConfigurationError(f"transport must be 'grpc' or 'rest', not {transport!r}")
-        endpoint, known = settings["endpoint"], ", ".join(sorted(services))
-        self.endpoints = {
-            sid: parse_endpoint(default if endpoint is None else endpoint)
-            for sid, default in services.items()
-        }
-        for sid, address in (settings["service_map"] or {}).items():
-            if sid not in services:
-                raise ConfigurationError(f"service_map: unknown service {sid!r} (known: {known})")
-            self.endpoints[sid] = parse_endpoint(address)
-        if not isinstance(verify := settings["verify"], bool | str | os.PathLike):
+        self._services, self._discover_fn = dict(services), discover
+        self.endpoints: dict[str, Endpoint]
+        self.discovery: Endpoint | None  # the endpoint-discovery address, when it is asked
+        self.endpoints, self.discovery = self._initial_endpoints(settings, env)
+        verify = settings["verify"]
+        if not isinstance(verify, bool | str | os.PathLike | None):
             raise ConfigurationError("verify must be True, False or the path of a CA bundle")
-        self._tls = verify is not False
-        self._cafile = None if isinstance(verify, bool) else os.fspath(verify)
+        # None (the default): TLS, except towards loopback addresses (a local emulator).
+        self._verify = verify
+        self._cafile = None if isinstance(verify, bool | None) else os.fspath(verify)
         self._ssl: ssl.SSLContext | None = None
         if self._cafile is not None:  # a CA bundle must be usable now, not at the first call
             try:
@@ -259,28 +296,121 @@ class ClientCore:
                 raise ConfigurationError(
                     f"verify={self._cafile!r} is not a usable CA bundle ({exc})"
                 ) from None
-        remote = sorted({str(e) for e in self.endpoints.values() if not e.is_loopback})
-        if not self._tls and remote and not settings["allow_insecure"]:
-            raise ConfigurationError(
-                f"verify=False sends credentials in plaintext; it is allowed only for loopback "
-                f"endpoints, not {', '.join(remote)} (pass allow_insecure=True to force it)"
-            )
+        self._allow_insecure = _check_flag("allow_insecure", settings["allow_insecure"])
+        self._check_plaintext(self.endpoints.values())
         self.folder_id, self.transport = folder_id, transport
-        self._auth = coerce_auth(settings["auth"], env)
-        self._retry = settings["retry_policy"] or RetryPolicy()
+        profile = settings.get("yc_profile")
+        if not isinstance(profile, str | None):
+            raise ConfigurationError(f"yc_profile must be a str, not {type(profile).__name__}")
+        self._auth = coerce_auth(
+            settings["auth"], {**env, "YC_PROFILE": profile} if profile else env
+        )
+        if not isinstance(retry := settings["retry_policy"], RetryPolicy | None):
+            raise ConfigurationError(
+                f"retry_policy must be a RetryPolicy or None, not {type(retry).__name__}"
+            )
+        self._retry = retry or RetryPolicy()
         self._data_logging = settings["enable_server_data_logging"]
+        _check_flag("enable_server_data_logging", self._data_logging, optional=True)
+        _check_flag("duration_cache", settings["duration_cache"], optional=True)
+        try:
+            self.default_timeout: float = check_timeout("timeout", settings.get("timeout", 60.0))
+        except ValueError as exc:  # InvalidArgumentError: here, a setting of the client
+            raise ConfigurationError(str(exc)) from None
+        headers = _check_headers(settings.get("default_headers"))
+        suffix = headers.pop("user-agent", "")
         self._user_agent = f"yandex-art-sdk/{version} python/{platform.python_version()}"
+        self._user_agent += f" {suffix}" if suffix else ""
+        self._default_headers = headers
+        interceptors = settings.get("interceptors")
+        if isinstance(interceptors, str | bytes) or not isinstance(interceptors, Sequence | None):
+            raise ConfigurationError("interceptors must be a sequence of gRPC client interceptors")
+        self._interceptors = tuple(interceptors or ())
         self.scheduler = PollScheduler(max_reads_per_second=settings["max_reads_per_second"])
         # Learned durations are shared by every client of the same endpoints in the process.
         scope = ",".join(f"{k}={v}" for k, v in sorted(self.endpoints.items()))
         self.durations = shared_durations(scope, persist=settings["duration_cache"] is not False)
+        self._discovering: asyncio.Lock | None = None
         self._opened = _Opened()
         # Closed on close(), or when nothing holds the core any more (see _Opened).
         weakref.finalize(self, self._opened.close_quietly)
         _LIVE_CORES.add(self)
 
+    def _initial_endpoints(
+        self, settings: ClientSettings, env: Mapping[str, str]
+    ) -> tuple[dict[str, Endpoint], Endpoint | None]:
+        """The endpoints known now, and the discovery address to ask for the others (or None).
+
+        ``address=`` puts every service there; else ``endpoint=`` (``YC_API_ENDPOINT``, the
+        public one) is a discovery address as in the official SDK; None turns discovery off.
+        ``service_map`` entries win in every case.
+        """
+        service_map = settings["service_map"] or {}
+        if not isinstance(service_map, Mapping):
+            raise ConfigurationError(
+                f"service_map must be a mapping of service id to 'host:port', "
+                f"not {type(service_map).__name__}"
+            )
+        known = ", ".join(sorted(self._services))
+        overrides = {}
+        for sid, value in service_map.items():
+            if sid not in self._services:
+                raise ConfigurationError(f"service_map: unknown service {sid!r} (known: {known})")
+            overrides[sid] = parse_endpoint(value, f"service_map[{sid!r}]")
+        address, endpoint = settings.get("address"), settings.get("endpoint", UNDEFINED)
+        if address is not None:
+            every = parse_endpoint(address, "address")
+            return {sid: every for sid in self._services} | overrides, None
+        if isinstance(endpoint, Undefined):
+            endpoint = env.get("YC_API_ENDPOINT", "").strip() or PUBLIC_API_ENDPOINT
+        public = {sid: parse_endpoint(value) for sid, value in self._services.items()}
+        if endpoint is None:
+            return public | overrides, None
+        discovery = parse_endpoint(endpoint)
+        if discovery == parse_endpoint(PUBLIC_API_ENDPOINT) or set(overrides) >= set(public):
+            return public | overrides, None  # its answer is known, or not needed
+        return overrides | {DISCOVERY: discovery}, discovery
+
+    def _check_plaintext(self, endpoints: Any) -> None:
+        remote = sorted({str(e) for e in endpoints if not e.is_loopback})
+        if self._verify is False and remote and not self._allow_insecure:
+            raise ConfigurationError(
+                f"verify=False sends credentials in plaintext; it is allowed only for loopback "
+                f"endpoints, not {', '.join(remote)} (pass allow_insecure=True to force it)"
+            )
+
+    def _tls(self, endpoint: Endpoint) -> bool:
+        return bool(self._verify) if self._verify is not None else not endpoint.is_loopback
+
+    async def endpoint_of(self, service_id: str) -> Endpoint:
+        """The service's endpoint, asking the discovery address at the first need."""
+        if (endpoint := self.endpoints.get(service_id)) is not None:
+            return endpoint
+        if self._discovering is None:
+            self._discovering = asyncio.Lock()
+        async with self._discovering:
+            if (endpoint := self.endpoints.get(service_id)) is not None:
+                return endpoint
+            if self._discover_fn is None:
+                raise UnknownEndpointError(f"no endpoint for service {service_id!r}")
+            listed = await self._discover_fn(self)
+            found = {
+                sid: parse_endpoint(listed[sid], f"the discovered address of {sid!r}")
+                for sid in self._services
+                if sid in listed and sid not in self.endpoints
+            }
+            self._check_plaintext(found.values())
+            self.endpoints.update(found)
+            if service_id not in self.endpoints:
+                raise UnknownEndpointError(
+                    f"the endpoint discovery at {self.discovery} does not list {service_id!r}; "
+                    f"pass service_map={{{service_id!r}: 'host:port'}} or address="
+                )
+            return self.endpoints[service_id]
+
     def after_fork_in_child(self) -> None:
         self._opened.forget_after_fork()
+        self._discovering = None  # the parent's lock belonged to the parent's loop
         self.scheduler = self.scheduler.fresh()
         if (forget := getattr(self._auth, "forget_loop_state", None)) is not None:
             forget()
@@ -316,24 +446,34 @@ class ClientCore:
         import httpx
 
         resources = self._loop_resources()
+        endpoints = frozenset(self.endpoints.items())
+        if resources.http is not None and resources.http_for not in (None, endpoints):
+            # Discovery added endpoints: a new client with their proxies (the old one only
+            # served the discovery call; it is closed with the others).
+            resources.retired.append(resources.http)
+            resources.http = None
         if resources.http is None:
-            tls: Any = self._ssl_context() if self._tls else False
-            scheme = "https" if self._tls else "http"
-            names = (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
+            any_tls = any(self._tls(endpoint) for endpoint in self.endpoints.values())
+            tls: Any = self._ssl_context() if any_tls else False
             mounts = {}  # proxies from env=, per endpoint, as for gRPC; the rest go direct
-            for endpoint in set(self.endpoints.values()):
+            for sid, endpoint in self.endpoints.items():
+                scheme = "https" if self._tls(endpoint) else "http"
+                names = (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY")
                 if proxy := _env_proxy(endpoint.host, self._env, names, ("no_proxy", "NO_PROXY")):
-                    mounts[f"all://{endpoint.url_host}:{endpoint.port}"] = httpx.AsyncHTTPTransport(
+                    # WHY the base URL as key: httpx drops a default port from the URLs it
+                    # matches, so a key naming :443 (or :80) would never match.
+                    mounts[self.rest_base(sid)] = httpx.AsyncHTTPTransport(
                         proxy=proxy if "://" in proxy else f"http://{proxy}", verify=tls
                     )
             resources.http = httpx.AsyncClient(
                 verify=tls, headers={"user-agent": self._user_agent}, trust_env=False, mounts=mounts
             )
+            resources.http_for = endpoints
         return resources.http
 
     def rest_base(self, service_id: str) -> str:
-        endpoint = self.endpoints[service_id]
-        scheme, default_port = ("https", 443) if self._tls else ("http", 80)
+        endpoint = self.endpoints.get(service_id) or self.endpoints[DISCOVERY]
+        scheme, default_port = ("https", 443) if self._tls(endpoint) else ("http", 80)
         port = "" if endpoint.port == default_port else f":{endpoint.port}"
         return f"{scheme}://{endpoint.url_host}{port}"
 
@@ -341,15 +481,17 @@ class ClientCore:
         """One logical call: attempts with the same request id and idempotency key."""
         request_id, key = str(uuid.uuid4()), call.get("idempotency_key") or str(uuid.uuid4())
         fail = partial(TransportError, endpoint=peer, method=method, request_id=request_id)
-        deadline = time.monotonic() + check_timeout("timeout", call["timeout"])
-        headers = {"x-client-request-id": request_id, "idempotency-key": key}
+        deadline = time.monotonic() + check_timeout("timeout", self._timeout(call))
+        headers = {**self._default_headers, "x-client-request-id": request_id}
+        headers["idempotency-key"] = key
         if self._data_logging is not None:
             headers["x-data-logging-enabled"] = "true" if self._data_logging else "false"
         attempts = itertools.count(1)
 
         async def attempt() -> T:
             number = next(attempts)
-            authorization = {"authorization": await self._auth.authorization()}
+            value = await self._auth.authorization()
+            authorization = {"authorization": value} if value else {}  # NoAuth: none
             started, code = time.monotonic(), "OK"
             try:
                 return await send(authorization | headers, max(deadline - started, 0.001), fail)
@@ -369,6 +511,9 @@ class ClientCore:
             name=f"{method} (request id {request_id})",
         )
 
+    def _timeout(self, call: CallOptions) -> float:
+        return self.default_timeout if call["timeout"] is None else call["timeout"]
+
     async def grpc_call(
         self,
         *,
@@ -383,7 +528,8 @@ class ClientCore:
         # child forked after using them opens new ones (grpc.aio's poller thread hangs it).
         import grpc
 
-        endpoint = self.endpoints[service_id]
+        endpoint = await self.endpoint_of(service_id)
+        timeout = self._timeout(call)
 
         async def send(headers: dict[str, str], remaining: float, fail: _Fail) -> T:
             if self._closed:
@@ -397,12 +543,14 @@ class ClientCore:
                     ("grpc.http_proxy", proxy) if proxy else ("grpc.enable_http_proxy", 0),
                 )
                 target = f"{endpoint.url_host}:{endpoint.port}"
-                if self._tls:
+                if self._tls(endpoint):
                     roots = None if self._cafile is None else Path(self._cafile).read_bytes()
                     credentials = grpc.ssl_channel_credentials(root_certificates=roots)
                     channel = grpc.secure_channel(target, credentials, options=options)
                 else:
                     channel = grpc.insecure_channel(target, options=options)
+                if self._interceptors:  # the user's, outermost (as the official SDK's)
+                    channel = grpc.intercept_channel(channel, *self._interceptors)
                 self._opened.channels[endpoint] = channel
             rpc = channel.unary_unary(method, request_serializer=bytes, response_deserializer=parse)
             future = rpc.future(request, timeout=remaining, metadata=tuple(headers.items()))
@@ -411,7 +559,7 @@ class ClientCore:
             except grpc.RpcError as exc:
                 if self._closed:
                     raise ClientClosedError() from None
-                raise _grpc_error(fail, exc, call["timeout"]) from None
+                raise _grpc_error(fail, exc, timeout) from None
 
         return await self._call(str(endpoint), method, send, **call)
 
@@ -428,8 +576,9 @@ class ClientCore:
         """One logical REST call (with retries); returns the parsed JSON answer."""
         import httpx
 
+        await self.endpoint_of(service_id)
         base = self.rest_base(service_id)
-        url, timeout = base + path, call["timeout"]
+        url, timeout = base + path, self._timeout(call)
 
         async def send(headers: dict[str, str], remaining: float, fail: _Fail) -> Any:
             try:
@@ -475,6 +624,7 @@ class ClientCore:
             initial=initial,
             started_at=started_at,
             closing=self.closing,
+            default_timeout=self.default_timeout,
         )
 
     now = staticmethod(time.monotonic)
@@ -499,6 +649,32 @@ class ClientCore:
 
     def close(self) -> None:
         self._opened.close()
+
+
+def _check_flag(name: str, value: object, *, optional: bool = False) -> bool:
+    if not isinstance(value, bool) and not (optional and value is None):
+        kind = "True, False or None" if optional else "True or False"
+        raise ConfigurationError(f"{name} must be {kind}, not {value!r}")
+    return bool(value)
+
+
+def _check_headers(headers: object) -> dict[str, str]:
+    """default_headers=, lower-cased (gRPC metadata keys are): sent with every call."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError(f"default_headers must be a mapping, not {type(headers).__name__}")
+    checked = {}
+    for name, value in headers.items():
+        key = name.lower() if isinstance(name, str) else ""
+        if not _HEADER_NAME.fullmatch(key) or key.endswith("-bin"):
+            raise ConfigurationError(f"default_headers: {name!r} is not a header name")
+        if key in _RESERVED_HEADERS:
+            raise ConfigurationError(f"default_headers: {name!r} is set by the SDK itself")
+        if not isinstance(value, str) or not (value.isascii() and value.isprintable()):
+            raise ConfigurationError(f"default_headers[{name!r}] must be printable ASCII text")
+        checked[key] = value.strip()
+    return checked
 
 
 def _env_proxy(host: str, env: Mapping[str, str], names: _Names, exclusions: _Names) -> str | None:

@@ -57,7 +57,8 @@ class InvalidArgumentError(AIStudioError, ValueError):
     """Rejected before anything was sent; ``argument`` names it (``seed``, ``messages[2].text``)."""
 
     def __init__(self, argument: str, problem: str) -> None:
-        self.argument, self.problem = argument, problem
+        self.argument: str = argument
+        self.problem: str = problem
         super().__init__(f"{argument}: {problem}")
 
 
@@ -122,8 +123,10 @@ class OperationFailedError(OperationError):
         details: Sequence[Any] = (),
         cancelled: bool = False,
     ) -> None:
-        self.code, self.error_message = code, message
-        self.details, self.cancelled = tuple(details), cancelled
+        self.code: int = code
+        self.error_message: str = message
+        self.details: tuple[Any, ...] = tuple(details)
+        self.cancelled: bool = cancelled
         what = "was cancelled" if cancelled else "failed"
         text = f"operation {what} with code {code}: {message or '(no message)'}"
         if self.details:
@@ -143,3 +146,7 @@ class OperationTimeoutError(OperationError, TimeoutError):
         message = f"operation did not finish within {timeout:g} s; it keeps running on the server"
         message += " and can be re-attached with attach_deferred()"
         super().__init__(message, operation_id=operation_id)
+
+
+class UnknownEndpointError(ConfigurationError):
+    """The endpoint discovery (``endpoint=``) did not list a service this SDK calls."""

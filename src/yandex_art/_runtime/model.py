@@ -77,13 +77,15 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
     def _build_request(self, messages: InputT) -> Any: ...
 
     @abstractmethod
-    async def _send(self, request: Any, timeout: float, key: str | None) -> OperationMessage: ...
+    async def _send(
+        self, request: Any, timeout: float | None, key: str | None
+    ) -> OperationMessage: ...
 
     @abstractmethod
     def _reader(self) -> OperationMessageReader[ResultT]: ...
 
     async def _start(
-        self, messages: InputT, timeout: float, idempotency_key: str | None = None
+        self, messages: InputT, timeout: float | None, idempotency_key: str | None = None
     ) -> AsyncOperation[ResultT]:
         request = self._build_request(messages)
         if idempotency_key is not None:
@@ -143,7 +145,7 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
         model = self.configure(**request.options) if request.options else self
         if request.operation_id:
             return model._operation(request.operation_id)
-        return await model._start(request.messages, 60, request.idempotency_key)
+        return await model._start(request.messages, None, request.idempotency_key)
 
     def _batch(
         self, prompts: Iterable[InputT | BatchRequest], **options: Any
@@ -159,7 +161,7 @@ class AsyncModelBase(ModelBase[ConfigT, InputT, ResultT]):
     """The asyncio face of a model."""
 
     async def attach_deferred(
-        self, operation_id: str, timeout: float = 60
+        self, operation_id: str, timeout: float | None = None
     ) -> AsyncOperation[ResultT]:
         """Attaches to the operation ``operation_id`` started earlier (no request is made;
         ``timeout`` is kept for compatibility, reads take theirs from ``wait()``)."""
@@ -169,7 +171,9 @@ class AsyncModelBase(ModelBase[ConfigT, InputT, ResultT]):
 class SyncModelBase(ModelBase[ConfigT, InputT, ResultT]):
     """The blocking face of a model; calls run on the client's event-loop thread."""
 
-    def attach_deferred(self, operation_id: str, timeout: float = 60) -> Operation[ResultT]:
+    def attach_deferred(
+        self, operation_id: str, timeout: float | None = None
+    ) -> Operation[ResultT]:
         """Attaches to the operation ``operation_id`` started earlier (no request is made;
         ``timeout`` is kept for compatibility, reads take theirs from ``wait()``)."""
         return self._blocking(self._operation(operation_id))

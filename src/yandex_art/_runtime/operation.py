@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import functools
 import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any, Concatenate, Generic, Literal, ParamSpec, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from . import errors, logs
 from .retry import JITTER, RetryHooks, RetryPolicy
 from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler, check_number, quantile
+from .validation import check_timeout
 
 T = TypeVar("T")
 R = TypeVar("R")
-P = ParamSpec("P")
 
 # Reads failing with these are repeated until poll_timeout: the service may be restarting.
 _OUTAGE_CODES = frozenset({"UNAVAILABLE", "DEADLINE_EXCEEDED"})
@@ -180,8 +179,10 @@ class AsyncOperation(Generic[T]):
         started_at: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         closing: Callable[[], asyncio.Future[None] | None] | None = None,
+        default_timeout: float = 60.0,
     ) -> None:
         self.id = operation_id
+        self._default_timeout = default_timeout
         self._reader = reader
         self._scheduler = scheduler
         self._durations = durations
@@ -211,22 +212,26 @@ class AsyncOperation(Generic[T]):
     def __await__(self) -> Generator[Any, None, T]:
         return self.wait().__await__()
 
-    async def get_status(self, *, timeout: float = 60) -> OperationStatus:
-        """Read the operation once and return its status."""
-        check_number("timeout", timeout)
-        return OperationStatus.from_snapshot(await self._read(timeout, self._clock()))
+    def _timeout(self, timeout: float | None) -> float:
+        """A request's seconds (None: the client's ``timeout``), checked once, before any read,
+        with the check every request gets."""
+        return self._default_timeout if timeout is None else check_timeout("timeout", timeout)
 
-    async def get_result(self, *, timeout: float = 60) -> T:
+    async def get_status(self, *, timeout: float | None = None) -> OperationStatus:
+        """Read the operation once and return its status (``timeout``: None, the client's)."""
+        seconds = self._timeout(timeout)
+        return OperationStatus.from_snapshot(await self._read(seconds, self._clock()))
+
+    async def get_result(self, *, timeout: float | None = None) -> T:
         """The result (one read unless the end was seen); raises if it failed or still runs."""
-        check_number("timeout", timeout)
-        done = self._last.done  # the end already seen: no read
-        return self._outcome(self._last if done else await self._read(timeout, self._clock()))
+        seconds, done = self._timeout(timeout), self._last.done  # the end already seen: no read
+        return self._outcome(self._last if done else await self._read(seconds, self._clock()))
 
-    async def cancel(self, *, timeout: float = 60) -> OperationStatus:
+    async def cancel(self, *, timeout: float | None = None) -> OperationStatus:
         """Ask the server to cancel the operation; returns the status it answered with."""
-        check_number("timeout", timeout)
+        seconds = self._timeout(timeout)
         try:
-            snapshot = await self._reader.cancel(self.id, timeout=timeout)
+            snapshot = await self._reader.cancel(self.id, timeout=seconds)
         except errors.ClientClosedError:
             raise errors.ClientClosedError(operation_id=self.id) from None
         except errors.TransportError as error:
@@ -237,19 +242,20 @@ class AsyncOperation(Generic[T]):
     async def wait(
         self,
         *,
-        timeout: float = 60,
+        timeout: float | None = None,
         poll_timeout: float | None = 3600,
         poll_interval: float | None = None,
     ) -> T:
-        """Poll until the operation finishes; ``timeout`` bounds each read, ``poll_timeout`` the
-        wait (None: no bound), ``poll_interval`` fixes the schedule; closing the client ends it."""
-        check_number("timeout", timeout)
+        """Poll until the operation finishes; ``timeout`` bounds each read (None: the client's),
+        ``poll_timeout`` the wait (None: no bound), ``poll_interval`` fixes the schedule;
+        closing the client ends it."""
+        seconds = self._timeout(timeout)
         for name, value in (("poll_timeout", poll_timeout), ("poll_interval", poll_interval)):
             if value is not None:
                 check_number(name, value)
         if self._last.done:
             return self._outcome(self._last)
-        polling = asyncio.ensure_future(self._poll(timeout, poll_interval))
+        polling = asyncio.ensure_future(self._poll(seconds, poll_interval))
         closing = self._closing() if self._closing is not None else None
         waits: list[asyncio.Future[Any]] = [polling] if closing is None else [polling, closing]
         try:
@@ -398,19 +404,6 @@ class Runner(Protocol):
     def __call__(self, coro: Coroutine[Any, Any, R], /) -> R: ...
 
 
-def _blocking(
-    method: Callable[Concatenate[AsyncOperation[T], P], Coroutine[Any, Any, R]],
-) -> Callable[Concatenate[Operation[T], P], R]:
-    @functools.wraps(method)
-    def blocking(self: Operation[T], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return self._run(method(self._async, *args, **kwargs))
-        except errors.ClientClosedError:
-            raise errors.ClientClosedError(operation_id=self.id) from None
-
-    return blocking
-
-
 class Operation(Generic[T]):
     """The synchronous face of an :class:`AsyncOperation`, run by ``run`` (the loop thread)."""
 
@@ -426,7 +419,40 @@ class Operation(Generic[T]):
     def __repr__(self) -> str:
         return repr(self._async).removeprefix("Async")
 
-    get_status = _blocking(AsyncOperation.get_status)
-    get_result = _blocking(AsyncOperation.get_result)
-    cancel = _blocking(AsyncOperation.cancel)
-    wait = _blocking(AsyncOperation.wait)
+    # Written out, not wrapped: pyright (and so VS Code) cannot follow a decorator that maps
+    # an async method's ParamSpec onto a sync one, and saw these results as Unknown. Each
+    # keeps the signature and docstring of its AsyncOperation twin (a test compares them).
+
+    def _call(self, coro: Coroutine[Any, Any, R]) -> R:
+        try:
+            return self._run(coro)
+        except errors.ClientClosedError:
+            raise errors.ClientClosedError(operation_id=self.id) from None
+
+    def get_status(self, *, timeout: float | None = None) -> OperationStatus:
+        """Read the operation once and return its status (``timeout``: None, the client's)."""
+        return self._call(self._async.get_status(timeout=timeout))
+
+    def get_result(self, *, timeout: float | None = None) -> T:
+        """The result (one read unless the end was seen); raises if it failed or still runs."""
+        return self._call(self._async.get_result(timeout=timeout))
+
+    def cancel(self, *, timeout: float | None = None) -> OperationStatus:
+        """Ask the server to cancel the operation; returns the status it answered with."""
+        return self._call(self._async.cancel(timeout=timeout))
+
+    def wait(
+        self,
+        *,
+        timeout: float | None = None,
+        poll_timeout: float | None = 3600,
+        poll_interval: float | None = None,
+    ) -> T:
+        """Poll until the operation finishes; ``timeout`` bounds each read (None: the client's),
+        ``poll_timeout`` the wait (None: no bound), ``poll_interval`` fixes the schedule;
+        closing the client ends it."""
+        return self._call(
+            self._async.wait(
+                timeout=timeout, poll_timeout=poll_timeout, poll_interval=poll_interval
+            )
+        )

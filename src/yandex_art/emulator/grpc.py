@@ -10,6 +10,7 @@ Authentication, call faults, latency and the read quota are applied in a
 
 from __future__ import annotations
 
+import logging
 import socket
 import weakref
 from collections.abc import Awaitable, Callable
@@ -48,6 +49,13 @@ from .faults import status_of
 from .service import EmulatorError, EmulatorService, OperationView, result_values
 
 __all__ = ["GrpcServer", "build_server", "to_proto"]
+
+# WHY: hpack, under grpclib, logs every header it decodes at DEBUG, ``authorization``
+# included, so an application with ``logging.basicConfig(level=DEBUG)`` would print the
+# credentials sent to the emulator. Its tree is held at INFO unless the application set a
+# level for it itself.
+if logging.getLogger("hpack").level == logging.NOTSET:
+    logging.getLogger("hpack").setLevel(logging.INFO)
 
 # Faults, latency and quota are per method kind: every rpc of the image service is "generate".
 _METHODS = {

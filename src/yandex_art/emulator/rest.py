@@ -267,13 +267,25 @@ async def _operation(request: web.Request) -> web.Response:
     service = request.app[_SERVICE_KEY]
     operation_id = request.match_info["operation_id"]
     authorization = request.headers.get("authorization")
-    if operation_id.endswith(":cancel"):
+    # WHY the raw path: the route's ``:cancel`` is literal, while a ``:`` of the id itself
+    # arrives encoded (``%3A``) and is decoded in match_info; a read of ``<id>:cancel`` is a read.
+    if request.rel_url.raw_path.endswith(":cancel"):
         await service.enter("cancel", authorization)
         view = service.cancel(operation_id.removesuffix(":cancel"))
     else:
         await service.enter("get", authorization)
         view = await service.get(operation_id)
     return web.json_response(operation_json(view))
+
+
+async def _endpoints(request: web.Request) -> web.Response:
+    """``GET /endpoints``: the endpoint discovery as JSON (what ApiEndpointService.List says
+    over gRPC), every service at this REST address, as the client reached it."""
+    service = request.app[_SERVICE_KEY]
+    await service.enter("endpoints", request.headers.get("authorization"))
+    address = request.host if ":" in request.host.rsplit("]", 1)[-1] else f"{request.host}:80"
+    endpoints = [{"id": sid, "address": address} for sid in service.endpoint_ids()]
+    return web.json_response({"endpoints": endpoints})
 
 
 async def _stats(request: web.Request) -> web.Response:
@@ -338,6 +350,7 @@ def build_app(service: EmulatorService) -> web.Application:
             body = "*" if rpc.http_method in ("POST", "PUT", "PATCH") else None
             app.router.add_route(rpc.http_method, rpc.http_path, _rpc_handler(rpc, body))
     app.router.add_get("/operations/{operation_id}", _operation, allow_head=False)
+    app.router.add_get("/endpoints", _endpoints, allow_head=False)
     app.router.add_get("/_emulator/stats", _stats, allow_head=False)
     app.router.add_get("/_emulator/faults", _get_faults, allow_head=False)
     app.router.add_post("/_emulator/faults", _post_faults)

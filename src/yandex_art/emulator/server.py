@@ -360,7 +360,8 @@ class Emulator:
 
     @property
     def grpc_address(self) -> str:
-        """``host:port`` of the gRPC server (what ``endpoint=`` of the SDKs takes)."""
+        """``host:port`` of the gRPC server: ``address=`` of this SDK, or ``endpoint=`` (the
+        discovery address, which the emulator answers with itself) of both SDKs."""
         host, port = self._require(self._grpc_addr)
         return f"{host}:{port}"
 
@@ -407,7 +408,7 @@ class Emulator:
         kwargs: dict[str, Any] = {
             "folder_id": self.folder_id,
             "auth": self.auth,
-            "endpoint": endpoint,
+            "address": endpoint,
             "verify": False,
             "transport": transport,
         }
@@ -420,6 +421,8 @@ class Emulator:
             "no_grpc_proxy": host,
             "no_proxy": f"{os.environ.get('no_proxy', '')},{host}".strip(","),
         }
+        if "endpoint" in overrides:  # discovery through the emulator, as the caller asked
+            del kwargs["address"]
         kwargs.update(overrides)
         return kwargs
 

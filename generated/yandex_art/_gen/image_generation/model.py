@@ -91,7 +91,7 @@ class _BaseImageGenerationModel(
         return request
 
     async def _send(
-        self, request: ImageGenerationRequest, timeout: float, idempotency_key: str | None
+        self, request: ImageGenerationRequest, timeout: float | None, idempotency_key: str | None
     ) -> OperationMessage:
         service = image_generation_async_service(self._core)
         return await service.generate(request, timeout=timeout, idempotency_key=idempotency_key)
@@ -114,7 +114,7 @@ class AsyncImageGenerationModel(
         self,
         messages: ImageMessageInputType,
         *,
-        timeout: float = 60,
+        timeout: float | None = None,
         idempotency_key: str | None = None,
     ) -> AsyncOperation[ImageGenerationModelResult]:
         """Starts a generation and returns its operation at once.
@@ -123,7 +123,8 @@ class AsyncImageGenerationModel(
 
         :param messages: a prompt string, an ImageMessage, a dict, any object with a
             ``text`` attribute, or an iterable of those.
-        :param timeout: seconds allowed for the request that starts the operation.
+        :param timeout: seconds allowed for the request that starts the operation (None:
+            the client's default, 60 s unless set with ``AIStudio(timeout=...)``).
         :param idempotency_key: sent as ``idempotency-key`` (a new one by default);
             repeating a call with the same key, e.g. after a crash, lets the service
             recognise the repeat instead of starting a second generation.
@@ -181,7 +182,7 @@ class ImageGenerationModel(
         self,
         messages: ImageMessageInputType,
         *,
-        timeout: float = 60,
+        timeout: float | None = None,
         idempotency_key: str | None = None,
     ) -> Operation[ImageGenerationModelResult]:
         """Starts a generation and returns its operation at once.
@@ -190,7 +191,8 @@ class ImageGenerationModel(
 
         :param messages: a prompt string, an ImageMessage, a dict, any object with a
             ``text`` attribute, or an iterable of those.
-        :param timeout: seconds allowed for the request that starts the operation.
+        :param timeout: seconds allowed for the request that starts the operation (None:
+            the client's default, 60 s unless set with ``AIStudio(timeout=...)``).
         :param idempotency_key: sent as ``idempotency-key`` (a new one by default);
             repeating a call with the same key, e.g. after a crash, lets the service
             recognise the repeat instead of starting a second generation.

@@ -50,7 +50,7 @@ class ImageGenerationAsyncServiceTransport(Protocol):
         self,
         request: ImageGenerationRequest,
         *,
-        timeout: float,
+        timeout: float | None,
         retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
@@ -69,7 +69,7 @@ class ImageGenerationAsyncServiceGrpc:
         self,
         request: ImageGenerationRequest,
         *,
-        timeout: float,
+        timeout: float | None,
         retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
@@ -97,7 +97,7 @@ class ImageGenerationAsyncServiceRest:
         self,
         request: ImageGenerationRequest,
         *,
-        timeout: float,
+        timeout: float | None,
         retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:

@@ -52,7 +52,7 @@ class OperationServiceTransport(Protocol):
         self,
         request: GetOperationRequest,
         *,
-        timeout: float,
+        timeout: float | None,
         retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
@@ -63,7 +63,7 @@ class OperationServiceTransport(Protocol):
         self,
         request: CancelOperationRequest,
         *,
-        timeout: float,
+        timeout: float | None,
         retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
@@ -81,7 +81,7 @@ class OperationServiceGrpc:
         self,
         request: GetOperationRequest,
         *,
-        timeout: float,
+        timeout: float | None,
         retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
@@ -101,7 +101,7 @@ class OperationServiceGrpc:
         self,
         request: CancelOperationRequest,
         *,
-        timeout: float,
+        timeout: float | None,
         retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
@@ -128,7 +128,7 @@ class OperationServiceRest:
         self,
         request: GetOperationRequest,
         *,
-        timeout: float,
+        timeout: float | None,
         retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
@@ -184,7 +184,7 @@ class OperationServiceRest:
         self,
         request: CancelOperationRequest,
         *,
-        timeout: float,
+        timeout: float | None,
         retry_hooks: RetryHooks | None = None,
         idempotency_key: str | None = None,
     ) -> Operation:
