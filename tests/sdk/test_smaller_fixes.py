@@ -193,3 +193,13 @@ def test_run_deferred_takes_the_client_wide_timeout() -> None:
     with AIStudio(folder_id="b1gfolder", auth="k", address="127.0.0.1:1", env={}) as sdk:
         model = sdk.models.image_generation("yandex-art")
         assert inspect.signature(model.run_deferred).parameters["timeout"].default is None
+
+
+@pytest.mark.parametrize("prompt", [b"x", bytearray(b"x"), memoryview(b"x")])
+def test_a_bytes_prompt_is_refused_as_such_before_sending(prompt: object) -> None:
+    from yandex_art import AIStudio
+
+    with AIStudio(folder_id="b1gfolder", auth="k", address="127.0.0.1:1", env={}) as sdk:
+        model = sdk.models.image_generation("yandex-art")
+        with pytest.raises(TypeError, match=r"a prompt is text .*decode it first"):
+            model.run_deferred(prompt)  # type: ignore[arg-type]
