@@ -22,7 +22,7 @@ from google.protobuf import descriptor_pb2
 
 from codegen import openapi_derive, pipeline
 from tests.codegen.variant import import_generated, submodule
-from yandex_art._runtime.client_core import ClientCore
+from yandex_art import AIStudio
 from yandex_art._runtime.errors import InvalidArgumentError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,24 +107,12 @@ def test_the_other_service_gets_its_own_module_rules_and_transport(variant: str)
 
 def test_the_other_model_generates_through_grpc(variant: str, server: _Server) -> None:
     module = submodule(variant, "video_generation")
-    core = ClientCore(
-        {"ai-foundation-models": "x:1", "operation": "x:1"},
-        "0",
-        {  # type: ignore[typeddict-item]
-            "folder_id": "b1gfolder",
-            "auth": "test-key",
-            "endpoint": f"127.0.0.1:{server.port}",
-            "service_map": None,
-            "verify": False,
-            "retry_policy": None,
-            "transport": "grpc",
-            "enable_server_data_logging": None,
-            "max_reads_per_second": None,
-            "allow_insecure": False,
-            "env": {},
-            "duration_cache": False,
-        },
+    # The facade knows only the image service: the variant's model gets a core of its own,
+    # with every service at the test server's address (no endpoint discovery).
+    sdk = AIStudio(
+        folder_id="b1gfolder", auth="test-key", address=f"127.0.0.1:{server.port}", env={}
     )
+    core = sdk._core
     try:
         factory = module.VideoGeneration(core)
         model = factory("yandex-video").configure(fps=24, length=datetime.timedelta(seconds=4))
