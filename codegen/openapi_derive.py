@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from google.protobuf import descriptor_pb2
 
-from . import protodiff
+from . import protodiff, schema
 
 FDP = descriptor_pb2.FieldDescriptorProto
 
@@ -77,17 +77,7 @@ SCALAR_JSON: dict[str, dict[str, Any]] = {
     "string": {"type": "string"},
     "bytes": {"type": "string", "format": "byte"},
 }
-WRAPPERS = {
-    "google.protobuf.DoubleValue": "double",
-    "google.protobuf.FloatValue": "float",
-    "google.protobuf.Int64Value": "int64",
-    "google.protobuf.UInt64Value": "uint64",
-    "google.protobuf.Int32Value": "int32",
-    "google.protobuf.UInt32Value": "uint32",
-    "google.protobuf.BoolValue": "bool",
-    "google.protobuf.StringValue": "string",
-    "google.protobuf.BytesValue": "bytes",
-}
+WRAPPERS = schema.WRAPPERS
 WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
     "google.protobuf.Duration": {"type": "string", "pattern": r"^-?\d+(\.\d{1,9})?s$"},
