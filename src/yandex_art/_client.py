@@ -12,6 +12,7 @@ from ._gen.image_generation import AsyncImageGeneration, ImageGeneration
 from ._gen.transports import image_generation_async_service, operation_service
 from ._runtime.auth import AuthProvider
 from ._runtime.client_core import ClientCore, ClientSettings, TransportName, Verify
+from ._runtime.quota import QuotaStore
 from ._runtime.retry import RetryPolicy
 
 __all__ = ["AIStudio", "AsyncAIStudio", "ClientSettings", "DEFAULT_SERVICE_MAP"]
@@ -44,6 +45,7 @@ class _BaseAIStudio:
         allow_insecure: bool = False,
         env: Mapping[str, str] | None = None,
         duration_cache: bool | None = None,
+        quota_store: str | QuotaStore | None = None,
     ) -> None:
         """Connects nothing yet: channels open on the first call.
 
@@ -60,6 +62,10 @@ class _BaseAIStudio:
             allow_insecure: allow ``verify=False`` towards non-loopback endpoints.
             env: read instead of ``os.environ`` (credentials, proxies, ``YANDEX_ART_LOG``).
             duration_cache: False keeps learned durations off disk (None: ``YANDEX_ART_CACHE``).
+            quota_store: where the folder's quotas are shared: ``"local"`` (every process
+                on the host), ``"redis://host:port/db"`` (several hosts; the ``redis``
+                extra), ``"process"`` (this client alone); None: ``YANDEX_ART_QUOTA_STORE``,
+                else ``"local"``.
         """
         settings = {k: v for k, v in locals().items() if k in ClientSettings.__annotations__}
         # Models and operations hold the core, not this object: the core closes itself when

@@ -23,8 +23,16 @@ from .auth import AuthProvider, coerce_auth
 from .bridge import LoopThread
 from .errors import ClientClosedError, ConfigurationError, TransportError, http_error_fields
 from .operation import AsyncOperation, OperationReader, OperationSnapshot
+from .quota import (
+    GENERATE_PER_DAY,
+    GENERATE_PER_MINUTE,
+    QuotaStore,
+    SharedBudget,
+    budget_key,
+    open_store,
+)
 from .retry import RetryHooks, RetryPolicy, call_with_retry
-from .scheduler import PollScheduler, shared_durations
+from .scheduler import COUNTED, PollScheduler, shared_durations
 from .validation import check_timeout
 
 if TYPE_CHECKING:
@@ -57,6 +65,7 @@ class ClientSettings(TypedDict, total=False):  # AIStudio's keyword arguments (d
     allow_insecure: bool
     env: Mapping[str, str] | None
     duration_cache: bool | None
+    quota_store: str | QuotaStore | None
 
 
 _RPC_LOG = logs.get("rpc")
@@ -270,18 +279,43 @@ class ClientCore:
         self._retry = settings["retry_policy"] or RetryPolicy()
         self._data_logging = settings["enable_server_data_logging"]
         self._user_agent = f"yandex-art-sdk/{version} python/{platform.python_version()}"
-        self.scheduler = PollScheduler(max_reads_per_second=settings["max_reads_per_second"])
         # Learned durations are shared by every client of the same endpoints in the process.
         scope = ",".join(f"{k}={v}" for k, v in sorted(self.endpoints.items()))
+        # Quotas belong to the folder: its budgets live in a store every process can see.
+        self._scope = scope
+        self.quota_store = open_store(settings.get("quota_store"), env)
+        rate = settings["max_reads_per_second"]
+        self.scheduler = PollScheduler(max_reads_per_second=rate)
+        if self.quota_store is not None and rate is not None and rate != float("inf"):
+            reads = budget_key("reads", scope, folder_id)
+            shared = SharedBudget(self.quota_store, reads, self.scheduler.reads_per_window, COUNTED)
+            self.scheduler = PollScheduler(max_reads_per_second=rate, shared=shared)
         self.durations = shared_durations(scope, persist=settings["duration_cache"] is not False)
         self._opened = _Opened()
         # Closed on close(), or when nothing holds the core any more (see _Opened).
         weakref.finalize(self, self._opened.close_quietly)
         _LIVE_CORES.add(self)
 
+    def generate_quota(
+        self, per_minute: int = GENERATE_PER_MINUTE, per_day: int = GENERATE_PER_DAY
+    ) -> tuple[SharedBudget, ...]:
+        """The folder's Generate budgets in the quota store (none with ``process``)."""
+        if self.quota_store is None:
+            return ()
+        return tuple(
+            SharedBudget(self.quota_store, budget_key(kind, self._scope, self.folder_id), n, hold)
+            for kind, n, hold in (
+                ("generate-minute", per_minute, 60.0),
+                ("generate-day", per_day, 86400.0),
+            )
+        )
+
     def after_fork_in_child(self) -> None:
         self._opened.forget_after_fork()
         self.scheduler = self.scheduler.fresh()
+        if self.quota_store is not None:  # a file handle or connection of its own
+            shared = self.scheduler.shared
+            self.quota_store = shared.store if shared is not None else self.quota_store.fresh()
         if (forget := getattr(self._auth, "forget_loop_state", None)) is not None:
             forget()
 
