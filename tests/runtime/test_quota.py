@@ -200,22 +200,28 @@ def test_a_store_locked_for_ever_warns_once_and_never_hangs(
 
 
 def test_a_cache_directory_that_cannot_exist_falls_back_with_one_warning(
-    emulator: Emulator, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    emulator: Emulator,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="yandex_art")
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    env = {**os.environ, "XDG_CACHE_HOME": str(blocker / "cache")}
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker / "cache"))
     for _ in range(2):
-        with emulator.sdk(env=env) as sdk:
+        with emulator.sdk() as sdk:
             assert sdk._core.quota_store is None
             assert _generate(sdk, 1) == 1
 
     assert len(_quota_warnings(caplog)) == 1
 
 
-def test_the_store_is_chosen_by_argument_then_environment_then_local(tmp_path: Path) -> None:
-    env = {"XDG_CACHE_HOME": str(tmp_path)}
+def test_the_store_is_chosen_by_argument_then_environment_then_local(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    env: dict[str, str] = {}
     local = open_store(None, env)
     assert isinstance(local, LocalFileStore)
     assert local.directory == tmp_path / "yandex-art" / "quota"
@@ -225,11 +231,13 @@ def test_the_store_is_chosen_by_argument_then_environment_then_local(tmp_path: P
         open_store("memcached://somewhere", env)
 
 
-def test_the_budget_is_keyed_by_endpoint_and_folder(tmp_path: Path) -> None:
-    env = {"XDG_CACHE_HOME": str(tmp_path)}
+def test_the_budget_is_keyed_by_endpoint_and_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
 
     def client(folder: str, endpoint: str) -> AIStudio:
-        return AIStudio(folder_id=folder, auth="k", endpoint=endpoint, verify=False, env=env)
+        return AIStudio(folder_id=folder, auth="k", endpoint=endpoint, verify=False, env={})
 
     fill, same = client("f1", "127.0.0.1:1"), client("f1", "127.0.0.1:1")
     other_folder, other_endpoint = client("f2", "127.0.0.1:1"), client("f1", "127.0.0.1:2")
@@ -272,3 +280,17 @@ def test_shared_budget_survives_a_store_that_raises() -> None:
     assert shared.take_now().granted and shared.take_now().token is None
     shared.note_exhausted(1.0)
     shared.release("t")
+
+
+def test_files_of_budgets_unused_for_two_days_are_collected(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path)
+    stale, live = key(), key()
+    assert store.take(stale, 5, 1.0).granted and store.take(live, 5, 1.0).granted
+    two_days_ago = time.time() - 2 * 86400 - 60
+    os.utime(tmp_path / stale, (two_days_ago, two_days_ago))
+
+    LocalFileStore(tmp_path)  # another process starts
+
+    assert not (tmp_path / stale).exists() and (tmp_path / live).exists()
+    assert store.take(stale, 5, 1.0).granted  # the old handle notices and opens the new file
+    assert (tmp_path / stale).exists()

@@ -142,6 +142,25 @@ class LocalFileStore(QuotaStore):
         self._lock = threading.Lock()  # the client's loop thread and asyncio.to_thread users
         self._pid = os.getpid()
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._collect_stale()
+
+    def _collect_stale(self) -> None:
+        """Remove the files of budgets unused for two days (an emulator's port, a folder
+        long gone): every entry in them expired, at most a day after its grant."""
+        import fcntl
+
+        old = time.time() - 2 * 86400
+        for path in self.directory.iterdir():
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime >= old:
+                    continue
+                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    if os.fstat(fd).st_mtime < old:  # still unused, now that it is ours
+                        path.unlink()
+                finally:
+                    os.close(fd)
 
     def fresh(self) -> LocalFileStore:
         self._forget_if_forked()
@@ -176,6 +195,11 @@ class LocalFileStore(QuotaStore):
                     if time.monotonic() > deadline:
                         raise OSError("the quota file stays locked") from None
                     time.sleep(0.0002)
+            if os.fstat(fd).st_nlink == 0:  # collected as stale while we held it open
+                os.close(fd)
+                del self._files[key]
+                fd = self._fd(key)
+                fcntl.flock(fd, fcntl.LOCK_EX)  # a new file: nobody holds it long
             try:
                 yield fd
             finally:
@@ -326,9 +350,9 @@ def _without_password(url: str) -> str:
     return f"{scheme}{sep}{'***@' if at else ''}{host}"
 
 
-def cache_root(env: Any = None) -> Path | None:
+def cache_root() -> Path | None:
     """The user's cache directory (``XDG_CACHE_HOME`` first); None without a home."""
-    env = os.environ if env is None else env
+    env = os.environ  # the process's, as for the duration cache: one place per user
     xdg = env.get("XDG_CACHE_HOME", "").strip()
     local = env.get("LOCALAPPDATA", "").strip() if sys.platform == "win32" else ""
     default = {"win32": "AppData/Local", "darwin": "Library/Caches"}.get(sys.platform, ".cache")
@@ -357,7 +381,7 @@ def open_store(spec: str | QuotaStore | None, env: Any = None) -> QuotaStore | N
         raise ConfigurationError(
             f"quota_store must be 'local', 'process' or a redis:// URL, not {spec!r}"
         )
-    root = cache_root(env) if value == "local" else None
+    root = cache_root() if value == "local" else None
     # One store object per place in the process: clients share its files or connections.
     with _STORES_LOCK:
         if (store := _STORES.get((value, root))) is not None:

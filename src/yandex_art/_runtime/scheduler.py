@@ -360,14 +360,10 @@ def _flush_all() -> None:
 
 def shared_durations(scope: str, *, persist: bool) -> DurationModel:
     """The duration model of every client of ``scope`` (its endpoints), cached if ``persist``."""
+    from .quota import cache_root
+
     off = os.environ.get("YANDEX_ART_CACHE", "").strip().lower() in ("0", "false", "no", "off")
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    local = os.environ.get("LOCALAPPDATA", "").strip() if sys.platform == "win32" else ""
-    default = {"win32": "AppData/Local", "darwin": "Library/Caches"}.get(sys.platform, ".cache")
-    try:
-        root: Path | None = Path(xdg or local or Path.home() / default)
-    except (RuntimeError, KeyError, OSError):  # no home directory
-        root = None
+    root = cache_root()
     cache = root / "yandex-art" / "durations.json" if root and persist and not off else None
     with _SHARED_LOCK:
         if (model := _SHARED.get((scope, cache))) is None:
