@@ -50,6 +50,7 @@ _EXPORTS = {
     "OperationFailedError": "._runtime.errors",
     "OperationTimeoutError": "._runtime.errors",
     "UnexpectedOperationResultError": "._runtime.errors",
+    "QuotaPausedError": "._runtime.errors",
 }
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "OperationError",
     "OperationFailedError",
     "OperationStatus",
+    "QuotaPausedError",
     "OperationTimeoutError",
     "RetryPolicy",
     "TransportError",
@@ -131,6 +133,7 @@ if TYPE_CHECKING:
         OperationError,
         OperationFailedError,
         OperationTimeoutError,
+        QuotaPausedError,
         TransportError,
         UnexpectedOperationResultError,
     )

@@ -151,7 +151,7 @@ async def run_batch(
             resume_after = None if math.isnan(left) else max(left, 0.0)
             raise QuotaPausedError(pause_reason, resume_after=resume_after)
 
-    async def take_generate_quota() -> None:
+    async def take_quota_places() -> None:
         for budget in generate_quota:  # the minute's first: a wait there costs no day's place
             while not (taken := await budget.take()).granted:
                 if taken.retry_in > _LONGEST_WAIT:
@@ -167,7 +167,7 @@ async def run_batch(
         while True:
             check_paused()
             await limiter.acquire()
-            await take_generate_quota()
+            await take_quota_places()
             if on_start is not None:
                 on_start(index, request)
             try:

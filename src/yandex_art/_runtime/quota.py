@@ -319,10 +319,10 @@ class RedisStore(QuotaStore):
         self.name = _without_password(url)
         self._timeout = timeout
         # Short timeouts: an unreachable store must cost a client half a second, once.
-        self._client: Any = redis.Redis.from_url(
+        self._redis: Any = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
         )
-        self._script: Any = self._client.register_script(_LUA)
+        self._script: Any = self._redis.register_script(_LUA)
 
     def fresh(self) -> RedisStore:
         return self  # redis-py's pool opens new connections in a forked child
@@ -393,7 +393,10 @@ def open_store(spec: str | QuotaStore | None, env: Any = None) -> QuotaStore | N
                 if root is None:
                     raise OSError("no cache directory")
                 store = LocalFileStore(root / "yandex-art" / "quota")
-            except (OSError, ImportError) as exc:  # no home, a read-only one, no fcntl
+            except ImportError:  # no fcntl (Windows): as documented, each client keeps its own
+                _LOG.debug("no local quota store on this platform; each client keeps its own")
+                return None
+            except OSError as exc:  # no home, or a read-only one
                 message = "the local quota store is unavailable (%s); each client keeps its own"
                 _warn_once("local", message, exc)
                 return None
