@@ -318,9 +318,17 @@ class RedisStore(QuotaStore):
         self.url = url
         self.name = _without_password(url)
         self._timeout = timeout
-        # Short timeouts: an unreachable store must cost a client half a second, once.
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # Short timeouts and no retries: an unreachable store costs a client half a second
+        # (then SharedBudget leaves it alone for a while), never a hang.
         self._redis: Any = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry_on_timeout=False,
+            retry=Retry(NoBackoff(), 0),
         )
         self._script: Any = self._redis.register_script(_LUA)
 
