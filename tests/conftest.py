@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import signal
@@ -58,9 +59,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A ``redis-server`` of the tests' own on a free loopback port (no persistence)."""
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A ``redis-server`` of the tests' own on a free loopback port (no persistence);
+    skipped (failed under .ci/run) where the binary or the client is missing."""
     binary = shutil.which("redis-server")
     if binary is None:
         reason = "redis-server is not installed (apt-get install redis-server)"
@@ -88,3 +90,9 @@ def redis_url() -> Iterator[str]:
     finally:
         server.kill()
         server.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url

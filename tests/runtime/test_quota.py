@@ -23,7 +23,7 @@ from yandex_art._runtime.quota import LocalFileStore, QuotaStore, SharedBudget, 
 from yandex_art._runtime.scheduler import COUNTED, PollScheduler
 from yandex_art.emulator import Emulator
 
-from ..conftest import ROOT, free_port
+from ..conftest import ROOT, free_port, redis_server
 
 
 @pytest.fixture(autouse=True)
@@ -183,6 +183,27 @@ def test_an_unreachable_store_warns_once_and_every_image_still_comes(
     assert time.monotonic() - started < 10
     assert len(warnings := _quota_warnings(caplog)) == 1
     assert "127.0.0.1" in warnings[0] and "own budget" in warnings[0]
+
+
+def test_a_store_that_dies_mid_run_warns_once_and_every_image_still_comes(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="yandex_art")
+    server = redis_server()
+    url = server.__enter__()
+    with emulator.sdk(quota_store=url) as sdk:
+        shared = sdk._core.scheduler.shared
+        assert shared is not None
+        try:
+            assert _generate(sdk, 3) == 3
+            assert shared.take_now().token is not None and not _quota_warnings(caplog)
+        finally:
+            server.__exit__(None, None, None)  # the store dies; the client goes on
+        started = time.monotonic()
+        assert _generate(sdk, 4) == 4
+
+    assert time.monotonic() - started < 10
+    assert len(_quota_warnings(caplog)) == 1
 
 
 def test_a_store_locked_for_ever_warns_once_and_never_hangs(
