@@ -153,3 +153,13 @@ def test_rest_models_import_without_warnings() -> None:
         "import yandex_art._gen.rest.models, yandex_art._gen.transports"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ci_installs_redis_for_the_quota_store_tests(project: dict[str, Any]) -> None:
+    ci = (ROOT / ".ci/run").read_text()
+    tests = ci.index("python -m pytest")
+    assert -1 < ci.find("apt-get install") < tests and "redis-server" in ci
+    assert -1 < ci.find("YANDEX_ART_TESTS_NEED_REDIS=1") < tests
+    extras = project["project"]["optional-dependencies"]
+    assert [Requirement(r).name for r in extras["redis"]] == ["redis"]
+    assert any("redis" in Requirement(r).extras for r in extras["test"])

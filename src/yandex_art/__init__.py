@@ -54,6 +54,7 @@ _EXPORTS = {
     "OperationFailedError": "._runtime.errors",
     "OperationTimeoutError": "._runtime.errors",
     "UnexpectedOperationResultError": "._runtime.errors",
+    "QuotaPausedError": "._runtime.errors",
 }
 
 __all__ = [
@@ -84,6 +85,7 @@ __all__ = [
     "OperationError",
     "OperationFailedError",
     "OperationStatus",
+    "QuotaPausedError",
     "OperationTimeoutError",
     "RetryPolicy",
     "TransportError",
@@ -141,6 +143,7 @@ if TYPE_CHECKING:
         OperationError,
         OperationFailedError,
         OperationTimeoutError,
+        QuotaPausedError,
         TransportError,
         UnexpectedOperationResultError,
         UnknownEndpointError,

@@ -13,6 +13,7 @@ from ._gen.transports import image_generation_async_service, operation_service
 from ._runtime import logs
 from ._runtime.auth import AuthProvider
 from ._runtime.client_core import DISCOVERY, ClientCore, ClientSettings, TransportName, Verify
+from ._runtime.quota import QuotaStore
 from ._runtime.retry import RetryPolicy
 from ._runtime.undefined import UNDEFINED, UndefinedOr
 
@@ -95,6 +96,7 @@ class _BaseAIStudio:
         default_headers: Mapping[str, str] | None = None,
         yc_profile: str | None = None,
         interceptors: Sequence[Any] | None = None,
+        quota_store: str | QuotaStore | None = None,
     ) -> None:
         """Connects nothing yet: channels open on the first call.
 
@@ -120,6 +122,10 @@ class _BaseAIStudio:
                 the SDK's own.
             yc_profile: the ``yc`` CLI profile used when credentials come from ``yc``.
             interceptors: gRPC client interceptors (``grpc.UnaryUnaryClientInterceptor``).
+            quota_store: where the folder's quotas are shared: ``"local"`` (every process
+                on the host), ``"redis://host:port/db"`` (several hosts; the ``redis``
+                extra), ``"process"`` (this client alone); None: ``YANDEX_ART_QUOTA_STORE``,
+                else ``"local"``.
         """
         settings = {k: v for k, v in locals().items() if k in ClientSettings.__annotations__}
         self._settings = cast(ClientSettings, settings)

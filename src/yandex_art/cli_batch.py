@@ -272,6 +272,8 @@ class _Progress:
         self.failed = failed
         self.started = time.monotonic()
         self.finished_now = 0
+        self.paused = 0  # items not started: the day's Generate quota is used up
+        self.resume_at: float | None = None  # POSIX time, when known
         self.generation: list[float] = []  # learned durations seen at start
         self.rate: float = args.rate
         self.concurrency: int = args.concurrency
@@ -280,7 +282,7 @@ class _Progress:
         self._last_line = -math.inf  # off a terminal: a plain line every LINE_SECONDS
 
     def eta(self) -> float | None:
-        remaining = self.total - self.done - self.failed
+        remaining = self.total - self.done - self.failed - self.paused
         if remaining <= 0:
             return 0.0
         elapsed = time.monotonic() - self.started
@@ -341,7 +343,8 @@ async def _batch_with(
     sdk: AsyncAIStudio, args: Any, out: _Output, items: list[_Item], directory: Path
 ) -> int:
     from ._runtime.batch import BatchRequest
-    from .cli import EXIT_OK, EXIT_OPERATION, describe, extension
+    from ._runtime.errors import QuotaPausedError
+    from .cli import EXIT_OK, EXIT_OPERATION, EXIT_TRANSPORT, describe, extension
 
     journal = Journal(directory)
     try:
@@ -427,6 +430,13 @@ async def _batch_with(
                 out.event(event="item", item=key, operation_id=item.operation_id, path=name)
                 return
             error = item.error
+            if isinstance(error, QuotaPausedError):
+                # Not a failure: nothing was generated, and the rerun after the hint starts it.
+                progress.paused += 1
+                if error.resume_at is not None:
+                    progress.resume_at = max(progress.resume_at or 0.0, error.resume_at)
+                out.event(event="item", item=key, paused=True, resume_at=error.resume_at)
+                return
             code = getattr(error, "code", None)
             message = getattr(error, "error_message", None) or describe(error or Exception())
             journal.write(
@@ -473,9 +483,21 @@ async def _batch_with(
             + f", {seconds:.1f} s; images in {directory}"
         )
         code = EXIT_OK if progress.failed == 0 else EXIT_OPERATION
+        if progress.paused:
+            when = "later"
+            if progress.resume_at is not None:
+                moment = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(progress.resume_at))
+                when = f"after {moment}"
+            out.line(
+                f"batch paused: {progress.paused} item(s) not started, the folder's Generate "
+                f"quota for the day is used up; rerun the same command {when} to resume"
+            )
+            code = EXIT_TRANSPORT if code == EXIT_OK else code
         out.event(
             event="summary",
             exit_code=code,
+            paused=progress.paused,
+            resume_at=progress.resume_at,
             total=total,
             done=progress.done,
             failed=progress.failed,

@@ -235,3 +235,29 @@ def test_generate_json_progress_carries_the_remaining_estimate(tmp_path: Path) -
     assert progress and progress[0]["elapsed_seconds"] >= 0
     remaining = progress[0]["remaining_seconds"]
     assert remaining is not None and 0 < remaining <= 0.4
+
+
+def test_a_per_day_quota_refusal_pauses_the_batch_and_a_rerun_resumes_it(
+    emulator: Emulator, env: dict[str, str], tmp_path: Path
+) -> None:
+    from yandex_art.cli import EXIT_TRANSPORT
+
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("".join(f"cat {k}\n" for k in range(6)))
+    out_dir = tmp_path / "out"
+    emulator.faults.fail_calls(
+        "generate", 1000, code="RESOURCE_EXHAUSTED", message="quota exceeded: Generate per day"
+    )
+    try:
+        code, out, err = run(*batch(emulator, prompts, out_dir, "--concurrency", "2"), env=env)
+    finally:
+        emulator.faults.clear()
+
+    assert code == EXIT_TRANSPORT, err
+    assert "0/6 written, 0 failed" in out
+    assert "paused: 6 item(s) not started" in out and "rerun the same command" in out
+    assert not [r for r in journal(out_dir) if r["event"] == "failed"]  # nothing failed
+
+    code, out, err = run(*batch(emulator, prompts, out_dir), env=env)
+    assert code == EXIT_OK, err
+    assert "6/6 written, 0 failed" in out

@@ -4,19 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .errors import TransportError
+from .errors import QuotaPausedError, TransportError
 from .operation import AsyncOperation, Runner
+from .quota import SharedBudget
 
 __all__ = ["BatchItem", "BatchRequest", "RateLimiter", "iterate_sync", "run_batch"]
 
 T = TypeVar("T")
 
 _MAX_QUOTA_RETRIES = 8
+# A place in a shared Generate budget further away than this pauses the batch (the per-day
+# budget is full); nearer ones (the per-minute budget) are waited for.
+_LONGEST_WAIT = 61.0
+_PER_DAY = re.compile(r"\b(day|daily|per day|24 ?h)\b", re.IGNORECASE)
+
+
+def is_per_day_refusal(error: TransportError) -> bool:
+    """A Generate RESOURCE_EXHAUSTED that a minute of waiting will not cure: a retry-after
+    hint past a minute, or a message that names the day (the service's wording is not
+    documented, so both are looked at)."""
+    if error.code != "RESOURCE_EXHAUSTED":
+        return False
+    return (error.retry_after or 0.0) > _LONGEST_WAIT or bool(_PER_DAY.search(error.detail))
 
 
 @dataclass(frozen=True)
@@ -94,30 +117,73 @@ async def run_batch(
     poll_timeout: float | None = 3600,
     on_start: Callable[[int, BatchRequest], object] | None = None,
     on_started: Callable[[int, BatchRequest, AsyncOperation[T]], object] | None = None,
+    generate_quota: Sequence[SharedBudget] = (),
 ) -> AsyncIterator[BatchItem[T]]:
     """Run every request, at most ``concurrency`` at a time; yield items as they finish.
 
     A start refused for quota slows the limiter and is tried again; any other failure
     is reported on its item. Closing the iterator cancels the waits, not the operations.
+
+    Each start also takes a place in every ``generate_quota`` budget (the folder's
+    per-minute and per-day Generate quotas, shared with every process through the
+    quota store). When the day's is used up (by the store's count, or a refusal that
+    names the day), the batch pauses: the operations started keep being waited for,
+    and every item not started yet ends with :class:`QuotaPausedError` and its resume
+    hint instead of failing.
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
     limiter = RateLimiter(rate_per_minute)
     source = enumerate(requests)
     results: asyncio.Queue[BatchItem[T] | None] = asyncio.Queue()
+    paused_until: float | None = None  # monotonic; None: not paused
+    pause_reason = ""
+
+    def pause(seconds: float | None, reason: str) -> None:
+        nonlocal paused_until, pause_reason
+        until = time.monotonic() + (seconds if seconds is not None else math.nan)
+        if paused_until is None:
+            paused_until, pause_reason = until, reason
+
+    def check_paused() -> None:
+        if paused_until is not None:
+            left = paused_until - time.monotonic()
+            resume_after = None if math.isnan(left) else max(left, 0.0)
+            raise QuotaPausedError(pause_reason, resume_after=resume_after)
+
+    async def take_quota_places() -> None:
+        for budget in generate_quota:  # the minute's first: a wait there costs no day's place
+            while not (taken := await budget.take()).granted:
+                if taken.retry_in > _LONGEST_WAIT:
+                    pause(taken.retry_in, "the folder's Generate quota for the day is used up")
+                check_paused()
+                await asyncio.sleep(taken.retry_in)
+                check_paused()
 
     async def begin(index: int, request: BatchRequest) -> AsyncOperation[T]:
         if request.operation_id:
             return await start(request)
         refusals = 0
         while True:
+            check_paused()
             await limiter.acquire()
+            await take_quota_places()
             if on_start is not None:
                 on_start(index, request)
             try:
                 return await start(request)
             except TransportError as error:
                 refusals += 1
+                day = is_per_day_refusal(error)
+                if error.code == "RESOURCE_EXHAUSTED":
+                    # Every process of the folder slows down (for the day: all budgets) too.
+                    hold = max(error.retry_after or 0.0, 60.0)
+                    for budget in generate_quota:
+                        if day or budget.hold <= _LONGEST_WAIT:
+                            budget.note_exhausted(hold)
+                if day:
+                    pause(error.retry_after, f"the service refused Generate for the day: {error}")
+                    check_paused()
                 if error.code != "RESOURCE_EXHAUSTED" or refusals > _MAX_QUOTA_RETRIES:
                     raise
                 await asyncio.sleep(limiter.slow_down(error.retry_after))

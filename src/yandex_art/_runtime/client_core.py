@@ -30,8 +30,16 @@ from .errors import (
     http_error_fields,
 )
 from .operation import AsyncOperation, OperationReader, OperationSnapshot
+from .quota import (
+    GENERATE_PER_DAY,
+    GENERATE_PER_MINUTE,
+    QuotaStore,
+    SharedBudget,
+    budget_key,
+    open_store,
+)
 from .retry import RetryHooks, RetryPolicy, call_with_retry
-from .scheduler import PollScheduler, shared_durations
+from .scheduler import COUNTED, PollScheduler, shared_durations
 from .undefined import UNDEFINED, Undefined, UndefinedOr
 from .validation import check_timeout
 
@@ -70,6 +78,7 @@ class ClientSettings(TypedDict, total=False):  # AIStudio's keyword arguments (d
     default_headers: Mapping[str, str] | None
     yc_profile: str | None
     interceptors: Sequence[Any] | None
+    quota_store: str | QuotaStore | None
 
 
 # The official SDK's endpoint-discovery address; its answer for our services is known (the
@@ -326,9 +335,17 @@ class ClientCore:
         if isinstance(interceptors, str | bytes) or not isinstance(interceptors, Sequence | None):
             raise ConfigurationError("interceptors must be a sequence of gRPC client interceptors")
         self._interceptors = tuple(interceptors or ())
-        self.scheduler = PollScheduler(max_reads_per_second=settings["max_reads_per_second"])
         # Learned durations are shared by every client of the same endpoints in the process.
         scope = ",".join(f"{k}={v}" for k, v in sorted(self.endpoints.items()))
+        # Quotas belong to the folder: its budgets live in a store every process can see.
+        self._scope = scope
+        self.quota_store = open_store(settings.get("quota_store"), env)
+        rate = settings["max_reads_per_second"]
+        self.scheduler = PollScheduler(max_reads_per_second=rate)
+        if self.quota_store is not None and rate is not None and rate != float("inf"):
+            reads = budget_key("reads", scope, folder_id)
+            shared = SharedBudget(self.quota_store, reads, self.scheduler.reads_per_window, COUNTED)
+            self.scheduler = PollScheduler(max_reads_per_second=rate, shared=shared)
         self.durations = shared_durations(scope, persist=settings["duration_cache"] is not False)
         self._discovering: asyncio.Lock | None = None
         self._opened = _Opened()
@@ -408,10 +425,27 @@ class ClientCore:
                 )
             return self.endpoints[service_id]
 
+    def generate_quota(
+        self, per_minute: int = GENERATE_PER_MINUTE, per_day: int = GENERATE_PER_DAY
+    ) -> tuple[SharedBudget, ...]:
+        """The folder's Generate budgets in the quota store (none with ``process``)."""
+        if self.quota_store is None:
+            return ()
+        return tuple(
+            SharedBudget(self.quota_store, budget_key(kind, self._scope, self.folder_id), n, hold)
+            for kind, n, hold in (
+                ("generate-minute", per_minute, 60.0),
+                ("generate-day", per_day, 86400.0),
+            )
+        )
+
     def after_fork_in_child(self) -> None:
         self._opened.forget_after_fork()
         self._discovering = None  # the parent's lock belonged to the parent's loop
         self.scheduler = self.scheduler.fresh()
+        if self.quota_store is not None:  # a file handle or connection of its own
+            shared = self.scheduler.shared
+            self.quota_store = shared.store if shared is not None else self.quota_store.fresh()
         if (forget := getattr(self._auth, "forget_loop_state", None)) is not None:
             forget()
 

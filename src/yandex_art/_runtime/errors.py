@@ -150,3 +150,17 @@ class OperationTimeoutError(OperationError, TimeoutError):
 
 class UnknownEndpointError(ConfigurationError):
     """The endpoint discovery (``endpoint=``) did not list a service this SDK calls."""
+
+
+class QuotaPausedError(AIStudioError):
+    """A batch item not started: the folder's Generate quota for the day is used up.
+
+    Nothing was generated for it; run it again after ``resume_after`` seconds (None:
+    unknown), at ``resume_at`` (POSIX time). ``yandex-art batch`` reruns resume it."""
+
+    def __init__(self, message: str, *, resume_after: float | None) -> None:
+        import time
+
+        self.resume_after = resume_after
+        self.resume_at = None if resume_after is None else time.time() + resume_after
+        super().__init__(message)

@@ -151,6 +151,8 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
         self, prompts: Iterable[InputT | BatchRequest], **options: Any
     ) -> AsyncIterator[BatchItem[ResultT]]:
         requests = (p if isinstance(p, BatchRequest) else BatchRequest(p) for p in prompts)
+        # The folder's Generate quotas, shared through the client's quota store.
+        options.setdefault("generate_quota", self._core.generate_quota())
         return run_batch(requests, start=self._batch_start, **options)
 
     def __repr__(self) -> str:

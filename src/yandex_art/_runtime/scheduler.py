@@ -19,13 +19,20 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import logs
+
+if TYPE_CHECKING:
+    from .quota import SharedBudget
 
 Clock = Callable[[], float]
 _LOG = logs.get("quota")
 _EPSILON = 1e-9  # float rounding when comparing a wake-up time with the clock
 _WINDOW = 1.0  # the server's quota window, s
+# The server counts a read between its grant and its answer: so do we, until a window after,
+# and the clock granularity between our count and the server's.
+COUNTED = _WINDOW + 0.02
 _HELD = "a read was held %.3f s by the read budget (%s reads per %g s, %d waiting)"
 
 
@@ -47,16 +54,28 @@ def quantile(values: Sequence[float], q: float) -> float:
 
 @dataclass(eq=False, slots=True)
 class Grant:
-    """Permission for one read; it counts until a window after ``end`` (inf: in flight)."""
+    """Permission for one read; it counts until a window after ``end`` (inf: in flight).
+
+    ``token`` names its entry in the shared store, if one granted it too."""
 
     end: float = math.inf
+    token: str | None = None
 
 
 class PollScheduler:
-    """Client-wide budget of operation reads, granted by due time."""
+    """Client-wide budget of operation reads, granted by due time.
+
+    With ``shared`` (a budget of a quota store, see quota.py) a read also needs a place
+    in the folder's budget that every process shares; the in-process budget still
+    decides which waiter goes first (by due time) and counts its own reads in flight.
+    """
 
     def __init__(
-        self, *, max_reads_per_second: float | None = 50.0, clock: Clock = time.monotonic
+        self,
+        *,
+        max_reads_per_second: float | None = 50.0,
+        clock: Clock = time.monotonic,
+        shared: SharedBudget | None = None,
     ) -> None:
         rate = math.inf if max_reads_per_second is None else max_reads_per_second
         check_number("max_reads_per_second", rate, strict=True)
@@ -71,10 +90,16 @@ class PollScheduler:
         self._wakeup: asyncio.Future[None] | None = None
         self._pressure_until = -math.inf
         self._reduced_cap = self.reads_per_window
+        self._shared = shared
+
+    @property
+    def shared(self) -> SharedBudget | None:
+        return self._shared
 
     def fresh(self) -> PollScheduler:
         """The same budget with nothing granted or waiting, for a forked child."""
-        return PollScheduler(max_reads_per_second=self._rate, clock=self._clock)
+        shared = None if self._shared is None else self._shared.fresh()
+        return PollScheduler(max_reads_per_second=self._rate, clock=self._clock, shared=shared)
 
     def note_exhausted(self, retry_after: float | None = None) -> None:
         """A quota refusal: halve the budget (again) for ``retry_after`` (>= 1 s) plus 1 s."""
@@ -83,18 +108,29 @@ class PollScheduler:
         self._reduced_cap = max(1, base // 2)
         hold = max(retry_after or 0.0, _WINDOW) + _WINDOW
         self._pressure_until = max(self._pressure_until, now + hold)
+        if self._shared is not None:  # every process of the folder slows down too
+            self._shared.note_exhausted(hold)
         self._wake_dispatcher()
 
     def release(self, grant: Grant) -> None:
         if grant.end == math.inf:
             grant.end = self._clock()
+            self._give_back_shared(grant)
             self._wake_dispatcher()
+
+    def _give_back_shared(self, grant: Grant) -> None:
+        if grant.token is not None and self._shared is not None:
+            token, grant.token = grant.token, None
+            self._shared.release(token)
 
     async def acquire(self, due: float) -> Grant:
         """Wait until a read due at ``due`` (a clock reading) may start; then :meth:`release`."""
         now = self._clock()
         if not self._heap and due <= now and self._free_at(now) <= now + _EPSILON:
-            return self._grant(now, due, now)
+            if self._shared is None:
+                return self._grant(now, due, now)
+            if not self._shared.blocking and (taken := self._shared.take_now()).granted:
+                return self._grant(now, due, now, taken.token)
         loop, old = asyncio.get_running_loop(), self._dispatcher
         if old is not None and not old.done() and old.get_loop() is not loop:
             # The old loop died with its dispatcher: drop its waiters and unreleased grants.
@@ -113,20 +149,21 @@ class PollScheduler:
             return await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
-                future.result().end = -math.inf  # granted, but never read: the slot comes back
+                grant = future.result()
+                grant.end = -math.inf  # granted, but never read: the slot comes back
+                self._give_back_shared(grant)
             self._wake_dispatcher()
             raise
 
-    def _grant(self, now: float, due: float, asked_at: float) -> Grant:
-        grant = Grant()
+    def _grant(self, now: float, due: float, asked_at: float, token: str | None = None) -> Grant:
+        grant = Grant(token=token)
         self._grants.append(grant)
         if (waited := now - max(due, asked_at)) > _EPSILON:
             _LOG.debug(_HELD, waited, self.reads_per_window, _WINDOW, len(self._heap))
         return grant
 
     def _free_at(self, now: float) -> float:
-        # The server counts a read between its grant and its answer: so do we, until a window after.
-        counted = _WINDOW + 0.02  # and the clock granularity between our count and the server's
+        counted = COUNTED
         self._grants = [g for g in self._grants if g.end > now - counted]
         # A place frees when the cap-th last read stops counting (-inf: fewer are counted).
         ends = [-math.inf, *sorted(g.end + counted for g in self._grants)]
@@ -145,12 +182,32 @@ class PollScheduler:
             (due, _, asked_at, future), now = self._heap[0], self._clock()
             if future.done():
                 heapq.heappop(self._heap)
-            elif (at := max(due, self._free_at(now))) <= now + _EPSILON:
+                continue
+            at = max(due, self._free_at(now))
+            if at <= now + _EPSILON and self._shared is not None:
+                taken = await self._shared.take()
+                if taken.granted:
+                    self._hand_out(taken.token)
+                    continue
+                at = self._clock() + taken.retry_in  # the folder's budget is full for now
+            if at <= now + _EPSILON:
                 heapq.heappop(self._heap)
                 future.set_result(self._grant(now, due, asked_at))
             else:
                 self._wakeup = asyncio.get_running_loop().create_future()
                 await asyncio.wait([self._wakeup], timeout=None if at == math.inf else at - now)
+
+    def _hand_out(self, token: str | None) -> None:
+        """Give a place the shared store granted to the first waiter due now, if any is left
+        (the store may have answered from a thread while a waiter was cancelled)."""
+        now = self._clock()
+        while self._heap and self._heap[0][-1].done():
+            heapq.heappop(self._heap)
+        if self._heap and self._heap[0][0] <= now + _EPSILON:
+            due, _, asked_at, future = heapq.heappop(self._heap)
+            future.set_result(self._grant(now, due, asked_at, token))
+        elif token is not None and self._shared is not None:
+            self._shared.release(token)
 
 
 KEEP = 32  # durations kept per key, in memory and on disk
@@ -308,14 +365,10 @@ def _flush_all() -> None:
 
 def shared_durations(scope: str, *, persist: bool) -> DurationModel:
     """The duration model of every client of ``scope`` (its endpoints), cached if ``persist``."""
+    from .quota import cache_root
+
     off = os.environ.get("YANDEX_ART_CACHE", "").strip().lower() in ("0", "false", "no", "off")
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    local = os.environ.get("LOCALAPPDATA", "").strip() if sys.platform == "win32" else ""
-    default = {"win32": "AppData/Local", "darwin": "Library/Caches"}.get(sys.platform, ".cache")
-    try:
-        root: Path | None = Path(xdg or local or Path.home() / default)
-    except (RuntimeError, KeyError, OSError):  # no home directory
-        root = None
+    root = cache_root()
     cache = root / "yandex-art" / "durations.json" if root and persist and not off else None
     with _SHARED_LOCK:
         if (model := _SHARED.get((scope, cache))) is None:
