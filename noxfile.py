@@ -61,15 +61,22 @@ _PORTABLE_TOOLS = (
     "pytest",
     "pytest-asyncio",
     "hypothesis",
-    "yandexcloud",  # the official stubs: a test server and the wire checks
+    "yandexcloud",  # the official stubs: the test server of tests/contract/official_server.py
     "yandex-ai-studio-sdk",  # the official SDK: the drop-in tests
 )
-PORTABLE_TESTS = ["tests/runtime", "tests/sdk", "tests/emulator", "tests/cli"]
+PORTABLE_TESTS = [
+    "tests/runtime",
+    "tests/sdk",
+    "tests/emulator",
+    "tests/cli",
+    "tests/test_docs_run.py",  # every example of the README and docs/, on this Python
+    "tests/test_packaging.py",
+]
 
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The whole suite on 3.11 (tests-3.11); the runtime, SDK, emulator and CLI tests on the others.
+    """Every supported Python: the whole suite on 3.11, PORTABLE_TESTS on the others.
 
     ``nox -s tests`` runs every version; ``nox -s tests-3.10`` one of them.
     """
