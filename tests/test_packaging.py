@@ -10,9 +10,13 @@ import importlib.metadata
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest itself depends on tomli there
+    import tomli as tomllib
 
 import pytest
 from packaging.requirements import Requirement
@@ -131,6 +135,16 @@ def test_classifiers_match_the_project(project: dict[str, Any]) -> None:
         int(m[1]) for c in classifiers if (m := re.fullmatch(r".*Python :: 3\.(\d+)", c))
     )
     assert versions and versions[0] == int(minimum[1])
+
+
+def test_nox_tests_every_python_the_classifiers_name(project: dict[str, Any]) -> None:
+    classifiers = project["project"]["classifiers"]
+    claimed = [m[1] for c in classifiers if (m := re.fullmatch(r".*Python :: (3\.\d+)", c))]
+    noxfile = (ROOT / "noxfile.py").read_text()
+    listed = re.search(r"^PYTHONS = \[(.*)\]$", noxfile, re.M)
+    assert listed, "noxfile.py has no PYTHONS list"
+    assert re.findall(r'"(3\.\d+)"', listed[1]) == sorted(claimed, key=lambda v: int(v[2:]))
+    assert "@nox.session(python=PYTHONS)\ndef tests(" in noxfile
 
 
 def test_dev_extra_has_the_release_tools(project: dict[str, Any]) -> None:

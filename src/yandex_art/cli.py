@@ -595,7 +595,8 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
         return None
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return image.size
+            size: tuple[int, int] = image.size  # for 3.10, Pillow types the with-target as Any
+            return size
     except Exception:
         return None
 

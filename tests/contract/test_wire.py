@@ -34,7 +34,7 @@ api_op_pb = importlib.import_module("yandex.cloud.api.operation_pb2")
 ep_pb = importlib.import_module("yandex.cloud.endpoint.api_endpoint_pb2")
 eps_pb = importlib.import_module("yandex.cloud.endpoint.api_endpoint_service_pb2")
 
-TS = datetime.datetime(2026, 11, 25, 10, 30, 15, 123456, tzinfo=datetime.UTC)
+TS = datetime.datetime(2026, 11, 25, 10, 30, 15, 123456, tzinfo=datetime.timezone.utc)
 RESPONSE = our_ig.ImageGenerationResponse(
     image=b"\xff\xd8\xff\xe0jpeg-bytes\xff\xd9", model_version="2.0"
 )

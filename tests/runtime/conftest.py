@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import selectors
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
@@ -21,6 +22,41 @@ from yandex_art._runtime.scheduler import DurationModel, Grant, PollScheduler
 T = TypeVar("T")
 
 RESULT_TYPE = "type.googleapis.com/test.Result"
+
+if sys.version_info >= (3, 11):
+    from asyncio import Runner
+else:
+
+    class Runner:
+        """What these tests use of ``asyncio.Runner`` (3.11+), for Python 3.10."""
+
+        def __init__(self, *, loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+            self._loop = loop_factory()
+
+        def __enter__(self) -> Runner:
+            return self  # with a loop_factory, asyncio.Runner leaves the current loop alone too
+
+        def __exit__(self, *exc_info: object) -> None:
+            self.close()
+
+        def get_loop(self) -> asyncio.AbstractEventLoop:
+            return self._loop
+
+        def run(self, coro: Coroutine[Any, Any, T]) -> T:
+            return self._loop.run_until_complete(coro)
+
+        def close(self) -> None:  # as asyncio.Runner.close: cancel what is left, then close
+            loop = self._loop
+            try:
+                tasks = asyncio.all_tasks(loop)
+                for task in tasks:
+                    task.cancel()
+                if tasks:  # gather() of nothing would make its future on another loop
+                    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                loop.close()
 
 
 class _InstantSelector(selectors.DefaultSelector):
@@ -172,7 +208,7 @@ class CountingScheduler(PollScheduler):
 class Sim:
     """One virtual-time world: loop, server, scheduler and duration model."""
 
-    def __init__(self, runner: asyncio.Runner, *, reads_per_second: float | None = 50.0) -> None:
+    def __init__(self, runner: Runner, *, reads_per_second: float | None = 50.0) -> None:
         self.runner = runner
         self.loop = runner.get_loop()
         self.clock = self.loop.time
@@ -221,7 +257,7 @@ class Sim:
 
 @pytest.fixture
 def sim() -> Iterator[Sim]:
-    with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
+    with Runner(loop_factory=VirtualClockLoop) as runner:
         yield Sim(runner)
 
 

@@ -22,9 +22,9 @@ T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
 
 def iso(ts: float) -> str:
-    from datetime import UTC, datetime
+    from datetime import datetime, timezone
 
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 class FakeClock:

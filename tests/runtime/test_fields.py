@@ -51,7 +51,7 @@ def test_each_construct_takes_its_python_shape() -> None:
     assert fields.check(REFS, [b"a", bytearray(b"b")]) == (b"a", b"b")
     assert fields.check(LABELS, {"team": "art"}) == {"team": "art"}
     assert fields.check(STEPS, 0) == 0  # a wrapper: 0 is a value
-    moment = datetime.datetime(2024, 1, 2, tzinfo=datetime.UTC)
+    moment = datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc)
     assert fields.check(AT, moment) == moment
     assert fields.check(WITHIN, 1.5) == datetime.timedelta(seconds=1.5)
     assert fields.check(SUB, [{"name": "sky", "opacity": 1}]) == ({"name": "sky", "opacity": 1.0},)
@@ -120,7 +120,7 @@ def test_json_reads_the_proto3_mapping() -> None:
     assert fields.from_json(REFS, ["AAE="], "refs") == [b"\x00\x01"]
     assert fields.from_json(STEPS, "0", "steps") == 0
     assert fields.from_json(AT, "2024-01-02T00:00:00Z", "at") == datetime.datetime(
-        2024, 1, 2, tzinfo=datetime.UTC
+        2024, 1, 2, tzinfo=datetime.timezone.utc
     )
     assert fields.from_json(WITHIN, "1.500s", "within") == datetime.timedelta(seconds=1.5)
     assert fields.from_json(LABELS, {"a": "b"}, "labels") == {"a": "b"}

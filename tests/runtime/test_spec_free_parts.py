@@ -74,7 +74,7 @@ def test_reader_keeps_errors_and_reads_naive_timestamps_as_utc() -> None:
     snap = _reader(op).snapshot(op)
     assert snap.error is not None
     assert (snap.error.code, snap.error.message, snap.error.details) == (8, "quota", (detail,))
-    assert snap.created_at == naive.replace(tzinfo=datetime.UTC).timestamp()
+    assert snap.created_at == naive.replace(tzinfo=datetime.timezone.utc).timestamp()
     assert snap.modified_at is None
 
 

@@ -11,11 +11,11 @@ import shutil
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from . import logs
 from .errors import ConfigurationError, TransportError, http_error_fields
+from .timestamps import parse_iso_datetime
 
 _LOG = logs.get("auth")
 _ENV_SOURCES = "YC_API_KEY, YC_IAM_TOKEN, YC_OAUTH_TOKEN, YC_TOKEN"
@@ -139,7 +139,7 @@ class OAuthTokenAuth(_RefreshingAuth):
             answer = response.json()
             token, expires = _check_secret("iamToken", answer["iamToken"]), now + 12 * 3600.0
             if (stamp := answer.get("expiresAt")) is not None:  # else 12 h, the IAM tokens' life
-                expires = datetime.fromisoformat(stamp).timestamp()  # RFC 3339, with its offset
+                expires = parse_iso_datetime(stamp).timestamp()  # RFC 3339, with its offset
         except (ValueError, TypeError, KeyError, AttributeError):
             why = "IAM token exchange answered without a valid iamToken and expiresAt"
             request_id = response.headers.get("x-request-id")

@@ -17,7 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Required, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+# typing_extensions' TypedDict: typing's knows Required only from 3.11
+from typing_extensions import Required, TypedDict, Unpack
 
 from . import logs
 from .auth import AuthProvider, coerce_auth

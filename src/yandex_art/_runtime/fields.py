@@ -36,6 +36,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from .errors import InvalidArgumentError
+from .timestamps import parse_iso_datetime
 from .undefined import Undefined
 from .validation import check_bool, check_float, check_int, check_str
 
@@ -526,9 +527,7 @@ def _json_timestamp(value: Any, where: str) -> datetime.datetime:
     if not isinstance(value, str):
         raise WireError(where, f"must be an RFC 3339 string, got {describe_json(value)}")
     try:
-        moment = datetime.datetime.fromisoformat(
-            value.replace("Z", "+00:00").replace("z", "+00:00")
-        )
+        moment = parse_iso_datetime(value)
     except ValueError:
         raise WireError(where, f"is not an RFC 3339 timestamp: {value[:40]!r}") from None
     if moment.tzinfo is None:
@@ -570,8 +569,8 @@ def _one_from_text(rule: FieldRule, text: str) -> Any:
     if rule.construct == "enum":
         return text
     if rule.construct == "timestamp":
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+        moment = parse_iso_datetime(text)
+        return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
     if rule.construct == "duration":
         return _json_duration(text, rule.name) if text.endswith("s") else float(text)
     if rule.construct == "message":

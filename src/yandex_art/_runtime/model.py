@@ -6,7 +6,9 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Iterable
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
+
+from typing_extensions import Self
 
 from .batch import BatchItem, BatchRequest, run_batch
 from .client_core import ClientCore

@@ -97,7 +97,9 @@ def _unpacked(any_: object) -> object:
 
 
 def _seconds(moment: datetime.datetime | None) -> float | None:
-    return moment.replace(tzinfo=moment.tzinfo or datetime.UTC).timestamp() if moment else None
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=moment.tzinfo or datetime.timezone.utc).timestamp()
 
 
 @dataclass(frozen=True, slots=True)

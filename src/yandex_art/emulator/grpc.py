@@ -15,7 +15,7 @@ import socket
 import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from functools import partial
 from typing import Any, ClassVar
 
@@ -70,7 +70,7 @@ _idempotency_key: ContextVar[str | None] = ContextVar("yandex_art_emulator_key",
 
 
 def _time(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+    return datetime.fromtimestamp(seconds, timezone.utc)
 
 
 def _result(image: bytes, model_version: str) -> Any:

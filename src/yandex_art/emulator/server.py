@@ -10,9 +10,10 @@ import socket
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Self
+from typing import IO, TYPE_CHECKING, Any
 
 from grpclib.const import Status
+from typing_extensions import Self
 
 from .._runtime.bridge import LoopThread
 from .config import (
@@ -304,7 +305,7 @@ class Emulator:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), interval)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
                 pass
             self._wake.clear()
             try:
@@ -336,7 +337,7 @@ class Emulator:
                     self._saved.wait_for(lambda: self._saved_version >= version),
                     _COMMIT_TIMEOUT,
                 )
-        except TimeoutError:
+        except asyncio.TimeoutError:  # (the builtin one from 3.11 on)
             raise EmulatorError(
                 Status.UNAVAILABLE,
                 "the emulator cannot write its state file; the operation is kept in memory "
