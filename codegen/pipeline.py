@@ -27,7 +27,7 @@ from . import consistency, render, schema, smoke, tools
 
 PACKAGE_DIR = Path("yandex_art") / "_gen"
 REGENERATE = "nox -s codegen (or: python -m codegen)"
-RUFF_ARGS = ["--isolated", "--line-length", "100", "--target-version", "py311"]
+RUFF_ARGS = ["--isolated", "--line-length", "100", "--target-version", "py310"]
 DATAMODEL_FLAGS = [
     "--input-file-type",
     "openapi",
@@ -39,7 +39,7 @@ DATAMODEL_FLAGS = [
     "--use-standard-collections",
     "--use-union-operator",
     "--target-python-version",
-    "3.11",
+    "3.10",
     "--field-constraints",
     "--use-annotated",
     "--snake-case-field",
