@@ -11,9 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from . import schema
+from . import schema, tools
 from .tools import CodegenError
 
 # JSON types a proto scalar may take in the proto3 JSON mapping.
@@ -159,7 +157,7 @@ def _compare_bounds(
 
 def check(api: schema.Api, openapi: Path) -> None:
     """Raises SpecMismatch listing every disagreement."""
-    doc = yaml.safe_load(openapi.read_text())
+    doc = tools.load_yaml(openapi.read_text())
     errors: list[str] = []
     seen_ops: set[tuple[str, str]] = set()
     for svc in api.services.values():
@@ -250,7 +248,7 @@ def with_defaults(api: schema.Api, openapi: Path) -> schema.Api:
     zero); the OpenAPI schema does, so a default the service documents (1 for
     each side of the aspect ratio) is stated there, next to its source.
     """
-    doc = yaml.safe_load(openapi.read_text())
+    doc = tools.load_yaml(openapi.read_text())
     found: dict[tuple[str, str], Any] = {}
     for name, node in doc.get("components", {}).get("schemas", {}).items():
         message = node.get("x-proto-message")

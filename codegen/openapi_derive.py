@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 from google.protobuf import descriptor_pb2
 
-from . import protodiff, schema
+from . import protodiff, schema, tools
 
 FDP = descriptor_pb2.FieldDescriptorProto
 
@@ -492,7 +492,7 @@ def update(
     after: descriptor_pb2.FileDescriptorSet,
 ) -> list[str]:
     """Brings ``document`` in line with the protos' change; writes it only if it changed."""
-    doc = yaml.safe_load(document.read_text())
+    doc = tools.load_yaml(document.read_text())
     changes = sync(doc, _Protos(before), _Protos(after))
     if changes:
         document.write_text(dump(doc))

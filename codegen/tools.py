@@ -9,6 +9,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 
 class CodegenError(RuntimeError):
@@ -115,3 +116,11 @@ def finish(proc: subprocess.Popen[bytes], what: str) -> None:
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise CodegenError(f"{what} failed ({proc.returncode}):\n{err.decode()}{out.decode()}")
+
+
+def load_yaml(text: str) -> Any:
+    """YAML through libyaml when PyYAML has it (ten times faster on the OpenAPI document)."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)

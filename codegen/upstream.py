@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from google.protobuf import descriptor_pb2
 
 from . import openapi_derive, protodiff, tools
@@ -52,7 +51,7 @@ def project_differences(specs: Path) -> dict[str, ProjectDifference]:
     path = specs / DIFFERENCES_FILE
     if not path.exists():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
+    data = tools.load_yaml(path.read_text()) or {}
     out: dict[str, ProjectDifference] = {}
     for entry in data.get("differences") or []:
         unknown = set(entry) - {"where", "reason", "ours"}
