@@ -104,9 +104,14 @@ class LoopThread:
                 concurrent.futures.wait((future,), timeout=_WAIT_SLICE)
             return future.result()
         except BaseException:
-            if future is None or future.cancel():  # None: interrupted while submitting
+            if future is None:  # interrupted while submitting: no future chains the cancel
                 with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(_cancel_task_of, loop, wrapper)
+                finished.wait(_CANCEL_GRACE)  # its cleanup, when it had started
+            elif future.cancel():  # the future cancels its task, once
+                # WHY only once: a second cancel() reaching the task before it resumes would
+                # also cancel the first await of its cleanup (Task._must_cancel), cutting the
+                # cleanup short; the future's chain already delivers one cancellation.
                 finished.wait(_CANCEL_GRACE)  # its cleanup, when it had started
             raise
         finally:
