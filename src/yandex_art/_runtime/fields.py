@@ -132,6 +132,11 @@ class FieldRule:
         return tuple(name for name, _ in self.enum_values)
 
 
+def _key_rule(rule: FieldRule) -> FieldRule:
+    """The rule of a map field's keys (a plain scalar of ``map_key``'s type)."""
+    return FieldRule(name="key", path=(), json_path=(), number=1, kind=rule.map_key or "")
+
+
 def _scalar_type(kind: str) -> str:
     if kind in INT_RANGES:
         return "int"
@@ -158,7 +163,7 @@ def check(rule: FieldRule, value: object, where: str | None = None) -> Any:
     if rule.label == "map":
         if not isinstance(value, Mapping):
             raise TypeError(f"{where} must be a mapping, not {type(value).__name__}")
-        key_rule = FieldRule(name="key", path=(), json_path=(), number=1, kind=rule.map_key or "")
+        key_rule = _key_rule(rule)
         return {
             _check_one(key_rule, key, f"{where} key {key!r}"): _check_one(
                 rule, item, f"{where}[{key!r}]"
@@ -403,7 +408,7 @@ def from_json(rule: FieldRule, value: Any, where: str) -> Any:
     if rule.label == "map":
         if not isinstance(value, dict):
             raise WireError(where, f"must be a JSON object, got {describe_json(value)}")
-        key_rule = FieldRule(name="key", path=(), json_path=(), number=1, kind=rule.map_key or "")
+        key_rule = _key_rule(rule)
         return {
             _map_key(key_rule, key, where): _one_from_json(rule, item, f"{where}.{key}")
             for key, item in value.items()
@@ -558,7 +563,7 @@ def from_text(rule: FieldRule, text: str) -> Any:
         key, sep, item = text.partition("=")
         if not sep:
             raise ValueError(f"expected key=value, got {text!r}")
-        key_rule = FieldRule(name="key", path=(), json_path=(), number=1, kind=rule.map_key or "")
+        key_rule = _key_rule(rule)
         return key if key_rule.kind == "string" else _scalar_from_text(
             key_rule, key
         ), _one_from_text(rule, item)

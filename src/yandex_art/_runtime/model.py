@@ -90,11 +90,8 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
         self, messages: InputT, timeout: float | None, idempotency_key: str | None = None
     ) -> AsyncOperation[ResultT]:
         request = self._build_request(messages)
-        if idempotency_key is not None:
-            check_idempotency_key("idempotency_key", idempotency_key)
-        sent_at = self._core.now()
-        initial = self._reader().snapshot(await self._send(request, timeout, idempotency_key))
-        return self._operation(initial.id, initial, sent_at)
+        send = self._send(request, timeout, idempotency_key)
+        return await self._start_call(send, self._reader(), None, idempotency_key)
 
     def _operation(
         self,
@@ -127,11 +124,11 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
         self,
         send: Awaitable[OperationMessage],
         reader: OperationMessageReader[T],
-        rpc: str,
+        rpc: str | None,
         idempotency_key: str | None,
     ) -> AsyncOperation[T]:
-        """An operation started by another operation rpc of the service (``send``, not yet
-        awaited); its durations are learned apart from the main rpc's."""
+        """The operation ``send`` (not yet awaited) starts. ``rpc`` names an operation rpc
+        other than the main one (None), whose durations are learned apart from the main's."""
         if idempotency_key is not None:
             try:
                 check_idempotency_key("idempotency_key", idempotency_key)
@@ -141,7 +138,8 @@ class ModelBase(ABC, Generic[ConfigT, InputT, ResultT]):
                 raise
         sent_at = self._core.now()
         initial = reader.snapshot(await send)
-        return self._operation_of(initial.id, reader, f"{self.uri}#{rpc}", initial, sent_at)
+        duration_key = self.uri if rpc is None else f"{self.uri}#{rpc}"
+        return self._operation_of(initial.id, reader, duration_key, initial, sent_at)
 
     async def _batch_start(self, request: BatchRequest) -> AsyncOperation[ResultT]:
         model = self.configure(**request.options) if request.options else self
