@@ -24,7 +24,8 @@ import math
 import random
 import statistics
 
-from yandex_art._runtime.scheduler import DurationModel, PollPolicy
+from yandex_art._runtime.durations import DurationModel
+from yandex_art._runtime.poll_policy import PollPolicy
 
 KEY = "art://folder/yandex-art/latest"
 

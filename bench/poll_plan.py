@@ -22,9 +22,11 @@ import selectors
 import statistics
 from typing import Any
 
+from yandex_art._runtime.durations import DurationModel
 from yandex_art._runtime.operation import AsyncOperation, OperationSnapshot
+from yandex_art._runtime.poll_policy import PollPolicy
+from yandex_art._runtime.read_budget import PollScheduler
 from yandex_art._runtime.retry import JITTER
-from yandex_art._runtime.scheduler import DurationModel, PollPolicy, PollScheduler
 
 KEY = "art://folder/yandex-art/latest"
 

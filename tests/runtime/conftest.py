@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 import pytest
 
 from yandex_art._runtime.bridge import LoopThread
+from yandex_art._runtime.durations import DurationModel
 from yandex_art._runtime.operation import AsyncOperation, Operation, OperationSnapshot, RpcStatus
+from yandex_art._runtime.read_budget import Grant, PollScheduler
 from yandex_art._runtime.retry import JITTER
-from yandex_art._runtime.scheduler import DurationModel, Grant, PollScheduler
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""The process-wide, disk-cached duration history (``shared_durations`` in ``scheduler.py``)."""
+"""The process-wide, disk-cached duration history (``shared_durations`` in ``durations.py``)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from yandex_art._runtime import scheduler
-from yandex_art._runtime.scheduler import DurationModel, hashed_key, shared_durations
+from yandex_art._runtime import durations
+from yandex_art._runtime.durations import DurationModel, hashed_key, shared_durations
 
 
 @pytest.fixture(autouse=True)
 def _fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scheduler, "_SHARED", {})
+    monkeypatch.setattr(durations, "_SHARED", {})
 
 
 @pytest.fixture
@@ -60,8 +60,8 @@ def test_a_new_model_starts_from_what_an_earlier_process_wrote(xdg: Path) -> Non
     model = shared_durations("grpc=h:1", persist=True)
     model.observe("art://f/yandex-art/latest", 3.0, uncertainty=0.0)
     model.observe("art://f/yandex-art/latest", 3.1, uncertainty=0.0)
-    scheduler._flush_all()
-    scheduler._SHARED = {}  # as a new process would
+    durations._flush_all()
+    durations._SHARED = {}  # as a new process would
     again = shared_durations("grpc=h:1", persist=True)
     assert again is not model
     assert again.history("art://f/yandex-art/latest") == (3.0, 3.1)
@@ -93,28 +93,28 @@ def test_off_switches_leave_no_file(xdg: Path, monkeypatch: pytest.MonkeyPatch) 
     shared_durations("s", persist=False).observe("k", 1.0)
     monkeypatch.setenv("YANDEX_ART_CACHE", "0")
     shared_durations("s", persist=True).observe("k", 1.0)
-    scheduler._flush_all()
+    durations._flush_all()
     assert not (xdg / "yandex-art").exists()
 
 
 def test_bounded_and_stale_entries_age_out(tmp_path: Path) -> None:
     cache = tmp_path / "c" / "durations.json"
     cache.parent.mkdir()
-    old = time.time() - scheduler.MAX_AGE - 10
+    old = time.time() - durations.MAX_AGE - 10
     stale = hashed_key("s", "stale")
-    keys = {f"k{i}": [[1.0, 0.0, time.time() - i]] for i in range(scheduler.MAX_KEYS + 5)}
+    keys = {f"k{i}": [[1.0, 0.0, time.time() - i]] for i in range(durations.MAX_KEYS + 5)}
     keys[stale] = [[9.0, 0.0, old]]
     cache.write_text(json.dumps({"version": 1, "keys": keys}))
     model = DurationModel(cache=cache, scope="s")
     assert model.history("stale") == ()
-    for i in range(scheduler.KEEP + 10):
+    for i in range(durations.KEEP + 10):
         model.observe("k0", float(i))
     assert model.flush()
     written = _file(cache.parent)
     assert stale not in written
-    assert len(written) <= scheduler.MAX_KEYS
+    assert len(written) <= durations.MAX_KEYS
     mine = written[hashed_key("s", "k0")]
-    assert len(mine) == scheduler.KEEP and mine[-1][0] == scheduler.KEEP + 9
+    assert len(mine) == durations.KEEP and mine[-1][0] == durations.KEEP + 9
 
 
 def test_corrupt_file_is_ignored_and_replaced(tmp_path: Path) -> None:
@@ -158,7 +158,7 @@ def test_missing_home_gives_no_cache(xdg: Path, monkeypatch: pytest.MonkeyPatch)
 _WRITER = """
 import sys
 from pathlib import Path
-from yandex_art._runtime.scheduler import DurationModel
+from yandex_art._runtime.durations import DurationModel
 model = DurationModel(cache=Path(sys.argv[1]) / "durations.json")
 for i in range(int(sys.argv[3])):
     model.observe(sys.argv[2], 1.0 + i / 1000)

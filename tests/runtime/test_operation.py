@@ -28,7 +28,7 @@ from yandex_art._runtime.operation import (
     OperationStatus,
     RpcStatus,
 )
-from yandex_art._runtime.scheduler import PollPolicy
+from yandex_art._runtime.poll_policy import PollPolicy
 
 if TYPE_CHECKING:
     from .conftest import RealWorld, Sim
@@ -498,7 +498,8 @@ def test_sync_wrapper_passes_arguments_through() -> None:
             calls.append(("cancel", operation_id, timeout))
             return OperationSnapshot(operation_id, True, error=RpcStatus(1, "x"))
 
-    from yandex_art._runtime.scheduler import DurationModel, PollScheduler
+    from yandex_art._runtime.durations import DurationModel
+    from yandex_art._runtime.read_budget import PollScheduler
 
     op: Operation[str] = Operation(
         AsyncOperation(
@@ -517,7 +518,8 @@ def test_sync_wrapper_passes_arguments_through() -> None:
 
 
 def test_sync_wait_on_a_known_outcome_reads_nothing() -> None:
-    from yandex_art._runtime.scheduler import DurationModel, PollScheduler
+    from yandex_art._runtime.durations import DurationModel
+    from yandex_art._runtime.read_budget import PollScheduler
 
     def make(initial: OperationSnapshot[str]) -> Operation[str]:
         return Operation(

@@ -20,7 +20,7 @@ from yandex_art import AIStudio
 from yandex_art._runtime import quota
 from yandex_art._runtime.errors import ConfigurationError
 from yandex_art._runtime.quota import LocalFileStore, QuotaStore, SharedBudget, open_store
-from yandex_art._runtime.scheduler import COUNTED, PollScheduler
+from yandex_art._runtime.read_budget import COUNTED, PollScheduler
 from yandex_art.emulator import Emulator
 
 from ..conftest import ROOT, free_port, redis_server
@@ -110,7 +110,7 @@ def test_a_corrupt_store_file_is_read_as_empty(tmp_path: Path) -> None:
 _HOLDER = """
 import asyncio, sys
 from yandex_art._runtime.quota import SharedBudget, open_store
-from yandex_art._runtime.scheduler import COUNTED, PollScheduler
+from yandex_art._runtime.read_budget import COUNTED, PollScheduler
 
 async def main():
     shared = SharedBudget(open_store(sys.argv[1]), sys.argv[2], 50, COUNTED)

@@ -11,14 +11,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from yandex_art._runtime import scheduler as scheduler_module
-from yandex_art._runtime.scheduler import (
-    DurationModel,
-    Grant,
-    PollPolicy,
-    PollScheduler,
-    quantile,
-)
+from yandex_art._runtime import durations as durations_module
+from yandex_art._runtime.durations import DurationModel
+from yandex_art._runtime.poll_policy import PollPolicy, quantile
+from yandex_art._runtime.read_budget import Grant, PollScheduler
 
 from .conftest import CountingScheduler
 
@@ -199,9 +195,9 @@ def test_duration_is_the_midpoint_between_last_running_and_done() -> None:
 
 def test_duration_model_keeps_the_last_n() -> None:
     model = DurationModel()
-    for seconds in range(scheduler_module.KEEP + 3):
+    for seconds in range(durations_module.KEEP + 3):
         model.observe("m", float(seconds))
-    assert model.history("m") == tuple(float(s) for s in range(3, scheduler_module.KEEP + 3))
+    assert model.history("m") == tuple(float(s) for s in range(3, durations_module.KEEP + 3))
 
 
 def test_reads_held_back_for_long_are_not_learned() -> None:

@@ -25,6 +25,7 @@ from typing_extensions import Required, TypedDict, Unpack
 from . import logs
 from .auth import AuthProvider, coerce_auth
 from .bridge import LoopThread
+from .durations import shared_durations
 from .errors import (
     ClientClosedError,
     ConfigurationError,
@@ -41,8 +42,8 @@ from .quota import (
     budget_key,
     open_store,
 )
+from .read_budget import COUNTED, PollScheduler
 from .retry import RetryHooks, RetryPolicy, call_with_retry
-from .scheduler import COUNTED, PollScheduler, shared_durations
 from .undefined import UNDEFINED, Undefined, UndefinedOr
 from .validation import check_timeout
 

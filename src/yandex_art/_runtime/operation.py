@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from . import errors, logs
+from .durations import DurationModel
+from .poll_policy import PollPolicy, quantile
+from .read_budget import Grant, PollScheduler
 from .retry import JITTER, RetryHooks, RetryPolicy
-from .scheduler import DurationModel, Grant, PollPolicy, PollScheduler, check_number, quantile
-from .validation import check_timeout
+from .validation import check_number, check_timeout
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -115,3 +115,11 @@ def check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise _type_error(name, "a bool", value)
     return value
+
+
+def check_number(name: str, value: float, *, strict: bool = False) -> None:
+    """A non-negative (``strict``: positive) number; a TypeError or ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not (value > 0 if strict else value >= 0):  # also rejects NaN
+        raise ValueError(f"{name} must be {'>' if strict else '>='} 0, got {value!r}")
