@@ -386,7 +386,7 @@ def test_history_is_per_key(sim: Sim) -> None:
 
 
 # Read limits per operation from the goals (cold: documented bounds of backoff).
-LEARNED_READS = {0.5: 6, 3.0: 6, 20.0: 9}
+LEARNED_READS = {0.5: 2, 3.0: 4, 20.0: 7}
 
 
 @pytest.mark.parametrize("duration", [0.5, 3.0, 20.0])
@@ -396,8 +396,11 @@ def test_completion_lag_and_reads_with_learned_history(sim: Sim, duration: float
     measured = [_measure(sim, duration) for _ in range(15)]
     lags = [lag for lag, _ in measured]
     reads = [n for _, n in measured]
-    assert max(lags) < 0.5
-    assert statistics.median(lags) < 0.25
+    # The dense step is at least 2.5% of the duration (PollPolicy.dense_step_fraction):
+    # a result is noticed within a step, in the median within about half of one.
+    step = max(0.25, 0.025 * duration)
+    assert max(lags) < 2 * step
+    assert statistics.median(lags) < step
     assert statistics.median(reads) <= LEARNED_READS[duration]
     assert max(reads) <= LEARNED_READS[duration] + 1
 

@@ -261,20 +261,34 @@ def test_cold_plan_is_geometric_backoff_up_to_the_cap() -> None:
 
 
 def test_plan_with_history_reads_sparsely_then_densely() -> None:
-    # The learned plan alone; the lag bound has its own tests.
-    policy = PollPolicy(jitter=0.0, lag_fraction=math.inf, lag_constant=math.inf)
+    # The learned plan alone; the lag bound has its own tests. One sparse read (off by
+    # default: the lag bound's reads do its work) to see it placed.
+    policy = PollPolicy(jitter=0.0, lag_fraction=math.inf, lag_constant=math.inf, sparse_reads=1)
     history = tuple(19.0 + 0.2 * i for i in range(11))  # p10 19.2, p90 20.8
     reads = _schedule(policy, 20.0, history=history)
     margin = 20.0 * policy.prior_spread / 11
     lo = min(policy.lead * 19.2, 19.2 - margin)
     hi = max(20.8 * (1 + policy.tail), 20.8 + margin)
-    sparse = policy.sparse_reads
-    assert reads[:sparse] == pytest.approx([lo * (1 - 0.5**k) for k in range(1, sparse + 1)])
-    assert reads[sparse] == pytest.approx(lo)
-    dense = [b - a for a, b in itertools.pairwise(reads[sparse:])]
-    step = (hi - lo) / policy.dense_reads
+    step = max((hi - lo) / policy.dense_reads, policy.dense_step_fraction * 20.0)
+    assert policy.window(history) == pytest.approx((lo, hi, step))
+    assert reads[0] == pytest.approx(lo / 2)
+    # The first dense read comes one step into the window, then a read every step.
+    assert reads[1] == pytest.approx(lo + step)
+    dense = [b - a for a, b in itertools.pairwise(reads[1:])]
     assert dense and all(g == pytest.approx(step) for g in dense)
-    assert len(reads) <= policy.sparse_reads + policy.dense_reads
+    assert len(reads) <= 1 + policy.dense_reads
+
+
+def test_a_narrow_window_reads_no_closer_than_the_minimum_step() -> None:
+    policy = PollPolicy(jitter=0.0)
+    # Eight durations within 40 ms of 8 s: a window of ~0.5 s, but reads stay >= 0.25 s
+    # and >= 2.5% of the duration apart, so close history cannot buy lag with reads.
+    history = tuple(8.0 + 0.005 * i for i in range(8))
+    lo, hi, step = policy.window(history)
+    assert (hi - lo) / policy.dense_reads < policy.min_dense_step
+    assert step == pytest.approx(max(policy.min_dense_step, 0.025 * 8.0))
+    short = policy.window((0.5, 0.52, 0.55))
+    assert short[2] == pytest.approx(policy.min_dense_step)
 
 
 def test_plan_with_a_tight_history_reads_just_after_the_expected_end() -> None:
@@ -295,11 +309,12 @@ def test_plan_with_a_tight_history_reads_just_after_the_expected_end() -> None:
 
 def test_early_sparse_reads_are_skipped_only_for_precise_durations() -> None:
     # The learned plan alone; the lag bound has its own tests.
-    policy = PollPolicy(jitter=0.0, lag_fraction=math.inf, lag_constant=math.inf)
+    policy = PollPolicy(jitter=0.0, lag_fraction=math.inf, lag_constant=math.inf, sparse_reads=1)
     history = (2.8, 3.0, 3.2)  # a 3 s model: its sparse read would come at ~1.3 s
     lo = policy.window(history)[0]
     precise = _schedule(policy, 3.0, history=history)
-    assert precise[0] == pytest.approx(lo)  # straight to the likely window
+    step = policy.window(history)[2]
+    assert precise[0] == pytest.approx(lo + step)  # straight to the likely window
     coarse = _schedule(policy, 3.0, history=history, uncertainty=0.5)
     assert coarse[0] == pytest.approx(lo / 2)  # a running read that bounds the next estimate
     assert len(coarse) == len(precise) + 1
@@ -321,9 +336,10 @@ def test_few_observations_widen_the_window_and_one_is_never_tight() -> None:
     assert two[0] == pytest.approx(20.0 - margin) and two[1] == pytest.approx(20.0 + margin)
     # A single observation is read across its window, not just after it.
     reads = _schedule(policy, 21.5, history=(20.0,))
-    assert reads[policy.sparse_reads] == pytest.approx(18.0)
-    assert len(reads) <= policy.sparse_reads + policy.dense_reads + 1
-    assert reads[-1] - 21.5 <= (22.0 - 18.0) / policy.dense_reads
+    step = one[2]
+    assert reads[0] == pytest.approx(18.0 + step)
+    assert len(reads) <= policy.dense_reads + 1
+    assert reads[-1] - 21.5 <= step
 
 
 def test_server_timestamps_give_precise_durations_when_they_fit() -> None:

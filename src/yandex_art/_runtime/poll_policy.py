@@ -31,28 +31,35 @@ class PollPolicy:
     dense_interval: float = 0.15
     max_dense_interval: float = 2.0
     dense_reads: int = 8
+    # The dense window's reads are never closer than this, nor than this fraction of the
+    # median duration: a few close durations would otherwise make a narrow window read
+    # every 0.15 s, buying milliseconds of lag with reads (docs/performance.md).
+    min_dense_step: float = 0.25
+    dense_step_fraction: float = 0.035
     prior_spread: float = 0.1
     late_growth: float = 0.25
     lead: float = 0.97
     tail: float = 0.03
-    sparse_reads: int = 1
+    sparse_reads: int = 0
     sparse_min_age: float = 2.0
     min_tight: int = 2
     tight_spread: float = 0.02
     tight_offset: float = 0.001
     tight_interval: float = 0.01
     exhausted_delay: float = 1.0
-    lag_fraction: float = 1.5
+    lag_fraction: float = 2.5
     lag_constant: float = 2.0
 
     def window(self, history: Sequence[float]) -> tuple[float, float, float]:
         """``(lo, hi, step)``: the likely completion window and the read spacing in it."""
         p10, p90 = quantile(history, 0.1), quantile(history, 0.9)
-        margin = quantile(history, 0.5) * self.prior_spread / len(history)
+        p50 = quantile(history, 0.5)
+        margin = p50 * self.prior_spread / len(history)
         lo = max(0.0, min(self.lead * p10, p10 - margin))
         hi = max(p90 * (1 + self.tail), p90 + margin, lo + self.dense_interval)
-        step = (hi - lo) / self.dense_reads
-        return lo, hi, min(max(step, self.dense_interval), self.max_dense_interval)
+        floor = max(self.dense_interval, self.min_dense_step, self.dense_step_fraction * p50)
+        step = max((hi - lo) / self.dense_reads, floor)
+        return lo, hi, min(step, self.max_dense_interval)
 
     def next_read_age(
         self,
@@ -98,8 +105,10 @@ class PollPolicy:
             point = self._sparse_point(lo, ref, precise=uncertainty <= self.tight_spread)
             if point is not None:
                 return max(age, point * self._spread(rng))
-            # The dense window opens at lo, up to one jittered step early.
-            start = lo - step * rng.uniform(0.0, self.jitter)
+            # The first dense read comes one (jittered) step into the window: a read at lo
+            # itself would find almost every operation still running, and the few that
+            # finished before lo wait at most a step longer.
+            start = lo + step * self._spread(rng)
             if start >= ref + self.dense_interval:
                 return max(age, start)
         if ref < hi:
