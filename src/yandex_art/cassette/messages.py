@@ -59,11 +59,11 @@ def decode(cls: type[Any], raw: bytes) -> Recorded:
         message = cls.parse(raw)
     except Exception:  # not this type at all: keep the bytes, verify reports it
         return Recorded(type=name, message={}, wire=raw)
-    data = to_json(message)
     try:
+        data = to_json(message)
         same = bytes(cls.from_dict(data)) == raw
-    except Exception:
-        same = False
+    except Exception:  # e.g. an Any of a type the specs lack: proto3 JSON cannot hold it
+        data, same = {}, False
     return Recorded(type=name, message=data, wire=None if same else raw)
 
 

@@ -22,6 +22,7 @@ from grpclib.const import Status
 
 from .._gen import image_generation_rules as RULES
 from .._gen.proto.google.protobuf import Any as AnyMessage
+from ..emulator.rest import parse_request
 from ..emulator.service import EmulatorError, validate_request
 from .format import METHODS, Cassette, Recorded, message_type, type_name
 
@@ -105,7 +106,9 @@ class _Checker:
             self.add(name, where, f"field number {number} ({kind}) is not in the specs")
         if isinstance(message, AnyMessage):
             inner = message_type(message.type_url.rsplit("/", 1)[-1])
-            if inner is not None and message.value:
+            if inner is None and message.type_url:
+                self.add(name, path, f"type {message.type_url!r} is not in the specs")
+            elif inner is not None and message.value:
                 self.wire(inner.parse(message.value), path)
             return
         for item in dataclasses.fields(message):
@@ -231,12 +234,11 @@ def _refusal(recorded: Recorded, method: str) -> str | None:
     cls = message_type(recorded.type)
     if rpc is None or cls is None:
         return None
-    try:
-        validate_request(cls.from_dict(recorded.message), json_names=True, rpc=rpc)
+    try:  # read as the emulator reads a REST body, then checked as it checks every request
+        message = parse_request(recorded.message, rpc=rpc, request_type=cls)
+        validate_request(message, json_names=True, rpc=rpc)
     except EmulatorError as exc:
         return f"the emulator refuses this request ({Status(exc.status).name}: {exc.message})"
-    except Exception as exc:
-        return f"the request does not decode with the specs ({exc})"
     return None
 
 
