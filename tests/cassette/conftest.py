@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-OFFICIAL_CASSETTE = Path(__file__).parent / "cassettes" / "official_image_generation_test_run.gprc.json"
+OFFICIAL_CASSETTE = (
+    Path(__file__).parent / "cassettes" / "official_image_generation_test_run.gprc.json"
+)
 # The folder of the official recording: requests replayed from it must name it again.
 OFFICIAL_FOLDER = "b1ghsjum2v37c2un8h64"
 

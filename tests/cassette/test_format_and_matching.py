@@ -93,7 +93,7 @@ def test_a_miss_names_the_closest_request_and_the_fields_that_differ() -> None:
         "no recorded Generate request matches: the closest (interaction #0) differs in "
         "generationOptions.seed: recorded '7', got '8'"
     )
-    with pytest.raises(NoMatch, match="no recorded .*Cancel call in the cassette"):
+    with pytest.raises(NoMatch, match=r"no recorded .*Cancel call in the cassette"):
         matcher.answer(GET.replace("Get", "Cancel"), GET_REQUEST, {"operationId": "op1"})
     assert len(matcher.misses) == 2
     assert matcher.unused() == [

@@ -33,7 +33,10 @@ def test_it_is_read_as_it_is() -> None:
 def test_our_sdk_gets_the_recorded_jpeg(replay: CassetteServer, transport: str) -> None:
     address = replay.grpc_address if transport == "grpc" else replay.rest_url[len("http://") :]
     with AIStudio(
-        folder_id=OFFICIAL_FOLDER, auth="any", address=address, transport=transport  # type: ignore[arg-type]
+        folder_id=OFFICIAL_FOLDER,
+        auth="any",
+        address=address,
+        transport=transport,  # type: ignore[arg-type]
     ) as sdk:
         operation = sdk.models.image_generation("yandex-art").run_deferred("hello")
         assert operation.id == "fbvt38u3kmbosuqp10bg"  # the recorded operation
@@ -55,7 +58,9 @@ def test_the_official_sdk_gets_the_recorded_jpeg(replay: CassetteServer) -> None
     sdk = OfficialAIStudio(
         folder_id=OFFICIAL_FOLDER, auth="any", endpoint=replay.grpc_address, verify=False
     )
-    result = sdk.models.image_generation("yandex-art").run_deferred("hello").wait(poll_interval=0.05)
+    result = (
+        sdk.models.image_generation("yandex-art").run_deferred("hello").wait(poll_interval=0.05)
+    )
     assert result.image_bytes == official_image()
 
 

@@ -14,7 +14,7 @@ from yandex_art.emulator import Emulator
 
 pytest_plugins = ["pytester"]
 
-CONSUMER_TESTS = '''
+CONSUMER_TESTS = """
 import pytest
 
 
@@ -45,7 +45,7 @@ def test_official_recording(yandex_art_cassette):
                    endpoint=yandex_art_cassette.grpc_address, verify=False)
     model = sdk.models.image_generation("yandex-art")
     assert len(model.run_deferred("hello").wait(poll_interval=0.05).image_bytes) > 1_000_000
-'''
+"""
 
 
 @pytest.fixture

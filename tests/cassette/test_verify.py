@@ -32,7 +32,9 @@ def _varint_field(number: int, value: int) -> bytes:
 
 
 def _generate(response: bytes) -> Interaction:
-    return Interaction(GENERATE, decode(ImageGenerationRequest, bytes(REQUEST)), decode(Operation, response))
+    return Interaction(
+        GENERATE, decode(ImageGenerationRequest, bytes(REQUEST)), decode(Operation, response)
+    )
 
 
 def _run_verify(path: Path) -> tuple[int, str]:

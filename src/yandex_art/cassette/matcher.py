@@ -57,7 +57,7 @@ def differences(recorded: Any, got: Any, path: str = "") -> list[str]:
         return out
     if isinstance(recorded, list) and isinstance(got, list) and len(recorded) == len(got):
         out = []
-        for index, (left, right) in enumerate(zip(recorded, got)):
+        for index, (left, right) in enumerate(zip(recorded, got, strict=True)):
             out += differences(left, right, f"{path}[{index}]")
         return out
     if recorded == got:

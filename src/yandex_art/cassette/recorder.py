@@ -32,8 +32,18 @@ __all__ = ["Recorder"]
 _UPSTREAM_TIMEOUT = 300.0
 # Headers grpcio or HTTP set themselves (or that describe one hop only): never forwarded.
 _HOP_HEADERS = frozenset(
-    {"te", "content-type", "user-agent", "host", "content-length", "connection",
-     "transfer-encoding", "accept-encoding", "keep-alive", "upgrade"}
+    {
+        "te",
+        "content-type",
+        "user-agent",
+        "host",
+        "content-length",
+        "connection",
+        "transfer-encoding",
+        "accept-encoding",
+        "keep-alive",
+        "upgrade",
+    }
 )
 _SERVICE_OF = {
     **dict.fromkeys(image_generation_async_service.GRPC_METHODS, "ai-foundation-models"),
@@ -57,14 +67,15 @@ def _channel(address: str) -> grpc.Channel:
     return grpc.secure_channel(address, grpc.ssl_channel_credentials(), options=options)
 
 
-def _forwarded(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [
+def _forwarded(headers: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The client's headers to send upstream (credentials included: the service needs them)."""
+    return tuple(
         (name.lower(), value)
         for name, value in headers
         if not name.startswith(":")
         and name.lower() not in _HOP_HEADERS
         and not name.lower().startswith("grpc-")
-    ]
+    )
 
 
 async def _await_future(future: Any) -> Any:
@@ -72,8 +83,12 @@ async def _await_future(future: Any) -> Any:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
 
-    def wake(_: Any) -> None:
-        loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+    def finish() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    def wake(_: Any) -> None:  # on a grpcio thread
+        loop.call_soon_threadsafe(finish)
 
     future.add_done_callback(wake)
     await done
@@ -130,13 +145,12 @@ class Recorder:
         channel = self._channels.get(address)
         if channel is None:
             channel = self._channels[address] = _channel(address)
-        stub = channel.unary_unary(call.method)  # no serializers: bytes both ways
-        future = stub.future(
-            call.raw, metadata=_forwarded(call.headers), timeout=_UPSTREAM_TIMEOUT
-        )
+        stub: Any = channel.unary_unary(call.method)  # no serializers: bytes both ways
+        future = stub.future(call.raw, metadata=_forwarded(call.headers), timeout=_UPSTREAM_TIMEOUT)
         await _await_future(future)
-        headers = kept_headers([*(future.initial_metadata() or ()),
-                                *(future.trailing_metadata() or ())])
+        headers = kept_headers(
+            [*(future.initial_metadata() or ()), *(future.trailing_metadata() or ())]
+        )
         code = future.code()
         if code != grpc.StatusCode.OK:
             return Reply(code=code.value[0], details=future.details() or "", headers=headers)

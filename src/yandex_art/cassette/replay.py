@@ -31,9 +31,7 @@ class Replayer:
 
     async def call(self, call: Call) -> Reply:
         try:
-            interaction = self.matcher.answer(
-                call.method, call.request.type, call.request.message
-            )
+            interaction = self.matcher.answer(call.method, call.request.type, call.request.message)
         except NoMatch as exc:
             return Reply(code=Status.FAILED_PRECONDITION.value, details=f"cassette: {exc}")
         return Reply(

@@ -81,7 +81,7 @@ class _RawCodec(ProtoCodec):
 def _rewrite_endpoints(method: str, body: bytes, address: str) -> bytes:
     """A discovery answer naming this server for every service (the recording keeps the
     upstream's answer; the client must come back here)."""
-    request_type, response_type = METHODS[method]
+    response_type = METHODS[method][1]
     message = response_type.parse(body)
     if method == LIST_ENDPOINTS:
         for endpoint in message.endpoints:

@@ -106,7 +106,9 @@ class CassetteSession:
             kwargs["auth"] = self.auth
         return kwargs | dict(overrides)
 
-    def sdk(self, transport: TransportName = "grpc", /, **kwargs: Unpack[ClientSettings]) -> AIStudio:
+    def sdk(
+        self, transport: TransportName = "grpc", /, **kwargs: Unpack[ClientSettings]
+    ) -> AIStudio:
         """An :class:`~yandex_art.AIStudio` pointed at the server, closed with the session."""
         from .._client import AIStudio
 
