@@ -140,6 +140,8 @@ def run(args: argparse.Namespace, out: Any) -> int:
     try:
         if args.cassette_command == "verify":
             return _verify(args, out)
+        if args.cassette_command == "record" and args.output == "-":
+            raise CliError("-o: the cassette must be a file, not stdout", EXIT_USAGE)
         if args.host not in ("127.0.0.1", "::1", "localhost"):
             raise CliError("--host must be a loopback address", EXIT_USAGE)
         asyncio.run(_serve(args, out))

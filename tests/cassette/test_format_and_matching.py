@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import yandex_art.cassette
 from yandex_art.cassette import Cassette, CassetteError, Interaction, Recorded, load, save
 from yandex_art.cassette.format import FORMAT, VERSION, dumps, parse
 from yandex_art.cassette.images import shrink, shrink_image
@@ -119,3 +120,20 @@ def test_shrunk_images_keep_their_type_and_proportions(kind: str, size: tuple[in
     with Image.open(io.BytesIO(small)) as image:
         assert image.format == kind
         assert image.size[0] / image.size[1] == pytest.approx(size[0] / size[1])
+
+
+def test_the_schema_describes_every_key_written() -> None:
+    schema_path = Path(yandex_art.cassette.__file__).parent / "cassette.schema.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    interaction = _generate("7")
+    interaction.response = Recorded(OPERATION, {"id": "op1"}, wire=b"\x08\x01")
+    interaction.http_status = 200
+    data = Cassette([interaction]).to_json()
+    assert set(data) == set(schema["properties"]) == set(schema["required"])
+    assert schema["properties"]["format"]["const"] == FORMAT
+    written = data["interactions"][0]
+    described = schema["$defs"]["interaction"]
+    assert set(written) == set(described["properties"])
+    assert set(described["required"]) == set(written) - {"httpStatus"}  # REST calls only
+    assert set(written["response"]) == set(schema["$defs"]["message"]["properties"])
+    assert set(written["status"]) == set(described["properties"]["status"]["properties"])

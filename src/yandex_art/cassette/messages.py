@@ -8,7 +8,7 @@ replay sends exactly what was recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from .format import Recorded, message_type, type_name
@@ -76,17 +76,3 @@ def encode(recorded: Recorded) -> bytes:
     if cls is None:
         raise ValueError(f"the specs have no message {recorded.type}")
     return bytes(cls.from_dict(recorded.message))
-
-
-def from_json(recorded: Recorded) -> Any:
-    """The generated message of a recorded one (its wire when kept, else its JSON)."""
-    cls = message_type(recorded.type)
-    if cls is None:
-        raise ValueError(f"the specs have no message {recorded.type}")
-    if recorded.wire is not None:
-        return cls.parse(recorded.wire)
-    return cls.from_dict(recorded.message)
-
-
-def header_items(headers: Mapping[str, str]) -> list[tuple[str, str]]:
-    return sorted(headers.items())

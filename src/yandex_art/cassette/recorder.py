@@ -62,8 +62,8 @@ def _channel(address: str) -> grpc.Channel:
         ("grpc.max_receive_message_length", 64 << 20),
         ("grpc.max_send_message_length", 64 << 20),
     ]
-    if parse_endpoint(address, "--upstream").is_loopback:
-        return grpc.insecure_channel(address, options=options)
+    if parse_endpoint(address, "--upstream").is_loopback:  # no proxy can reach it
+        return grpc.insecure_channel(address, options=[*options, ("grpc.enable_http_proxy", 0)])
     return grpc.secure_channel(address, grpc.ssl_channel_credentials(), options=options)
 
 
@@ -137,7 +137,8 @@ class Recorder:
             reply = await self._forward_grpc(call)
         else:
             reply = await self._forward_rest(call)
-        self._append(call, reply)
+        if not reply.unrecorded:
+            self._append(call, reply)
         return reply
 
     async def _forward_grpc(self, call: Call) -> Reply:
@@ -162,13 +163,17 @@ class Recorder:
         import httpx
 
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=_UPSTREAM_TIMEOUT, trust_env=True)
-        answer = await self._http.request(
-            call.http_method,
-            self._rest_base(call.method) + call.http_target,
-            content=call.body or None,
-            headers=_forwarded(call.headers),
-        )
+            host = httpx.URL(self._upstream_rest or "https://x").host
+            local = host in ("127.0.0.1", "::1", "localhost")  # no proxy can reach it
+            self._http = httpx.AsyncClient(timeout=_UPSTREAM_TIMEOUT, trust_env=not local)
+        url = self._rest_base(call.method) + call.http_target
+        try:
+            answer = await self._http.request(
+                call.http_method, url, content=call.body or None, headers=_forwarded(call.headers)
+            )
+        except httpx.TransportError as exc:  # the service never answered: nothing to record
+            details = f"cassette record: {url.split('?')[0]} unreachable ({type(exc).__name__})"
+            return Reply(code=14, details=details, http_status=503, unrecorded=True)
         data = answer.content
         headers = kept_headers(answer.headers.items())
         try:

@@ -11,7 +11,6 @@ service at this server.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import weakref
 from collections.abc import Awaitable, Callable
@@ -62,6 +61,7 @@ class Reply:
     rest_body: bytes | None = None  # REST answer body from upstream
     http_status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    unrecorded: bool = False  # the recorder's own failure, not the service's answer
 
 
 class Backend(Protocol):
@@ -280,11 +280,6 @@ class CassetteServer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, coro: Any) -> Any:
-        """Run a coroutine on the server's loop (from another thread)."""
-        assert self._thread is not None
-        return self._thread.run(coro)
-
     @property
     def grpc_address(self) -> str:
         if self._addresses is None:
@@ -304,7 +299,3 @@ class CassetteServer:
         import os
 
         return {"grpc": self.grpc_address, "rest": self.rest_url, **extra, "pid": os.getpid()}
-
-
-async def wait_forever() -> None:  # pragma: no cover - used by the CLI
-    await asyncio.Event().wait()
