@@ -409,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cli_batch
 
     cli_batch.register(commands, _add_connection, add_generation_flags)
+    from . import cli_cassette
+
+    cli_cassette.register(commands, _port)
 
     emulator = commands.add_parser(
         "emulator",
@@ -1068,6 +1071,10 @@ def main(
             out.image_on_stdout = True
         if args.command == "emulator":
             return _run_emulator(args, out)
+        if args.command == "cassette":
+            from . import cli_cassette
+
+            return cli_cassette.run(args, out)
         if args.command == "batch":
             from . import cli_batch
 
