@@ -186,3 +186,23 @@ def test_the_tls_context_is_made_once_for_every_loop(monkeypatch: pytest.MonkeyP
     assert first is not second  # a client per event loop...
     assert len(made) == 1  # ...on one context, the one that checked the CA bundle
     asyncio.run(sdk.close())
+
+
+def test_a_loop_that_ends_at_once_still_closes_its_http_client() -> None:
+    """asyncio.run() ending right after the first use closes that loop's HTTP client, on
+    that loop (the loop-shutdown hook of LoopResources)."""
+    import asyncio
+
+    closed: list[str] = []
+
+    class Http:
+        async def aclose(self) -> None:
+            closed.append("closed")
+
+    sdk = AsyncAIStudio(folder_id="f", auth="k", address="127.0.0.1:9", env={})
+
+    async def use_once() -> None:
+        sdk._core.connections.loop_resources().http = Http()
+
+    asyncio.run(use_once())
+    assert closed == ["closed"]

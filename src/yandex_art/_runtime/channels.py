@@ -121,8 +121,8 @@ class LoopResources:
         # loop still runs, just before closing it. That is the only moment a library that did
         # not make the loop can still await on it: the generator's ``finally`` closes this
         # loop's connections there, so no socket outlives its loop and nothing warns at exit.
-        # It is begun here, synchronously, so the loop knows it even if it shuts down before
-        # running anything else; the loop holds it weakly, this attribute strongly.
+        # It is begun here, synchronously: armed at once, with no task to keep alive. The
+        # loop holds it weakly, this attribute strongly.
         self._shutdown_hook = self._close_when_the_loop_shuts_down()
         _begin(self._shutdown_hook)
 
