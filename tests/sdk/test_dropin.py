@@ -235,8 +235,8 @@ def test_yc_profile_reaches_the_yc_cli(tmp_path: pathlib.Path, monkeypatch: Any)
     yc.chmod(0o755)
     env = {"PATH": str(tmp_path), "YC_METADATA_ADDR": "127.0.0.1:9"}
     sdk = AsyncAIStudio(folder_id="b1g", yc_profile="work", env=env)
-    assert "profile work" in sdk._core._auth.describe()
-    assert asyncio.run(sdk._core._auth.authorization()) == "Bearer t1.token-from-yc"
+    assert "profile work" in sdk._core.settings.auth.describe()
+    assert asyncio.run(sdk._core.settings.auth.authorization()) == "Bearer t1.token-from-yc"
     assert "--profile work" in (tmp_path / "args").read_text()
 
 
@@ -330,8 +330,9 @@ async def test_default_headers_and_user_agent_over_rest() -> None:
         default_headers={"X-App": "thumbnails", "User-Agent": "myapp/1.2"},
         env={},
     )
-    sdk._core._loop_resources().http = httpx.AsyncClient(
-        transport=httpx.MockTransport(handler), headers={"user-agent": sdk._core._user_agent}
+    sdk._core.connections.loop_resources().http = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler),
+        headers={"user-agent": sdk._core.settings.user_agent},
     )
     await (await sdk.models.image_generation("yandex-art").attach_deferred("x")).get_status()
     assert seen[0].headers["x-app"] == "thumbnails"
