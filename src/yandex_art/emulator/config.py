@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
+from .._runtime.validation import Bounds, check_within
 from .images import DEFAULT_LONG_SIDE, MAX_SIDE
 
 __all__ = [
@@ -184,11 +184,8 @@ class EmulatorConfig:
 
 
 def _number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise EmulatorConfigError(f"{name} must be a number, got {value!r}")
+    """A finite number >= 0, checked by the SDK's one number check."""
     try:
-        finite = math.isfinite(value)
-    except OverflowError:
-        finite = False
-    if not finite or value < 0:
-        raise EmulatorConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_within(name, value, Bounds(minimum=0))
+    except (TypeError, ValueError) as exc:
+        raise EmulatorConfigError(str(exc)) from None
