@@ -81,7 +81,7 @@ def _emulator_module() -> ModuleType:
     try:
         from . import emulator
 
-        for name in ("aiohttp", "PIL"):  # what the emulator imports only when it starts
+        for name in ("grpclib", "aiohttp", "PIL"):  # the [emulator] extra, loaded on first use
             importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if (exc.name or "").startswith("yandex_art"):

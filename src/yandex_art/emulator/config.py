@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,13 +33,15 @@ class EmulatorConfigError(ValueError):
 
 
 def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` names a loopback address (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    """Whether ``host`` names a loopback address (``localhost``, 127.0.0.0/8, ``::1``).
+
+    The SDK's own test, the one that lets a client speak plaintext to a local emulator:
+    what the emulator binds without ``allow_remote`` is what a client trusts as local.
+    """
+    # Imported here: the configuration stays importable without loading the client.
+    from .._runtime.client_core import Endpoint
+
+    return Endpoint(host.strip("[]"), 0).is_loopback
 
 
 def _keys(value: Iterable[str] | None, name: str) -> frozenset[str] | None:
