@@ -14,7 +14,6 @@ extra (aiohttp, Pillow).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_API_KEY, DEFAULT_FOLDER_ID, EmulatorConfig, EmulatorConfigError
@@ -35,20 +34,25 @@ __all__ = [
     "OperationStats",
 ]
 
+
 # WHY the servers load on first use: they need the [emulator] extra (grpclib, aiohttp,
 # Pillow) and tens of milliseconds to import, while the configuration needs neither. The
 # CLI reads EmulatorConfig's defaults for its flags on every run, with or without the extra.
-_LAZY = {
-    "Emulator": "server",
-    "EmulatorStats": "service",
-    "Faults": "faults",
-    "OperationStats": "service",
-}
-
-
 def __getattr__(name: str) -> Any:
-    if (module := _LAZY.get(name)) is None:
+    value: Any
+    if name == "Emulator":
+        from . import server
+
+        value = server.Emulator
+    elif name == "Faults":
+        from . import faults
+
+        value = faults.Faults
+    elif name in ("EmulatorStats", "OperationStats"):
+        from . import service
+
+        value = getattr(service, name)
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value  # later lookups find it without this function
     return value
