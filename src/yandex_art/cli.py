@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -413,47 +414,79 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_cassette.register(commands, _port)
 
+    # Every default is EmulatorConfig's own, read from it (the module loads no server).
+    from .emulator.config import EmulatorConfig
+
+    default: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(EmulatorConfig)}
     emulator = commands.add_parser(
         "emulator",
         help="run a local emulator of the service",
         description="Serve the image generation API over gRPC and REST until SIGINT/SIGTERM. "
         "The first line on stdout is a JSON object with the addresses.",
     )
-    emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    host = default["host"]
+    emulator.add_argument("--host", default=host, help=f"address to bind ({host})")
     emulator.add_argument(
-        "--allow-remote", action="store_true", help="allow binding a non-loopback address"
+        "--allow-remote",
+        action="store_true",
+        default=default["allow_remote"],
+        help="allow binding a non-loopback address",
     )
-    emulator.add_argument("--grpc-port", type=_port, default=0, help="gRPC port (0: a free one)")
-    emulator.add_argument("--rest-port", type=_port, default=0, help="REST port (0: a free one)")
+    emulator.add_argument(
+        "--grpc-port", type=_port, default=default["grpc_port"], help="gRPC port (0: a free one)"
+    )
+    emulator.add_argument(
+        "--rest-port", type=_port, default=default["rest_port"], help="REST port (0: a free one)"
+    )
     emulator.add_argument(
         "--generation-seconds",
         type=_non_negative,
-        default=2.0,
-        help="how long each generation takes (2; 0: instant)",
+        default=default["generation_seconds"],
+        help=f"how long each generation takes ({default['generation_seconds']:g}; 0: instant)",
     )
     emulator.add_argument(
-        "--jitter", type=_non_negative, default=0.0, help="relative spread of the duration (0..1)"
+        "--jitter",
+        type=_non_negative,
+        default=default["jitter"],
+        help="relative spread of the duration (0..1)",
     )
+    quota = default["read_quota"] or 0  # the flag's 0 is the config's None: no limit
     emulator.add_argument(
         "--read-quota",
         type=int,
-        default=50,
+        default=quota,
         metavar="R",
-        help="operation reads allowed per second (50; 0: unlimited)",
-    )
-    emulator.add_argument("--state", metavar="FILE", help="JSON file keeping operations")
-    emulator.add_argument("--folder-id", help="accept only this folder in model URIs")
-    emulator.add_argument(
-        "--api-key", action="append", metavar="KEY", help="accept only these API keys (repeat)"
+        help=f"operation reads allowed per second ({quota}; 0: unlimited)",
     )
     emulator.add_argument(
-        "--iam-token", action="append", metavar="TOKEN", help="accept only these IAM tokens"
+        "--state",
+        metavar="FILE",
+        default=default["state_file"],
+        help="JSON file keeping operations",
     )
+    emulator.add_argument(
+        "--folder-id", default=default["folder_id"], help="accept only this folder in model URIs"
+    )
+    emulator.add_argument(
+        "--api-key",
+        action="append",
+        metavar="KEY",
+        default=default["api_keys"],
+        help="accept only these API keys (repeat)",
+    )
+    emulator.add_argument(
+        "--iam-token",
+        action="append",
+        metavar="TOKEN",
+        default=default["iam_tokens"],
+        help="accept only these IAM tokens",
+    )
+    days = default["retention_seconds"] / 86400
     emulator.add_argument(
         "--retention-seconds",
         type=_non_negative,
-        default=3 * 24 * 3600.0,
-        help="how long finished operations are kept (3 days)",
+        default=default["retention_seconds"],
+        help=f"how long finished operations are kept ({days:g} days)",
     )
     return parser
 
@@ -575,7 +608,7 @@ def _emulator_module() -> Any:
     try:
         from . import emulator
 
-        for name in ("aiohttp", "PIL"):  # what the emulator imports only when it starts
+        for name in ("grpclib", "aiohttp", "PIL"):  # the [emulator] extra, loaded on first use
             importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if (exc.name or "").startswith("yandex_art"):
@@ -963,11 +996,9 @@ def _run_client(args: argparse.Namespace, out: _Output, env: Mapping[str, str]) 
 # -- emulator ------------------------------------------------------------------------------
 
 
-async def _serve(args: argparse.Namespace, out: _Output) -> None:
-    emulator_module = _emulator_module()
-    Emulator, EmulatorConfig = emulator_module.Emulator, emulator_module.EmulatorConfig
-
-    config = EmulatorConfig(
+def emulator_config(args: argparse.Namespace, EmulatorConfig: Any) -> Any:
+    """The EmulatorConfig the ``emulator`` command's flags ask for."""
+    return EmulatorConfig(
         host=args.host,
         grpc_port=args.grpc_port,
         rest_port=args.rest_port,
@@ -981,6 +1012,13 @@ async def _serve(args: argparse.Namespace, out: _Output) -> None:
         retention_seconds=args.retention_seconds,
         state_file=args.state,
     )
+
+
+async def _serve(args: argparse.Namespace, out: _Output) -> None:
+    emulator_module = _emulator_module()
+    Emulator, EmulatorConfig = emulator_module.Emulator, emulator_module.EmulatorConfig
+
+    config = emulator_config(args, EmulatorConfig)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

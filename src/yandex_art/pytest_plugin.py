@@ -15,6 +15,11 @@ Fixtures:
 ``yandex_art_emulator_config``
     The session's :class:`~yandex_art.emulator.EmulatorConfig`; override it in
     a ``conftest.py`` to change durations, quota or credentials.
+``yandex_art_emulator_factory``
+    Starts more emulators, each from the session's configuration with some fields
+    changed: ``yandex_art_emulator_factory(read_quota=None)``. Use the emulator as a
+    context manager to stop it when your fixture or test is done; any still running
+    stop when the session ends.
 
 ``yandex_art_cassette``
     Recorded answers of the real service, served to the test (see
@@ -39,23 +44,29 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 import pytest
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ._client import AIStudio, AsyncAIStudio
     from ._runtime.client_core import TransportName
     from .cassette.session import CassetteSession
     from .emulator import Emulator, EmulatorConfig
+    from .emulator.config import EmulatorSettings
 
 __all__ = [
+    "EmulatorFactory",
     "yandex_art_cassette",
     "yandex_art_emulator",
     "yandex_art_emulator_config",
+    "yandex_art_emulator_factory",
     "yandex_art_emulator_session",
     "yandex_art_sdk",
     "yandex_art_transport",
@@ -127,7 +138,7 @@ def _emulator_module() -> ModuleType:
     try:
         from . import emulator
 
-        for name in ("aiohttp", "PIL"):  # what the emulator imports only when it starts
+        for name in ("grpclib", "aiohttp", "PIL"):  # the [emulator] extra, loaded on first use
             importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if (exc.name or "").startswith("yandex_art"):
@@ -155,6 +166,35 @@ def yandex_art_emulator_session(yandex_art_emulator_config: EmulatorConfig) -> I
     emulator: Emulator
     with _emulator_module().Emulator.start(yandex_art_emulator_config) as emulator:
         yield emulator
+
+
+class EmulatorFactory(Protocol):
+    """``yandex_art_emulator_factory``: a started emulator, the session's config with changes."""
+
+    def __call__(self, **changes: Unpack[EmulatorSettings]) -> Emulator: ...
+
+
+@pytest.fixture(scope="session")
+def yandex_art_emulator_factory(
+    yandex_art_emulator_config: EmulatorConfig,
+) -> Iterator[EmulatorFactory]:
+    """Start more emulators: ``with yandex_art_emulator_factory(read_quota=None) as emu:``.
+
+    Each is the session's configuration (loopback, free ports, short generations)
+    with ``changes``; session-scoped, so fixtures of any scope can use it.
+    """
+    running: weakref.WeakSet[Emulator] = weakref.WeakSet()  # a stopped one may be collected
+
+    def start(**changes: Unpack[EmulatorSettings]) -> Emulator:
+        emulator: Emulator = _emulator_module().Emulator.start(
+            yandex_art_emulator_config, **changes
+        )
+        running.add(emulator)
+        return emulator
+
+    yield start
+    for emulator in list(running):
+        emulator.close()  # idempotent: those stopped already are left alone
 
 
 @pytest.fixture

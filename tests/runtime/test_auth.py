@@ -17,22 +17,15 @@ from yandex_art._runtime.auth import (
 )
 from yandex_art._runtime.errors import ConfigurationError, TransportError
 
+from .clock import T0, FakeClock
+
 OAUTH = "y0_SECRET-oauth-token"
-T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
 
 def iso(ts: float) -> str:
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class IAMServer:

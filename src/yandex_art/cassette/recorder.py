@@ -21,7 +21,7 @@ import grpc
 
 from .._client import DEFAULT_SERVICE_MAP
 from .._gen.transports import image_generation_async_service, operation_service
-from .._runtime.client_core import PUBLIC_API_ENDPOINT, parse_endpoint
+from .._runtime.endpoints import PUBLIC_API_ENDPOINT, parse_endpoint
 from .format import DISCOVERY_METHODS, METHODS, Cassette, Interaction, Recorded, save, type_name
 from .images import shrink
 from .messages import decode, is_credential, kept_headers

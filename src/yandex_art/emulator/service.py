@@ -26,6 +26,7 @@ from grpclib.const import Status
 
 from .._gen import image_generation_rules as RULES
 from .._runtime import fields
+from .._runtime.errors import HTTP_STATUS_OF_CODE
 from .._runtime.validation import INT64_MAX
 from .config import EmulatorConfig
 from .faults import METHODS, Faults, GenerationFault
@@ -51,24 +52,10 @@ _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _PURGE_EVERY = 1.0
 
 HTTP_STATUS: dict[Status, int] = {
-    Status.CANCELLED: 499,
-    Status.UNKNOWN: 500,
-    Status.INVALID_ARGUMENT: 400,
-    Status.DEADLINE_EXCEEDED: 504,
-    Status.NOT_FOUND: 404,
-    Status.ALREADY_EXISTS: 409,
-    Status.PERMISSION_DENIED: 403,
-    Status.RESOURCE_EXHAUSTED: 429,
-    Status.FAILED_PRECONDITION: 400,
-    Status.ABORTED: 409,
-    Status.OUT_OF_RANGE: 400,
-    Status.UNIMPLEMENTED: 501,
-    Status.INTERNAL: 500,
-    Status.UNAVAILABLE: 503,
-    Status.DATA_LOSS: 500,
-    Status.UNAUTHENTICATED: 401,
+    status: HTTP_STATUS_OF_CODE[status.name] for status in Status if status is not Status.OK
 }
-"""HTTP status of each gRPC status, as the REST gateway answers it."""
+"""HTTP status of each gRPC status, as the REST gateway answers it: the SDK's one table of
+codes (``_runtime.errors``), which the SDK's REST reader inverts."""
 
 
 _MAX_KEYS = 100_000
