@@ -42,6 +42,10 @@ FORMAT = 2  # records carry digests; the first one names the PROMPTS file
 # so the cleanup after a crash removes only files this tool made.
 _TMP_PREFIX = ".yandex-art-batch."
 _TMP = re.compile(r"^\.yandex-art-batch\..+\.[0-9]+\.tmp$")
+# Space held for the journal: on a full disk it is given up so the records that carry
+# operation ids (a few hundred bytes each) are still written.
+RESERVE = ".yandex-art-batch.reserve"
+_RESERVE_BYTES = 64 * 1024
 
 
 class DiskFault(Exception):
@@ -87,6 +91,7 @@ class Journal:
         from .cli import EXIT_USAGE, CliError
 
         self.path = directory / JOURNAL
+        self._reserve = directory / RESERVE
         self.states: dict[str, ItemState] = {}
         self.header: dict[str, Any] | None = None
         self.bad_lines = 0  # lines skipped: cut short, not UTF-8, not JSON, not a record
@@ -114,6 +119,8 @@ class Journal:
         # A line cut short by a crash must not glue itself to the next record.
         if data and not data.endswith(b"\n"):
             self._append(b"\n", sync=False)
+        with contextlib.suppress(OSError):
+            self._reserve.write_bytes(bytes(_RESERVE_BYTES))
 
     @property
     def empty(self) -> bool:
@@ -161,15 +168,32 @@ class Journal:
     def _append(self, data: bytes, *, sync: bool) -> bool:
         try:
             self._file.write(data)
-            self._file.flush()
-            if sync:
-                os.fsync(self._file.fileno())
+            self._flush(sync)
         except OSError as exc:
-            self.fault = self.fault or exc
+            self.fault = self.fault or exc  # the batch pauses, whether the retry works or not
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not self._give_up_reserve():
+                return False
+            try:
+                self._flush(sync)  # the record is still in the file's buffer
+            except OSError:
+                return False
+        return True
+
+    def _flush(self, sync: bool) -> None:
+        self._file.flush()
+        if sync:
+            os.fsync(self._file.fileno())
+
+    def _give_up_reserve(self) -> bool:
+        try:
+            self._reserve.unlink()
+        except OSError:
             return False
         return True
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._reserve.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self._file.close()
 

@@ -224,3 +224,28 @@ def test_the_cleanup_removes_only_the_tools_own_temporary_files(
     prompts = prompts_file(tmp_path / "p.txt", ["a cat"])
     assert run(*batch(emulator, prompts, out), env=env)[0] == EXIT_OK
     assert mine.read_text() == "the user's" and not leftover.exists()
+
+
+def test_on_a_full_disk_the_journal_gives_up_its_reserve_to_record_an_operation_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from yandex_art import batch_journal
+
+    journal_ = batch_journal.Journal(tmp_path)
+    reserve = tmp_path / batch_journal.RESERVE
+    assert reserve.stat().st_size > 0
+    real = batch_journal.Journal._flush
+
+    def full(self: Any, sync: bool) -> None:
+        if reserve.exists():  # the disk is full until the reserve is given up
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, sync)
+
+    monkeypatch.setattr(batch_journal.Journal, "_flush", full)
+    try:
+        assert journal_.write(sync=True, event="started", item="1", operation_id="op1")
+        assert journal_.fault is not None  # the batch pauses all the same
+        assert not reserve.exists()
+    finally:
+        journal_.close()
+    assert json.loads((tmp_path / JOURNAL).read_text())["operation_id"] == "op1"
