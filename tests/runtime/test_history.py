@@ -245,7 +245,9 @@ def test_an_event_loops_thread_does_no_cache_file_io(
     import threading
 
     cache = tmp_path / "durations.json"
-    cache.write_text(json.dumps({"version": 1, "keys": {}}))
+    entry = [4.0, 0.0, time.time()]
+    cache.write_text(json.dumps({"version": 1, "keys": {hashed_key("", "k"): [entry]}}))
+    monkeypatch.setattr(durations, "_LOOP_WAIT", 60.0)  # the read is never late here
     io_threads: list[int] = []
     written = threading.Event()
     real_read, real_merge = durations._read, durations._merge_into
@@ -264,14 +266,42 @@ def test_an_event_loops_thread_does_no_cache_file_io(
     model = DurationModel(cache=cache)
 
     async def on_the_loop() -> int:
-        model.history("k")
+        assert model.history("k") == (4.0,)  # read from the file, by a worker
         model.observe("k", 1.0)
         return threading.get_ident()
 
     loop_thread = asyncio.run(on_the_loop())
     assert written.wait(30)
     assert io_threads and loop_thread not in io_threads
-    assert [e[0] for e in _file(tmp_path)[hashed_key("", "k")]] == [1.0]
+    assert [e[0] for e in _file(tmp_path)[hashed_key("", "k")]] == [4.0, 1.0]
+
+
+def test_a_file_read_late_seeds_the_history_begun_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    cache = tmp_path / "durations.json"
+    cache.write_text(
+        json.dumps({"version": 1, "keys": {hashed_key("", "k"): [[4.0, 0, time.time()]]}})
+    )
+    release = threading.Event()
+    real_read = durations._read
+
+    def slow(path: Path) -> dict[str, list[durations.Entry]]:
+        if threading.current_thread().name == "yandex-art-durations":  # the first read
+            release.wait(30)  # a hung file system
+        return real_read(path)
+
+    monkeypatch.setattr(durations, "_read", slow)
+    monkeypatch.setattr(durations, "_SYNC_WAIT", 0.0)  # not waited for
+    model = DurationModel(cache=cache)
+    model.observe("k", 1.0)
+    assert model.history("k") == (1.0,)
+    release.set()
+    loaded = model.prefetch()
+    assert loaded is not None and loaded.wait(30)
+    assert model.history("k") == (4.0, 1.0)  # the file's older entry goes first
 
 
 _FORK_AND_EXIT = """

@@ -62,6 +62,7 @@ class DurationModel:
         self._pending: dict[str, list[Entry]] = {}
         self._last_write = -math.inf
         self._flushing = False  # a worker is writing
+        self._early: set[Entry] = set()  # observed before the file was read: not seeded twice
 
     def _entries(self, key: str) -> deque[tuple[float, float]]:
         if key not in self._history:
@@ -73,18 +74,23 @@ class DurationModel:
         return self._history[key]
 
     def _wait_for_file(self) -> None:
-        """Start the read of the file on a worker, and wait for it a little on a loop's thread
+        """Wait for the read of the file (started if need be): a little on a loop's thread
         (a regular file takes milliseconds; a hung one is not waited for: it seeds late)."""
+        loaded = self.prefetch()
+        if loaded is not None:
+            loaded.wait(_LOOP_WAIT if _on_loop_thread() else _SYNC_WAIT)
+
+    def prefetch(self) -> threading.Event | None:
+        """Start reading the file on a worker thread, once; the event is set when it is read."""
         if self.cache is None:
-            return
+            return None
         with self._lock:
             if self._loaded is None:
                 self._loaded = threading.Event()
-                threading.Thread(
-                    target=self._load, name="yandex-art-durations", daemon=True
-                ).start()
-            loaded = self._loaded
-        loaded.wait(_LOOP_WAIT if _on_loop_thread() else _SYNC_WAIT)
+                worker = threading.Thread(target=self._load, name="yandex-art-durations")
+                worker.daemon = True
+                worker.start()
+            return self._loaded
 
     def _load(self) -> None:
         assert self.cache is not None and self._loaded is not None
@@ -94,6 +100,7 @@ class DurationModel:
             self._on_disk = on_disk
             for key in list(self._history):  # histories begun before the read ended
                 self._seed(key)
+            self._early.clear()
         loaded.set()
 
     def _seed(self, key: str) -> None:
@@ -102,6 +109,7 @@ class DurationModel:
             return
         self._seeded.add(key)
         seed = (self._on_disk or {}).get(hashed_key(self._scope, key), [])
+        seed = [e for e in seed if e not in self._early]  # written by this process meanwhile
         if seed:
             entries = self._history[key]
             merged = [(s, u) for s, u, _ in seed] + list(entries)
@@ -118,6 +126,8 @@ class DurationModel:
                 return
             entry = (seconds, uncertainty, time.time())
             self._pending.setdefault(hashed_key(self._scope, key), []).append(entry)
+            if self._on_disk is None:
+                self._early.add(entry)
             due = time.monotonic() - self._last_write >= 2.0  # else it waits (or for the exit)
             if due and _on_loop_thread():
                 self._last_write = time.monotonic()
@@ -304,4 +314,5 @@ def shared_durations(scope: str, *, persist: bool) -> DurationModel:
     with _SHARED_LOCK:
         if (model := _SHARED.get((scope, cache))) is None:
             model = _SHARED[scope, cache] = DurationModel(cache=cache, scope=scope)
+            model.prefetch()  # read by the time the first operation plans its reads
         return model
