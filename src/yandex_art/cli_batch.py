@@ -6,8 +6,9 @@ with ``#`` are skipped) or JSONL (``{"prompt": ..., "name": ..., "seed": ...,
 number>.<extension of the MIME type>``, written to a hidden temporary file,
 fsync'd and renamed, so a file with the final name is always whole.
 
-The journal ``DIR/.yandex-art-batch.jsonl`` (batch_journal.py) makes reruns safe. Its
-first record names the PROMPTS file; per item it records, in order: ``sending`` (flushed)
+The journal ``DIR/.yandex-art-batch.jsonl`` (batch_journal.py; batch_plan.py settles each
+item against it) makes reruns safe. Its first record names the PROMPTS file; per item it
+records, in order: ``sending`` (flushed)
 just before Generate is requested, ``started`` with the operation id (flushed and fsync'd)
 as soon as Generate answers and before anything else happens, then ``done`` (after the
 image is renamed into place) or ``failed``; each with a digest of what the item asks for.
@@ -34,24 +35,14 @@ import math
 import re
 import statistics
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._runtime.errors import QuotaPausedError
-from .batch_journal import (
-    FORMAT,
-    JOURNAL,
-    DiskFault,
-    Journal,
-    clean_leftovers,
-    is_whole_image,
-    item_digest,
-    set_aside,
-    write_image,
-)
+from .batch_journal import JOURNAL, DiskFault, Journal, clean_leftovers, write_image
+from .batch_plan import Plan, plan_items, requested_mime
 
 if TYPE_CHECKING:
     from ._client import AsyncAIStudio
@@ -273,113 +264,6 @@ class _Progress:
 # -- the run ---------------------------------------------------------------------------------
 
 
-@dataclass
-class _Plan:
-    """What this run does: the requests to send, and how the rest was settled."""
-
-    requests: list[BatchRequest] = field(default_factory=list)
-    keep_old: set[str] = field(default_factory=set)  # items whose image on disk is kept
-    digests: dict[str, str] = field(default_factory=dict)
-    done: int = 0
-    adopted: int = 0  # images found whole with no journal record: counted done
-    failed_before: int = 0
-    resent: int = 0
-
-
-def _item_options(item: _Item, defaults: Mapping[str, Any]) -> dict[str, Any]:
-    options = dict(defaults)  # the command's flags; the item's own values win
-    if item.seed is not None:
-        options["seed"] = item.seed
-    if item.ratio is not None:
-        options["width_ratio"], options["height_ratio"] = item.ratio
-    return options
-
-
-def _bind(journal: Journal, source: str, digests: Mapping[str, str], args: Any) -> None:
-    """Tie the journal to this PROMPTS file; a journal of another one is refused."""
-    from .cli import EXIT_USAGE, CliError
-
-    header = journal.header
-    theirs = header.get("prompts") if header else None
-    if not journal.empty and (header is None or theirs == source):
-        return  # this file's batch (or one journaled before the journal named its file)
-    changed = sum(
-        1
-        for key, state in journal.states.items()
-        if state.digest is not None and digests.get(key) != state.digest
-    )
-    if changed and not args.force_new:
-        raise CliError(
-            f"{args.output_dir} holds the batch of another PROMPTS file ({theirs}; "
-            f"{changed} of its items differ from {args.prompts}): use another -o DIR, or "
-            "pass --force-new to make this file the directory's batch (the items that differ "
-            "are generated again; their old images are kept as NAME~vN)",
-            EXIT_USAGE,
-        )
-    journal.write(sync=True, event="batch", format=FORMAT, prompts=source)
-
-
-def _plan(
-    journal: Journal, items: list[_Item], args: Any, directory: Path, extension: str
-) -> _Plan:
-    from .cli import generation_options
-
-    defaults = generation_options(args)
-    plan = _Plan()
-    options = {item.key: _item_options(item, defaults) for item in items}
-    for item in items:
-        plan.digests[item.key] = item_digest(item.prompt, args.model, options[item.key])
-    _bind(journal, str(Path(args.prompts).resolve()), plan.digests, args)
-    for item in items:
-        image = directory / f"{item.key}.{extension}"
-        request = _settle(journal, plan, item, options[item.key], image, args.retry_failed)
-        if request is not None:
-            plan.requests.append(request)
-    return plan
-
-
-def _settle(
-    journal: Journal,
-    plan: _Plan,
-    item: _Item,
-    options: dict[str, Any],
-    image: Path,
-    retry_failed: bool,
-) -> BatchRequest | None:
-    """The request item needs, or None when it is settled (done, or failed before)."""
-    from ._runtime.batch import BatchRequest
-
-    digest, state = plan.digests[item.key], journal.states.get(item.key)
-    if state is not None and state.digest is not None and state.digest != digest:
-        # The line changed: its old operation is not what it asks for now. Its old image is
-        # set aside first, so an image at the item's name is always of the current digest.
-        set_aside(image)
-        state = None
-    elif state is None or state.state != "failed":
-        done = state is not None and state.state == "done"
-        path = image.parent / (state.path or image.name) if state and done else image
-        if is_whole_image(path):
-            if not done:  # never generate what exists: the journal lost it, or it was refused
-                journal.write(
-                    sync=False, event="done", item=item.key, path=image.name, digest=digest
-                )
-            plan.done += done
-            plan.adopted += not done
-            return None
-    if state and state.state == "failed" and not retry_failed:
-        plan.failed_before += 1
-        return None
-    attach, idempotency_key = None, str(uuid.uuid4())
-    if state and state.state in ("started", "done") and state.operation_id:
-        attach = state.operation_id  # re-attached: its image is fetched, not generated
-    else:
-        plan.keep_old.add(item.key)  # a new image: whatever is at its name is kept
-        if state and state.state == "sending" and state.key:
-            plan.resent += 1
-            idempotency_key = state.key
-    return BatchRequest(item.prompt, options, item.key, attach, idempotency_key)
-
-
 class _DiskPause:
     """Once an image or a record cannot be written, no Generate starts (a retry would pay
     for an image that cannot be written either); the operations in flight are finished."""
@@ -414,8 +298,8 @@ async def _batch_with(
         if journal.bad_lines:
             out.info(f"{journal.path}: skipped {journal.bad_lines} unreadable line(s)")
         clean_leftovers(directory)
-        ext = extension(_requested_mime(args))
-        plan = _plan(journal, items, args, directory, ext)
+        ext = extension(requested_mime(args))
+        plan = plan_items(journal, items, args, directory, ext)
         # A run that stopped a moment ago may still have reads counted in the
         # server's current quota window, which this process's budget cannot see.
         quiet = journal.last_time + 1.1 - time.time()
@@ -431,17 +315,11 @@ async def _batch_with(
         journal.close()
 
 
-def _requested_mime(args: Any) -> str:
-    from .cli import generation_options
-
-    return str(generation_options(args).get("mime_type") or "image/jpeg")
-
-
 class _Batch:
     """The callbacks of one run: journal each step, write each image, count."""
 
     def __init__(
-        self, args: Any, out: _Output, directory: Path, journal: Journal, plan: _Plan, total: int
+        self, args: Any, out: _Output, directory: Path, journal: Journal, plan: Plan, total: int
     ) -> None:
         self.args, self.out, self.directory = args, out, directory
         self.journal, self.plan = journal, plan
@@ -498,7 +376,7 @@ class _Batch:
 
         result = item.result
         assert result is not None
-        mime_type = result.mime_type or _requested_mime(self.args)
+        mime_type = result.mime_type or requested_mime(self.args)
         name = f"{key}.{extension(mime_type)}"
         keep_old = key in self.plan.keep_old
         try:
@@ -564,7 +442,7 @@ async def _execute(
     items: list[_Item],
     directory: Path,
     journal: Journal,
-    plan: _Plan,
+    plan: Plan,
 ) -> int:
     run = _Batch(args, out, directory, journal, plan, len(items))
     progress = run.progress
