@@ -155,6 +155,8 @@ class Journal:
             self.states[item] = ItemState("done", operation_id, path, digest=digest)
         elif event == "failed":
             self.states[item] = ItemState("failed", operation_id, digest=digest)
+        elif event == "bound" and current is not None and current.digest is None:
+            current.digest = digest  # a record of a version without digests, adopted
 
     def write(self, *, sync: bool, **record: Any) -> bool:
         """Append a record (fsync'd if ``sync``); False if the disk refused it."""

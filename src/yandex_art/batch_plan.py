@@ -46,8 +46,14 @@ def _bind(journal: Journal, source: str, digests: Mapping[str, str], args: Any) 
 
     header = journal.header
     theirs = header.get("prompts") if header else None
-    if not journal.empty and (header is None or theirs == source):
-        return  # this file's batch (or one journaled before the journal named its file)
+    if header is not None and theirs == source:
+        return  # this file's batch
+    if header is None:  # a new journal, or one written before journals named their file
+        journal.write(sync=False, event="batch", format=FORMAT, prompts=source)
+        for key, state in list(journal.states.items()):
+            if state.digest is None and key in digests:  # it was this file's, as it is now
+                journal.write(sync=False, event="bound", item=key, digest=digests[key])
+        return
     changed = sum(
         1
         for key, state in journal.states.items()

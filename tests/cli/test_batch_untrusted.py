@@ -249,3 +249,21 @@ def test_on_a_full_disk_the_journal_gives_up_its_reserve_to_record_an_operation_
     finally:
         journal_.close()
     assert json.loads((tmp_path / JOURNAL).read_text())["operation_id"] == "op1"
+
+
+def test_a_journal_of_an_earlier_version_is_adopted_by_the_file_rerun_with_it(
+    emulator: Emulator, env: dict[str, str], tmp_path: Path
+) -> None:
+    prompts = prompts_file(tmp_path / "p.txt", ["a cat", "a dog"])
+    out = tmp_path / "o"
+    assert run(*batch(emulator, prompts, out), env=env)[0] == EXIT_OK
+    # as the version before digests wrote it: no header, no digests
+    records = [r for r in journal(out) if r.get("item")]
+    for record in records:
+        record.pop("digest", None)
+    (out / JOURNAL).write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert run(*batch(emulator, prompts, out), env=env)[0] == EXIT_OK
+    assert generates(emulator) == 2
+    other = prompts_file(tmp_path / "other.txt", ["a ship", "a dog"])
+    code, _, err = run(*batch(emulator, other, out), env=env)
+    assert code == EXIT_USAGE and "another PROMPTS file" in err  # bound to p.txt now
