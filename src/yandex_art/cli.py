@@ -6,8 +6,9 @@ flags, no credentials, a missing ``[emulator]`` extra, requests the service
 rejected as invalid, unauthenticated or unknown); 3 the operation failed or
 was cancelled (batch: some items failed); 4 transport error (unreachable,
 unavailable, quota); 5 the wait timed out (the operation keeps running);
-130 interrupted. With ``--json`` every exit but 0 also prints one JSON line
-with ``exit_code`` on stdout, usage errors included.
+6 batch paused: an image could not be written (rerun after the fix); 130
+interrupted. With ``--json`` every exit but 0 also prints one JSON line with
+``exit_code`` on stdout, usage errors included.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ._runtime.operation import AsyncOperation
 
 __all__ = [
+    "EXIT_DISK",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -53,6 +55,7 @@ EXIT_USAGE = 2
 EXIT_OPERATION = 3
 EXIT_TRANSPORT = 4
 EXIT_TIMEOUT = 5
+EXIT_DISK = 6  # batch: paused, an image or the journal could not be written
 EXIT_INTERRUPTED = 130
 
 PROG = "yandex-art"

@@ -312,7 +312,7 @@ def test_readme_exit_code_table_matches_the_codes_of_the_cli() -> None:
     table = re.search(r"\| code \| meaning \|\n\|---\|---\|\n((?:\|.*\n)+)", _readme_cli())
     assert table, "README's CLI section must have an exit code table"
     listed = [int(row.split("|")[1]) for row in table[1].splitlines()]
-    assert sorted(listed) == sorted(defined) == [0, 1, 2, 3, 4, 5, 130]
+    assert sorted(listed) == sorted(defined) == [0, 1, 2, 3, 4, 5, 6, 130]
 
 
 # -- file names follow the image's type ---------------------------------------------------------
