@@ -60,7 +60,9 @@ def test_installed_metadata_has_the_package_version() -> None:
 
 def test_cli_and_user_agent_report_the_package_version() -> None:
     sdk = yandex_art.AIStudio(folder_id="f", auth="fake-key", env={})
-    assert sdk._core._user_agent.startswith(f"yandex-art-sdk/{yandex_art.__version__} python/")
+    assert sdk._core.settings.user_agent.startswith(
+        f"yandex-art-sdk/{yandex_art.__version__} python/"
+    )
     sdk.close()
     out = subprocess.run(
         [sys.executable, "-m", "yandex_art", "--version"],

@@ -6,8 +6,9 @@ flags, no credentials, a missing ``[emulator]`` extra, requests the service
 rejected as invalid, unauthenticated or unknown); 3 the operation failed or
 was cancelled (batch: some items failed); 4 transport error (unreachable,
 unavailable, quota); 5 the wait timed out (the operation keeps running);
-130 interrupted. With ``--json`` every exit but 0 also prints one JSON line
-with ``exit_code`` on stdout, usage errors included.
+6 batch paused: an image could not be written (rerun after the fix); 130
+interrupted. With ``--json`` every exit but 0 also prints one JSON line with
+``exit_code`` on stdout, usage errors included.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from ._runtime.operation import AsyncOperation
 
 __all__ = [
+    "EXIT_DISK",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -52,6 +55,7 @@ EXIT_USAGE = 2
 EXIT_OPERATION = 3
 EXIT_TRANSPORT = 4
 EXIT_TIMEOUT = 5
+EXIT_DISK = 6  # batch: paused, an image or the journal could not be written
 EXIT_INTERRUPTED = 130
 
 PROG = "yandex-art"
@@ -409,48 +413,83 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cli_batch
 
     cli_batch.register(commands, _add_connection, add_generation_flags)
+    from . import cli_cassette
 
+    cli_cassette.register(commands, _port)
+
+    # Every default is EmulatorConfig's own, read from it (the module loads no server).
+    from .emulator.config import EmulatorConfig
+
+    default: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(EmulatorConfig)}
     emulator = commands.add_parser(
         "emulator",
         help="run a local emulator of the service",
         description="Serve the image generation API over gRPC and REST until SIGINT/SIGTERM. "
         "The first line on stdout is a JSON object with the addresses.",
     )
-    emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    host = default["host"]
+    emulator.add_argument("--host", default=host, help=f"address to bind ({host})")
     emulator.add_argument(
-        "--allow-remote", action="store_true", help="allow binding a non-loopback address"
+        "--allow-remote",
+        action="store_true",
+        default=default["allow_remote"],
+        help="allow binding a non-loopback address",
     )
-    emulator.add_argument("--grpc-port", type=_port, default=0, help="gRPC port (0: a free one)")
-    emulator.add_argument("--rest-port", type=_port, default=0, help="REST port (0: a free one)")
+    emulator.add_argument(
+        "--grpc-port", type=_port, default=default["grpc_port"], help="gRPC port (0: a free one)"
+    )
+    emulator.add_argument(
+        "--rest-port", type=_port, default=default["rest_port"], help="REST port (0: a free one)"
+    )
     emulator.add_argument(
         "--generation-seconds",
         type=_non_negative,
-        default=2.0,
-        help="how long each generation takes (2; 0: instant)",
+        default=default["generation_seconds"],
+        help=f"how long each generation takes ({default['generation_seconds']:g}; 0: instant)",
     )
     emulator.add_argument(
-        "--jitter", type=_non_negative, default=0.0, help="relative spread of the duration (0..1)"
+        "--jitter",
+        type=_non_negative,
+        default=default["jitter"],
+        help="relative spread of the duration (0..1)",
     )
+    quota = default["read_quota"] or 0  # the flag's 0 is the config's None: no limit
     emulator.add_argument(
         "--read-quota",
         type=int,
-        default=50,
+        default=quota,
         metavar="R",
-        help="operation reads allowed per second (50; 0: unlimited)",
-    )
-    emulator.add_argument("--state", metavar="FILE", help="JSON file keeping operations")
-    emulator.add_argument("--folder-id", help="accept only this folder in model URIs")
-    emulator.add_argument(
-        "--api-key", action="append", metavar="KEY", help="accept only these API keys (repeat)"
+        help=f"operation reads allowed per second ({quota}; 0: unlimited)",
     )
     emulator.add_argument(
-        "--iam-token", action="append", metavar="TOKEN", help="accept only these IAM tokens"
+        "--state",
+        metavar="FILE",
+        default=default["state_file"],
+        help="JSON file keeping operations",
     )
+    emulator.add_argument(
+        "--folder-id", default=default["folder_id"], help="accept only this folder in model URIs"
+    )
+    emulator.add_argument(
+        "--api-key",
+        action="append",
+        metavar="KEY",
+        default=default["api_keys"],
+        help="accept only these API keys (repeat)",
+    )
+    emulator.add_argument(
+        "--iam-token",
+        action="append",
+        metavar="TOKEN",
+        default=default["iam_tokens"],
+        help="accept only these IAM tokens",
+    )
+    days = default["retention_seconds"] / 86400
     emulator.add_argument(
         "--retention-seconds",
         type=_non_negative,
-        default=3 * 24 * 3600.0,
-        help="how long finished operations are kept (3 days)",
+        default=default["retention_seconds"],
+        help=f"how long finished operations are kept ({days:g} days)",
     )
     return parser
 
@@ -572,7 +611,7 @@ def _emulator_module() -> Any:
     try:
         from . import emulator
 
-        for name in ("aiohttp", "PIL"):  # what the emulator imports only when it starts
+        for name in ("grpclib", "aiohttp", "PIL"):  # the [emulator] extra, loaded on first use
             importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if (exc.name or "").startswith("yandex_art"):
@@ -960,11 +999,9 @@ def _run_client(args: argparse.Namespace, out: _Output, env: Mapping[str, str]) 
 # -- emulator ------------------------------------------------------------------------------
 
 
-async def _serve(args: argparse.Namespace, out: _Output) -> None:
-    emulator_module = _emulator_module()
-    Emulator, EmulatorConfig = emulator_module.Emulator, emulator_module.EmulatorConfig
-
-    config = EmulatorConfig(
+def emulator_config(args: argparse.Namespace, EmulatorConfig: Any) -> Any:
+    """The EmulatorConfig the ``emulator`` command's flags ask for."""
+    return EmulatorConfig(
         host=args.host,
         grpc_port=args.grpc_port,
         rest_port=args.rest_port,
@@ -978,6 +1015,13 @@ async def _serve(args: argparse.Namespace, out: _Output) -> None:
         retention_seconds=args.retention_seconds,
         state_file=args.state,
     )
+
+
+async def _serve(args: argparse.Namespace, out: _Output) -> None:
+    emulator_module = _emulator_module()
+    Emulator, EmulatorConfig = emulator_module.Emulator, emulator_module.EmulatorConfig
+
+    config = emulator_config(args, EmulatorConfig)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -1068,6 +1112,10 @@ def main(
             out.image_on_stdout = True
         if args.command == "emulator":
             return _run_emulator(args, out)
+        if args.command == "cassette":
+            from . import cli_cassette
+
+            return cli_cassette.run(args, out)
         if args.command == "batch":
             from . import cli_batch
 

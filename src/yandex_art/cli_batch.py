@@ -6,36 +6,43 @@ with ``#`` are skipped) or JSONL (``{"prompt": ..., "name": ..., "seed": ...,
 number>.<extension of the MIME type>``, written to a hidden temporary file,
 fsync'd and renamed, so a file with the final name is always whole.
 
-The journal ``DIR/.yandex-art-batch.jsonl`` makes reruns safe. Per item it
-records, in order: ``sending`` (flushed) just before Generate is requested,
-``started`` with the operation id (flushed and fsync'd) as soon as Generate
-answers and before anything else happens, then ``done`` (after the image is
-renamed into place) or ``failed``. Rerunning the same command reads it and:
-skips items done (whose file exists), attaches to started ones instead of
-generating them again, leaves failed ones failed unless ``--retry-failed``,
-and generates the rest. An item whose Generate was sent but whose answer
-never arrived (the process was killed during that round trip) is journaled
-as ``sending`` only, with the ``idempotency-key`` it was sent with: it is
-requested again with the same key, so the service can recognise the repeat
-(the emulator answers with the operation it already started).
+The journal ``DIR/.yandex-art-batch.jsonl`` (batch_journal.py; batch_plan.py settles each
+item against it) makes reruns safe. Its first record names the PROMPTS file; per item it
+records, in order: ``sending`` (flushed)
+just before Generate is requested, ``started`` with the operation id (flushed and fsync'd)
+as soon as Generate answers and before anything else happens, then ``done`` (after the
+image is renamed into place) or ``failed``; each with a digest of what the item asks for.
+Rerunning the same command reads it and: skips items done (whose image is whole), attaches
+to started ones instead of generating them again, leaves failed ones failed unless
+``--retry-failed``, generates again the lines that changed (the old image is kept as
+``NAME~vN``), and generates the rest. A whole image with no record (the journal was lost)
+counts as done. An item whose Generate was sent but whose answer never arrived is
+journaled as ``sending`` only, with the ``idempotency-key`` it was sent with: it is
+requested again with the same key, so the service can recognise the repeat.
+
+When an image or a record cannot be written (disk full, permissions, I/O error), no
+Generate starts any more: the operations in flight are finished, the ones whose image
+could not be written stay journaled as started, and the batch exits with ``EXIT_DISK``;
+the rerun after the fix fetches them again, generating nothing twice.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
-import os
 import re
 import statistics
 import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
+
+from ._runtime.errors import QuotaPausedError
+from .batch_journal import JOURNAL, DiskFault, Journal, clean_leftovers, write_image
+from .batch_plan import Plan, plan_items, requested_mime
 
 if TYPE_CHECKING:
     from ._client import AsyncAIStudio
@@ -45,7 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["JOURNAL", "register", "run"]
 
-JOURNAL = ".yandex-art-batch.jsonl"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$")
 
 
@@ -76,6 +82,11 @@ def register(
     add_generation_flags(batch)  # --seed, --ratio, --mime-type, ... from the specs
     batch.add_argument(
         "--retry-failed", action="store_true", help="generate again the items that failed before"
+    )
+    batch.add_argument(
+        "--force-new",
+        action="store_true",
+        help="make PROMPTS the batch of DIR even if DIR holds another file's batch",
     )
     batch.add_argument("--model", default="yandex-art", help="model name or URI (yandex-art)")
     batch.add_argument("--emulator", action="store_true", help="use an embedded local emulator")
@@ -116,9 +127,12 @@ def read_prompts(path: str) -> list[_Item]:
     from .cli import EXIT_USAGE, CliError
 
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        text = Path(path).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CliError(f"cannot read {path}: {exc}", EXIT_USAGE) from None
+    # WHY: "\n" (and "\r\n") only: str.splitlines() also splits at form feeds, U+2028 and
+    # the like, and item names (line numbers) would stop matching the editor's lines.
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
     first = next((line.strip() for line in lines if line.strip()), "")
     jsonl = path.endswith(".jsonl") or first.startswith("{")
     items: list[_Item] = []
@@ -159,95 +173,6 @@ def read_prompts(path: str) -> list[_Item]:
     if not items:
         raise CliError(f"{path}: no prompts", EXIT_USAGE)
     return items
-
-
-# -- journal -------------------------------------------------------------------------------
-
-
-@dataclass
-class _State:
-    state: str  # sending, started, done, failed
-    operation_id: str | None = None
-    path: str | None = None
-    key: str | None = None  # the idempotency-key of the latest Generate sent
-
-
-class Journal:
-    """Append-only JSON lines; one process at a time (an advisory lock on the file)."""
-
-    def __init__(self, directory: Path) -> None:
-        from .cli import EXIT_USAGE, CliError
-
-        self.path = directory / JOURNAL
-        self.states: dict[str, _State] = {}
-        self.last_time = 0.0  # wall-clock time of the latest record
-        self._file: IO[str] = open(self.path, "a+", encoding="utf-8")
-        try:
-            import fcntl
-
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:
-            pass
-        except OSError:
-            self._file.close()
-            raise CliError(f"another batch is running in {directory}", EXIT_USAGE) from None
-        self._file.seek(0)
-        for line in self._file.read().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash
-            if isinstance(record, dict) and isinstance(record.get("item"), str):
-                self._fold(record)
-        # A line cut short by a crash must not glue itself to the next record.
-        if self._file.tell() and not self._ends_with_newline():
-            self._file.write("\n")
-
-    def _ends_with_newline(self) -> bool:
-        with open(self.path, "rb") as raw:
-            raw.seek(-1, os.SEEK_END)
-            return raw.read(1) == b"\n"
-
-    def _fold(self, record: dict[str, Any]) -> None:
-        key, event = record["item"], record.get("event")
-        if isinstance(record.get("t"), int | float):
-            self.last_time = max(self.last_time, float(record["t"]))
-        current = self.states.get(key)
-        if event == "sending":
-            sent_key = record.get("key")
-            self.states[key] = _State(
-                "sending", key=sent_key if isinstance(sent_key, str) else None
-            )
-        elif event == "started":
-            self.states[key] = _State("started", record.get("operation_id"))
-        elif event == "done":
-            op = record.get("operation_id") or (current.operation_id if current else None)
-            self.states[key] = _State("done", op, record.get("path"))
-        elif event == "failed":
-            op = record.get("operation_id") or (current.operation_id if current else None)
-            self.states[key] = _State("failed", op)
-
-    def write(self, *, sync: bool, **record: Any) -> None:
-        record["t"] = round(time.time(), 3)
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._file.flush()
-        if sync:
-            os.fsync(self._file.fileno())
-        self._fold(record)
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def _write_image(directory: Path, name: str, data: bytes) -> Path:
-    target = directory / name
-    tmp = directory / f".{name}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, target)
-    return target
 
 
 # -- progress ------------------------------------------------------------------------------
@@ -339,175 +264,263 @@ class _Progress:
 # -- the run ---------------------------------------------------------------------------------
 
 
+class _DiskPause:
+    """Once an image or a record cannot be written, no Generate starts (a retry would pay
+    for an image that cannot be written either); the operations in flight are finished."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.error: OSError | None = None
+        self.unwritten: list[tuple[str, str | None]] = []  # (item, operation id), paid for
+
+    @property
+    def on(self) -> bool:
+        return self.error is not None or self.journal.fault is not None
+
+    def reason(self) -> str:
+        error = self.error or self.journal.fault
+        return f"{error.strerror or error}" if error else ""
+
+    def feed(self, requests: list[BatchRequest]) -> Iterator[BatchRequest]:
+        for request in requests:
+            if self.on:
+                return
+            yield request
+
+
 async def _batch_with(
     sdk: AsyncAIStudio, args: Any, out: _Output, items: list[_Item], directory: Path
 ) -> int:
-    from ._runtime.batch import BatchRequest
-    from ._runtime.errors import QuotaPausedError
-    from .cli import EXIT_OK, EXIT_OPERATION, EXIT_TRANSPORT, describe, extension
+    from .cli import extension
 
     journal = Journal(directory)
     try:
-        for leftover in directory.glob(".*.tmp"):  # from a run killed while writing
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-        from .cli import generation_options
-
-        defaults = generation_options(args)
-        requests: list[BatchRequest] = []
-        done = failed_before = 0
-        resent = 0
-        for item in items:
-            state = journal.states.get(item.key)
-            if state and state.state == "done" and state.path and (directory / state.path).exists():
-                done += 1
-                continue
-            if state and state.state == "failed" and not args.retry_failed:
-                failed_before += 1
-                continue
-            options = dict(defaults)  # the command's flags; the item's own values win
-            if item.seed is not None:
-                options["seed"] = item.seed
-            if item.ratio is not None:
-                options["width_ratio"], options["height_ratio"] = item.ratio
-            attach = None
-            idempotency_key = str(uuid.uuid4())
-            if state and state.state in ("started", "done") and state.operation_id:
-                attach = state.operation_id
-            elif state and state.state == "sending":
-                resent += 1
-                idempotency_key = state.key or idempotency_key
-            requests.append(BatchRequest(item.prompt, options, item.key, attach, idempotency_key))
+        if journal.bad_lines:
+            out.info(f"{journal.path}: skipped {journal.bad_lines} unreadable line(s)")
+        clean_leftovers(directory)
+        ext = extension(requested_mime(args))
+        plan = plan_items(journal, items, args, directory, ext)
         # A run that stopped a moment ago may still have reads counted in the
         # server's current quota window, which this process's budget cannot see.
         quiet = journal.last_time + 1.1 - time.time()
         if 0 < quiet <= 1.1:
             await asyncio.sleep(quiet)
-        total = len(items)
-        progress = _Progress(out, total, done, failed_before, args)
-        if resent:
+        if plan.resent:
             out.info(
-                f"{resent} item(s) were being sent when the last run stopped; "
+                f"{plan.resent} item(s) were being sent when the last run stopped; "
                 "requesting again with the same idempotency keys"
             )
-        model = sdk.models.image_generation(args.model)
-
-        def on_start(index: int, request: BatchRequest) -> None:
-            journal.write(
-                sync=False, event="sending", item=request.name, key=request.idempotency_key
-            )
-
-        def on_started(index: int, request: BatchRequest, operation: AsyncOperation[Any]) -> None:
-            if request.operation_id is None:
-                journal.write(
-                    sync=True, event="started", item=request.name, operation_id=operation.id
-                )
-            expected = operation.expected_remaining()
-            if expected is not None and len(progress.generation) < 32:
-                progress.generation.append(expected)
-
-        async def finish(item: BatchItem[Any]) -> None:
-            key = item.request.name or str(item.index)
-            if item.error is None and item.result is not None:
-                mime_type = item.result.mime_type or defaults.get("mime_type") or "image/jpeg"
-                name = f"{key}.{extension(mime_type)}"
-                try:
-                    await asyncio.to_thread(_write_image, directory, name, item.result.image_bytes)
-                except OSError as exc:
-                    journal.write(
-                        sync=True,
-                        event="failed",
-                        item=key,
-                        operation_id=item.operation_id,
-                        error={"message": f"cannot write {name}: {exc}"},
-                    )
-                    progress.failed += 1
-                    return
-                journal.write(
-                    sync=True, event="done", item=key, operation_id=item.operation_id, path=name
-                )
-                progress.done += 1
-                out.event(event="item", item=key, operation_id=item.operation_id, path=name)
-                return
-            error = item.error
-            if isinstance(error, QuotaPausedError):
-                # Not a failure: nothing was generated, and the rerun after the hint starts it.
-                progress.paused += 1
-                if error.resume_at is not None:
-                    progress.resume_at = max(progress.resume_at or 0.0, error.resume_at)
-                out.event(event="item", item=key, paused=True, resume_at=error.resume_at)
-                return
-            code = getattr(error, "code", None)
-            message = getattr(error, "error_message", None) or describe(error or Exception())
-            journal.write(
-                sync=True,
-                event="failed",
-                item=key,
-                operation_id=item.operation_id,
-                error={"code": code, "message": message},
-            )
-            progress.failed += 1
-            if not out.json:
-                progress.clear()
-                out.info(f"{key}: failed: {message}")
-            out.event(
-                event="item",
-                item=key,
-                operation_id=item.operation_id,
-                error={"type": type(error).__name__, "code": code, "message": message},
-            )
-
-        ticker = asyncio.ensure_future(progress.tick())
-        try:
-            progress.update(force=True)
-            async for result in model.run_batch(
-                requests,
-                concurrency=args.concurrency,
-                rate_per_minute=args.rate,
-                poll_timeout=args.timeout,
-                on_start=on_start,
-                on_started=on_started,
-            ):
-                progress.finished_now += 1
-                await finish(result)
-                progress.update()
-        finally:
-            ticker.cancel()
-            progress.clear()
-        seconds = time.monotonic() - progress.started
-        skipped = done
-        out.line(
-            f"batch: {progress.done}/{total} written, {progress.failed} failed"
-            + (f" ({failed_before} earlier; rerun with --retry-failed)" if failed_before else "")
-            + (f", {skipped} already done" if skipped else "")
-            + f", {seconds:.1f} s; images in {directory}"
-        )
-        code = EXIT_OK if progress.failed == 0 else EXIT_OPERATION
-        if progress.paused:
-            when = "later"
-            if progress.resume_at is not None:
-                moment = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(progress.resume_at))
-                when = f"after {moment}"
-            out.line(
-                f"batch paused: {progress.paused} item(s) not started, the folder's Generate "
-                f"quota for the day is used up; rerun the same command {when} to resume"
-            )
-            code = EXIT_TRANSPORT if code == EXIT_OK else code
-        out.event(
-            event="summary",
-            exit_code=code,
-            paused=progress.paused,
-            resume_at=progress.resume_at,
-            total=total,
-            done=progress.done,
-            failed=progress.failed,
-            skipped=skipped,
-            seconds=round(seconds, 3),
-            directory=str(directory),
-        )
-        return code
+        return await _execute(sdk, args, out, items, directory, journal, plan)
     finally:
         journal.close()
+
+
+class _Batch:
+    """The callbacks of one run: journal each step, write each image, count."""
+
+    def __init__(
+        self, args: Any, out: _Output, directory: Path, journal: Journal, plan: Plan, total: int
+    ) -> None:
+        self.args, self.out, self.directory = args, out, directory
+        self.journal, self.plan = journal, plan
+        self.pause = _DiskPause(journal)
+        self.progress = _Progress(out, total, plan.done + plan.adopted, plan.failed_before, args)
+
+    def on_start(self, index: int, request: BatchRequest) -> None:
+        # Raised before the Generate is sent: its item ends paused, and nothing is billed.
+        if self.pause.on:
+            raise DiskFault(self.pause.reason())
+        if not self.journal.write(
+            sync=False,
+            event="sending",
+            item=request.name,
+            key=request.idempotency_key,
+            digest=self.plan.digests.get(request.name or ""),
+        ):
+            raise DiskFault(self.pause.reason())
+
+    def on_started(self, index: int, request: BatchRequest, operation: AsyncOperation[Any]) -> None:
+        if request.operation_id is None:
+            written = self.journal.write(
+                sync=True,
+                event="started",
+                item=request.name,
+                operation_id=operation.id,
+                digest=self.plan.digests.get(request.name or ""),
+            )
+            if not written:  # the id must reach the user all the same
+                self.progress.clear()
+                self.out.info(f"{request.name}: operation {operation.id} (not journaled)")
+        expected = operation.expected_remaining()
+        if expected is not None and len(self.progress.generation) < 32:
+            self.progress.generation.append(expected)
+
+    async def finish(self, item: BatchItem[Any]) -> None:
+        key = item.request.name or str(item.index)
+        if item.error is None and item.result is not None:
+            await self._save(key, item)
+        elif isinstance(item.error, DiskFault):
+            self.progress.paused += 1  # not sent: the rerun generates it
+        elif isinstance(item.error, QuotaPausedError):
+            # Not a failure: nothing was generated, and the rerun after the hint starts it.
+            error = item.error
+            self.progress.paused += 1
+            if error.resume_at is not None:
+                self.progress.resume_at = max(self.progress.resume_at or 0.0, error.resume_at)
+            self.out.event(event="item", item=key, paused=True, resume_at=error.resume_at)
+        else:
+            self._failed(key, item)
+
+    async def _save(self, key: str, item: BatchItem[Any]) -> None:
+        from .cli import extension
+
+        result = item.result
+        assert result is not None
+        mime_type = result.mime_type or requested_mime(self.args)
+        name = f"{key}.{extension(mime_type)}"
+        keep_old = key in self.plan.keep_old
+        try:
+            kept = await asyncio.to_thread(
+                write_image, self.directory, name, result.image_bytes, keep_old=keep_old
+            )
+        except OSError as exc:
+            # Paid for and not written: the operation stays journaled as started, so the
+            # rerun after the fix fetches it again instead of generating it again.
+            self.pause.error = self.pause.error or exc
+            self.pause.unwritten.append((key, item.operation_id))
+            self.journal.write(
+                sync=True,
+                event="unwritten",
+                item=key,
+                operation_id=item.operation_id,
+                error={"message": f"cannot write {name}: {exc.strerror or exc}"},
+            )
+            self.out.event(event="item", item=key, operation_id=item.operation_id, unwritten=True)
+            return
+        self.journal.write(
+            sync=True,
+            event="done",
+            item=key,
+            operation_id=item.operation_id,
+            path=name,
+            digest=self.plan.digests.get(key),
+            **({"kept": kept} if kept else {}),
+        )
+        self.progress.done += 1
+        self.out.event(event="item", item=key, operation_id=item.operation_id, path=name)
+
+    def _failed(self, key: str, item: BatchItem[Any]) -> None:
+        from .cli import describe
+
+        error = item.error
+        code = getattr(error, "code", None)
+        message = getattr(error, "error_message", None) or describe(error or Exception())
+        self.journal.write(
+            sync=True,
+            event="failed",
+            item=key,
+            operation_id=item.operation_id,
+            digest=self.plan.digests.get(key),
+            error={"code": code, "message": message},
+        )
+        self.progress.failed += 1
+        if not self.out.json:
+            self.progress.clear()
+            self.out.info(f"{key}: failed: {message}")
+        self.out.event(
+            event="item",
+            item=key,
+            operation_id=item.operation_id,
+            error={"type": type(error).__name__, "code": code, "message": message},
+        )
+
+
+async def _execute(
+    sdk: AsyncAIStudio,
+    args: Any,
+    out: _Output,
+    items: list[_Item],
+    directory: Path,
+    journal: Journal,
+    plan: Plan,
+) -> int:
+    run = _Batch(args, out, directory, journal, plan, len(items))
+    progress = run.progress
+    model = sdk.models.image_generation(args.model)
+    ticker = asyncio.ensure_future(progress.tick())
+    finished = 0
+    try:
+        progress.update(force=True)
+        async for result in model.run_batch(
+            run.pause.feed(plan.requests),
+            concurrency=args.concurrency,
+            rate_per_minute=args.rate,
+            poll_timeout=args.timeout,
+            on_start=run.on_start,
+            on_started=run.on_started,
+        ):
+            finished += 1
+            progress.finished_now += 1
+            await run.finish(result)
+            progress.update()
+    finally:
+        ticker.cancel()
+        progress.clear()
+    progress.paused += len(plan.requests) - finished  # never fed: the disk paused the batch
+    return _summary(run, directory)
+
+
+def _summary(run: _Batch, directory: Path) -> int:
+    from .cli import EXIT_DISK, EXIT_OK, EXIT_OPERATION, EXIT_TRANSPORT
+
+    out, progress, plan = run.out, run.progress, run.plan
+    seconds = time.monotonic() - progress.started
+    skipped = plan.done + plan.adopted
+    out.line(
+        f"batch: {progress.done}/{progress.total} written, {progress.failed} failed"
+        + (
+            f" ({plan.failed_before} earlier; rerun with --retry-failed)"
+            if plan.failed_before
+            else ""
+        )
+        + (f", {skipped} already done" if skipped else "")
+        + (f" ({plan.adopted} found in {directory} without a record)" if plan.adopted else "")
+        + f", {seconds:.1f} s; images in {directory}"
+    )
+    code = EXIT_OK if progress.failed == 0 else EXIT_OPERATION
+    if run.pause.on:
+        paid = len(run.pause.unwritten)
+        out.line(
+            f"batch paused: cannot write in {directory} ({run.pause.reason()}); "
+            f"{paid} image(s) generated but not written, {progress.paused} item(s) not started. "
+            "Free space or fix permissions, then rerun the same command: the images already "
+            "generated are fetched again, not generated again"
+        )
+        code = EXIT_DISK
+    elif progress.paused:
+        when = "later"
+        if progress.resume_at is not None:
+            moment = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(progress.resume_at))
+            when = f"after {moment}"
+        out.line(
+            f"batch paused: {progress.paused} item(s) not started, the folder's Generate "
+            f"quota for the day is used up; rerun the same command {when} to resume"
+        )
+        code = EXIT_TRANSPORT if code == EXIT_OK else code
+    out.event(
+        event="summary",
+        exit_code=code,
+        paused=progress.paused,
+        resume_at=progress.resume_at,
+        unwritten=[{"item": k, "operation_id": op} for k, op in run.pause.unwritten],
+        total=progress.total,
+        done=progress.done,
+        failed=progress.failed,
+        skipped=skipped,
+        seconds=round(seconds, 3),
+        directory=str(directory),
+    )
+    return code
 
 
 async def _batch(args: Any, out: _Output, env: Mapping[str, str]) -> int:

@@ -15,6 +15,25 @@ Fixtures:
 ``yandex_art_emulator_config``
     The session's :class:`~yandex_art.emulator.EmulatorConfig`; override it in
     a ``conftest.py`` to change durations, quota or credentials.
+``yandex_art_emulator_factory``
+    Starts more emulators, each from the session's configuration with some fields
+    changed: ``yandex_art_emulator_factory(read_quota=None)``. Use the emulator as a
+    context manager to stop it when your fixture or test is done; any still running
+    stop when the session ends.
+
+``yandex_art_cassette``
+    Recorded answers of the real service, served to the test (see
+    :class:`~yandex_art.cassette.session.CassetteSession`): ``.sdk()`` is a
+    ready client, ``.grpc_address``, ``.rest_url``, ``.folder_id`` and
+    ``.auth`` are for any other client. The cassette is
+    ``cassettes/<name>.json`` beside the test file, ``<name>`` given by
+    ``@pytest.mark.yandex_art_cassette("name")`` (default: the test's name;
+    a name ending in ``.json`` is taken as it is, e.g. the official SDK's
+    ``.gprc.json``). It replays by default, and the test fails on a request
+    no recording matches or a recorded interaction never requested; with
+    ``--yandex-art-record`` it records through a proxy to the real service
+    (``--yandex-art-upstream HOST:PORT`` / ``--yandex-art-upstream-rest URL``
+    elsewhere, ``--yandex-art-shrink-images`` to keep small images).
 
 Options: ``--yandex-art-generation-seconds`` (ini: ``yandex_art_generation_seconds``,
 default 0.05) sets how long each emulated generation takes.
@@ -24,20 +43,30 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
+import weakref
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 import pytest
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from ._client import AIStudio, AsyncAIStudio
     from ._runtime.client_core import TransportName
+    from .cassette.session import CassetteSession
     from .emulator import Emulator, EmulatorConfig
+    from .emulator.config import EmulatorSettings
 
 __all__ = [
+    "EmulatorFactory",
+    "yandex_art_cassette",
     "yandex_art_emulator",
     "yandex_art_emulator_config",
+    "yandex_art_emulator_factory",
     "yandex_art_emulator_session",
     "yandex_art_sdk",
     "yandex_art_transport",
@@ -58,6 +87,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "yandex_art_generation_seconds",
         "how long each emulated image generation takes",
         default=_DEFAULT_GENERATION_SECONDS,
+    )
+    group.addoption(
+        "--yandex-art-record",
+        action="store_true",
+        help="record the yandex_art_cassette fixtures' cassettes from the service",
+    )
+    group.addoption(
+        "--yandex-art-upstream",
+        metavar="HOST:PORT",
+        help="gRPC address recordings are made from (default: the public service)",
+    )
+    group.addoption(
+        "--yandex-art-upstream-rest",
+        metavar="URL",
+        help="REST base URL recordings are made from (default: the public service)",
+    )
+    group.addoption(
+        "--yandex-art-shrink-images",
+        action="store_true",
+        help="record each image as a small one of the same type and proportions",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "yandex_art_cassette(name): the cassette the yandex_art_cassette fixture serves "
+        "(cassettes/<name>.json beside the test file)",
     )
 
 
@@ -81,7 +138,7 @@ def _emulator_module() -> ModuleType:
     try:
         from . import emulator
 
-        for name in ("aiohttp", "PIL"):  # what the emulator imports only when it starts
+        for name in ("grpclib", "aiohttp", "PIL"):  # the [emulator] extra, loaded on first use
             importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if (exc.name or "").startswith("yandex_art"):
@@ -109,6 +166,35 @@ def yandex_art_emulator_session(yandex_art_emulator_config: EmulatorConfig) -> I
     emulator: Emulator
     with _emulator_module().Emulator.start(yandex_art_emulator_config) as emulator:
         yield emulator
+
+
+class EmulatorFactory(Protocol):
+    """``yandex_art_emulator_factory``: a started emulator, the session's config with changes."""
+
+    def __call__(self, **changes: Unpack[EmulatorSettings]) -> Emulator: ...
+
+
+@pytest.fixture(scope="session")
+def yandex_art_emulator_factory(
+    yandex_art_emulator_config: EmulatorConfig,
+) -> Iterator[EmulatorFactory]:
+    """Start more emulators: ``with yandex_art_emulator_factory(read_quota=None) as emu:``.
+
+    Each is the session's configuration (loopback, free ports, short generations)
+    with ``changes``; session-scoped, so fixtures of any scope can use it.
+    """
+    running: weakref.WeakSet[Emulator] = weakref.WeakSet()  # a stopped one may be collected
+
+    def start(**changes: Unpack[EmulatorSettings]) -> Emulator:
+        emulator: Emulator = _emulator_module().Emulator.start(
+            yandex_art_emulator_config, **changes
+        )
+        running.add(emulator)
+        return emulator
+
+    yield start
+    for emulator in list(running):
+        emulator.close()  # idempotent: those stopped already are left alone
 
 
 @pytest.fixture
@@ -153,3 +239,45 @@ else:  # pragma: no cover - depends on the environment
         pytest.fail(
             "the yandex_art_async_sdk fixture needs pytest-asyncio (pip install pytest-asyncio)"
         )
+
+
+def _cassette_path(request: pytest.FixtureRequest) -> Path:
+    marker = request.node.get_closest_marker("yandex_art_cassette")
+    name = str(marker.args[0]) if marker is not None and marker.args else request.node.name
+    if not name.endswith(".json"):
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") + ".json"
+    return Path(request.node.path).parent / "cassettes" / name
+
+
+@pytest.fixture
+def yandex_art_cassette(request: pytest.FixtureRequest) -> Iterator[CassetteSession]:
+    """Replays (or, with ``--yandex-art-record``, records) this test's cassette."""
+    _emulator_module()  # the same extra: aiohttp, grpclib, Pillow
+    from .cassette import CassetteError
+    from .cassette.session import CassetteSession
+
+    config = request.config
+    path = _cassette_path(request)
+    record = bool(config.getoption("--yandex-art-record", default=False))
+    if not record and not path.exists():
+        pytest.fail(
+            f"no cassette {path}; record it with: pytest --yandex-art-record {request.node.nodeid}",
+            pytrace=False,
+        )
+    try:
+        session = CassetteSession(
+            path,
+            record=record,
+            upstream=config.getoption("--yandex-art-upstream", default=None),
+            upstream_rest=config.getoption("--yandex-art-upstream-rest", default=None),
+            shrink_images=bool(config.getoption("--yandex-art-shrink-images", default=False)),
+        )
+    except CassetteError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield session
+    finally:
+        session.close()
+    problems = session.problems()
+    if problems:
+        pytest.fail(f"cassette {path.name}:\n  " + "\n  ".join(problems), pytrace=False)

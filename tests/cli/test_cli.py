@@ -215,6 +215,23 @@ def test_emulator_rejects_remote_host_without_flag() -> None:
     assert "--allow-remote" in err
 
 
+def test_the_emulator_command_defaults_are_the_emulator_configs() -> None:
+    from yandex_art.cli import build_parser, emulator_config
+    from yandex_art.emulator import EmulatorConfig
+
+    args = build_parser().parse_args(["emulator"])
+    assert emulator_config(args, EmulatorConfig) == EmulatorConfig()
+
+
+def test_the_cli_builds_its_flags_without_loading_the_emulators_servers() -> None:
+    code = (
+        "import sys; from yandex_art.cli import build_parser; build_parser(); "
+        "print([m for m in ('grpclib', 'aiohttp', 'yandex_art.emulator.server') if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 # -- as separate processes ---------------------------------------------------------------
 
 

@@ -281,11 +281,13 @@ def test_rejected_values_are_named_by_their_flag(emulator: Emulator, env: dict[s
 
 
 def _parsers() -> dict[str, argparse.ArgumentParser]:
-    parser = build_parser()
-    found = {"yandex-art": parser}
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            found.update(action.choices)
+    found = {"yandex-art": build_parser()}
+    pending = list(found.values())
+    while pending:  # nested commands too (cassette record, ...)
+        for action in pending.pop()._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                found.update(action.choices)
+                pending.extend(action.choices.values())
     return found
 
 
@@ -298,7 +300,10 @@ def test_readme_lists_every_long_option_of_every_command() -> None:
         for option in action.option_strings
         if option.startswith("--") and not re.search(rf"`{re.escape(option)}[` ]", section)
     ]
-    assert set(_parsers()) == {"yandex-art", "generate", "attach", "batch", "emulator"}
+    assert set(_parsers()) == {
+        *("yandex-art", "generate", "attach", "batch", "emulator"),
+        *("cassette", "record", "replay", "verify"),
+    }
     assert not missing, f"README's CLI section does not list: {missing}"
 
 
@@ -307,7 +312,7 @@ def test_readme_exit_code_table_matches_the_codes_of_the_cli() -> None:
     table = re.search(r"\| code \| meaning \|\n\|---\|---\|\n((?:\|.*\n)+)", _readme_cli())
     assert table, "README's CLI section must have an exit code table"
     listed = [int(row.split("|")[1]) for row in table[1].splitlines()]
-    assert sorted(listed) == sorted(defined) == [0, 1, 2, 3, 4, 5, 130]
+    assert sorted(listed) == sorted(defined) == [0, 1, 2, 3, 4, 5, 6, 130]
 
 
 # -- file names follow the image's type ---------------------------------------------------------

@@ -20,7 +20,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from yandex_art.emulator import Emulator, EmulatorConfig
+from yandex_art.emulator import Emulator
+from yandex_art.pytest_plugin import EmulatorFactory
 
 GENERATE = "/foundationModels/v1/imageGenerationAsync"
 GENERATE_RPC = (
@@ -30,9 +31,10 @@ LONG_SIDE = 64
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    config = EmulatorConfig(generation_seconds=0, image_long_side=LONG_SIDE, read_quota=None)
-    with Emulator.start(config) as emu:
+def emulator(yandex_art_emulator_factory: EmulatorFactory) -> Iterator[Emulator]:
+    with yandex_art_emulator_factory(
+        generation_seconds=0, image_long_side=LONG_SIDE, read_quota=None
+    ) as emu:
         yield emu
 
 

@@ -21,7 +21,8 @@ import pytest
 from tests.contract.official_server import JPEG, OfficialServer, Plan, RunningServer
 from yandex_art import AIStudio, AsyncAIStudio
 from yandex_art._runtime import errors
-from yandex_art.emulator import Emulator, EmulatorConfig
+from yandex_art.emulator import Emulator
+from yandex_art.pytest_plugin import EmulatorFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,8 +34,8 @@ def server() -> Iterator[OfficialServer]:
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator.start(EmulatorConfig(generation_seconds=0.05)) as emu:
+def emulator(yandex_art_emulator_factory: EmulatorFactory) -> Iterator[Emulator]:
+    with yandex_art_emulator_factory(generation_seconds=0.05) as emu:
         yield emu
 
 

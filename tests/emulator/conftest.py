@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,7 +16,8 @@ from yandex_art._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation
     ImageGenerationRequest,
     Message,
 )
-from yandex_art.emulator import Emulator, EmulatorConfig
+from yandex_art.emulator import Emulator
+from yandex_art.pytest_plugin import EmulatorFactory
 
 from .stubs import endpoint_stub, generation_stub, operation_stub
 
@@ -33,18 +35,10 @@ def emu(yandex_art_emulator: Emulator) -> Emulator:
 
 
 @pytest.fixture
-def start_emulator() -> Iterator[Any]:
-    """Starts emulators with a given configuration; all are stopped after the test."""
-    started: list[Emulator] = []
-
-    def start(**fields: Any) -> Emulator:
-        emulator = Emulator.start(EmulatorConfig(**fields))
-        started.append(emulator)
-        return emulator
-
-    yield start
-    for emulator in started:
-        emulator.close()
+def start_emulator(yandex_art_emulator_factory: EmulatorFactory) -> Iterator[Any]:
+    """The plugin's factory, with what a test started stopped when the test ends."""
+    with contextlib.ExitStack() as started:
+        yield lambda **changes: started.enter_context(yandex_art_emulator_factory(**changes))
 
 
 class Grpc:

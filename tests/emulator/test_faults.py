@@ -19,7 +19,7 @@ from yandex_art._runtime.errors import (
 from yandex_art._runtime.retry import RetryPolicy
 from yandex_art.emulator import Emulator, Faults
 
-from .conftest import Grpc, body, request
+from .conftest import AUTH, Grpc, body, request
 
 GENERATE = "/foundationModels/v1/imageGenerationAsync"
 
@@ -183,3 +183,26 @@ def test_faults_api_checks_arguments() -> None:
     faults.set_latency("get", 0.5)
     faults.apply({"latency": {"get": 0}})
     assert faults.latency("get") == 0
+
+
+def test_a_repeat_arriving_while_its_first_is_being_drawn_starts_nothing(emu: Emulator) -> None:
+    # A batch rerun right after a kill -9 sends the same idempotency-key while the emulator is
+    # still drawing the first request's image; both must get one operation (issue 22's flake).
+    import asyncio
+
+    async def both() -> list[httpx.Response]:
+        headers = {**AUTH, "idempotency-key": "same-key"}
+        async with httpx.AsyncClient(timeout=30) as client:
+            return list(
+                await asyncio.gather(
+                    *(
+                        client.post(emu.rest_url + GENERATE, json=body(), headers=headers)
+                        for _ in range(4)
+                    )
+                )
+            )
+
+    answers = asyncio.run(both())
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert emu.stats().repeated_generates == 3

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from yandex_art._gen.rest import models as rest_models
-from yandex_art.emulator import Emulator
+from yandex_art.pytest_plugin import EmulatorFactory
 
 from .conftest import AUTH
 
@@ -20,8 +20,10 @@ GENERATE = "/foundationModels/v1/imageGenerationAsync"
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[httpx.Client]:
-    with Emulator.start(generation_seconds=0, read_quota=None, image_long_side=32) as emulator:
+def client(yandex_art_emulator_factory: EmulatorFactory) -> Iterator[httpx.Client]:
+    with yandex_art_emulator_factory(
+        generation_seconds=0, read_quota=None, image_long_side=32
+    ) as emulator:
         with httpx.Client(base_url=emulator.rest_url, headers=AUTH, timeout=10) as http:
             yield http
 

@@ -60,6 +60,9 @@ def _state(records: list[dict[str, Any]]) -> str:
         pytest.param(_state([_record(), _record()]).encode(), id="duplicate-ids"),
         pytest.param(_state([{"id": "fbvabc"}]).encode(), id="missing-fields"),
         pytest.param(b"[" * 100_000, id="deep-nesting"),
+        pytest.param(json.dumps({"version": 3, "operations": []}).encode(), id="version-3"),
+        pytest.param(json.dumps({"version": True, "operations": []}).encode(), id="version-true"),
+        pytest.param(json.dumps({"version": 2.0, "operations": []}).encode(), id="version-2.0"),
     ],
 )
 def test_a_corrupt_state_file_is_refused_at_start(tmp_path: Path, content: bytes) -> None:
@@ -80,14 +83,36 @@ def _cli(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
     )
 
 
-def test_the_cli_exits_2_with_a_message_on_a_corrupt_state_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"\x89PNG\r\n\x1a\n" + os.urandom(200), id="png"),
+        pytest.param(json.dumps({"version": 3, "operations": []}).encode(), id="version-3"),
+    ],
+)
+def test_the_cli_exits_2_with_a_message_on_a_corrupt_state_file(
+    tmp_path: Path, content: bytes
+) -> None:
     state = tmp_path / "state.json"
-    state.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(200))
+    state.write_bytes(content)
     process = _cli("--state", str(state))
     out, err = process.communicate(timeout=30)
     assert process.returncode == 2
     assert "state file" in err and "corrupt" in err
     assert "Traceback" not in err and out == ""
+    assert state.read_bytes() == content  # left as it was
+
+
+def test_a_temporary_state_file_left_by_a_kill_is_removed_and_only_it(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text(_state([_record()]))
+    stale = tmp_path / ".state.json.emulator-k1ll3d9x.tmp"
+    stale.write_text('{"version": 2, "operations": [')  # a write cut short by kill -9
+    mine = tmp_path / ".state.json.backup.tmp"
+    mine.write_text("the user's")
+    with Emulator.start(generation_seconds=0, state_file=state):
+        assert not stale.exists() and mine.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == [mine.name]
 
 
 @pytest.mark.parametrize("where", ["missing-dir", "under-a-file", "a-directory"])

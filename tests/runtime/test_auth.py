@@ -17,22 +17,15 @@ from yandex_art._runtime.auth import (
 )
 from yandex_art._runtime.errors import ConfigurationError, TransportError
 
+from .clock import T0, FakeClock
+
 OAUTH = "y0_SECRET-oauth-token"
-T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 
 
 def iso(ts: float) -> str:
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class IAMServer:
@@ -295,3 +288,46 @@ def test_coerce_nothing(value: str | None) -> None:
 def test_coerce_wrong_type() -> None:
     with pytest.raises(TypeError):
         coerce_auth(123, {})  # type: ignore[arg-type]
+
+
+class _OwnProvider(AuthProvider):
+    """A user's provider, subclassing the protocol as the official SDK's BaseAuth is."""
+
+    def __init__(self) -> None:
+        self.forgotten = 0
+
+    async def authorization(self) -> str:
+        return "Bearer own"
+
+    def describe(self) -> str:
+        return "own provider"
+
+    def forget_loop_state(self) -> None:
+        self.forgotten += 1
+
+
+class _Structural:  # written to the protocol without subclassing it, before it had fork hooks
+    async def authorization(self) -> str:
+        return "Bearer structural"
+
+    def describe(self) -> str:
+        return "structural provider"
+
+
+def test_a_provider_that_does_not_subclass_the_protocol_is_still_accepted() -> None:
+    provider = coerce_auth(_Structural(), {})  # type: ignore[arg-type]
+    assert isinstance(provider, AuthProvider)
+    assert asyncio.run(provider.authorization()) == "Bearer structural"
+    assert provider.describe() == "structural provider"
+    provider.forget_loop_state()  # declared, and harmless
+
+
+def test_a_forked_child_makes_the_provider_forget_its_loop_state() -> None:
+    from yandex_art import AsyncAIStudio
+
+    own = _OwnProvider()
+    sdk = AsyncAIStudio(folder_id="f", auth=own, address="127.0.0.1:9", env={})
+    sdk._core.after_fork_in_child()  # what os.register_at_fork runs in the child
+    assert own.forgotten == 1
+    assert isinstance(IAMTokenAuth("t1.x"), AuthProvider)  # built-ins declare it too
+    IAMTokenAuth("t1.x").forget_loop_state()

@@ -27,15 +27,7 @@ from yandex_art._runtime.auth import (
 )
 from yandex_art._runtime.errors import ConfigurationError, TransportError
 
-T0 = 1_700_000_000.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
+from .clock import T0, FakeClock
 
 
 class MetadataServer:

@@ -24,7 +24,9 @@ def _core(handler: Any, **kwargs: Any) -> AsyncAIStudio:
         retry_policy=RetryPolicy(initial_backoff=0.001, max_backoff=0.002),
         **kwargs,
     )
-    sdk._core._loop_resources().http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    sdk._core.connections.loop_resources().http = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler)
+    )
     return sdk  # the core lives as long as its client
 
 
@@ -155,9 +157,9 @@ def test_endpoint_parsing() -> None:
     ],
 )
 def test_proxy_environment_for_grpc(env: dict[str, str], host: str, expected: object) -> None:
-    from yandex_art._runtime.client_core import _GRPC_NO_PROXY, _GRPC_PROXIES, _env_proxy
+    from yandex_art._runtime.channels import GRPC_NO_PROXY, GRPC_PROXIES, env_proxy
 
-    assert _env_proxy(host, env, _GRPC_PROXIES, _GRPC_NO_PROXY) == expected
+    assert env_proxy(host, env, GRPC_PROXIES, GRPC_NO_PROXY) == expected
 
 
 def test_the_tls_context_is_made_once_for_every_loop(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,9 +180,29 @@ def test_the_tls_context_is_made_once_for_every_loop(monkeypatch: pytest.MonkeyP
     sdk = AsyncAIStudio(folder_id="f", auth="k", env={}, transport="rest", verify=certifi.where())
 
     async def client() -> Any:
-        return sdk._core._http()
+        return sdk._core.connections.http(sdk._core.endpoints)
 
     first, second = asyncio.run(client()), asyncio.run(client())
     assert first is not second  # a client per event loop...
     assert len(made) == 1  # ...on one context, the one that checked the CA bundle
     asyncio.run(sdk.close())
+
+
+def test_a_loop_that_ends_at_once_still_closes_its_http_client() -> None:
+    """asyncio.run() ending right after the first use closes that loop's HTTP client, on
+    that loop (the loop-shutdown hook of LoopResources)."""
+    import asyncio
+
+    closed: list[str] = []
+
+    class Http:
+        async def aclose(self) -> None:
+            closed.append("closed")
+
+    sdk = AsyncAIStudio(folder_id="f", auth="k", address="127.0.0.1:9", env={})
+
+    async def use_once() -> None:
+        sdk._core.connections.loop_resources().http = Http()
+
+    asyncio.run(use_once())
+    assert closed == ["closed"]

@@ -188,3 +188,146 @@ def test_duration_model_seeds_lazily_from_its_cache(tmp_path: Path) -> None:
     model.observe("m", 5.0)
     assert model.history("m") == (4.0, 5.0)
     assert [e[0] for e in _file(tmp_path)[hashed_key("s", "m")]] == [4.0, 5.0]
+
+
+# -- a cache file that cannot be trusted, and no file I/O on an event loop's thread (issue 22)
+
+
+def test_a_fifo_in_place_of_the_cache_blocks_nothing(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    cache = tmp_path / "durations.json"
+    os.mkfifo(cache)
+    model = DurationModel(cache=cache)
+    answers: list[tuple[float, ...]] = []
+
+    def use() -> None:
+        answers.append(model.history("k"))
+        model.observe("k", 1.0)
+        model.flush()
+        answers.append(model.history("k"))
+
+    worker = threading.Thread(target=use, daemon=True)
+    worker.start()
+    worker.join(30)  # a hang detector: a blocking open() never returns
+    assert not worker.is_alive()
+    assert answers == [(), (1.0,)]
+    assert [e[0] for e in _file(tmp_path)[hashed_key("", "k")]] == [1.0]  # a file again
+
+
+def test_deeply_nested_json_is_ignored_and_the_file_repaired(tmp_path: Path) -> None:
+    cache = tmp_path / "durations.json"
+    cache.write_text("[" * 200_000)
+    model = DurationModel(cache=cache)
+    assert model.history("k") == ()
+    model.observe("k", 2.0)
+    assert [e[0] for e in _file(tmp_path)[hashed_key("", "k")]] == [2.0]
+
+
+def test_implausible_and_oversized_caches_are_not_read(tmp_path: Path) -> None:
+    cache = tmp_path / "durations.json"
+    now = time.time()
+    entries = [[60.0, 0.0, now]] * 4 + [[durations.MAX_PLAUSIBLE + 1, 0.0, now]]
+    cache.write_text(json.dumps({"version": 1, "keys": {hashed_key("", "k"): entries}}))
+    assert DurationModel(cache=cache).history("k") == (60.0,) * 4
+    padded = json.dumps(
+        {"version": 1, "keys": {hashed_key("", "k"): entries}, "pad": "x" * 300_000}
+    )
+    cache.write_text(padded)
+    assert DurationModel(cache=cache).history("k") == ()
+
+
+def test_an_event_loops_thread_does_no_cache_file_io(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import threading
+
+    cache = tmp_path / "durations.json"
+    entry = [4.0, 0.0, time.time()]
+    cache.write_text(json.dumps({"version": 1, "keys": {hashed_key("", "k"): [entry]}}))
+    monkeypatch.setattr(durations, "_LOOP_WAIT", 60.0)  # the read is never late here
+    io_threads: list[int] = []
+    written = threading.Event()
+    real_read, real_merge = durations._read, durations._merge_into
+
+    def read(path: Path) -> dict[str, list[durations.Entry]]:
+        io_threads.append(threading.get_ident())
+        return real_read(path)
+
+    def merge(path: Path, pending: dict[str, list[durations.Entry]]) -> None:
+        io_threads.append(threading.get_ident())
+        real_merge(path, pending)
+        written.set()
+
+    monkeypatch.setattr(durations, "_read", read)
+    monkeypatch.setattr(durations, "_merge_into", merge)
+    model = DurationModel(cache=cache)
+
+    async def on_the_loop() -> int:
+        assert model.history("k") == (4.0,)  # read from the file, by a worker
+        model.observe("k", 1.0)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(on_the_loop())
+    assert written.wait(30)
+    assert io_threads and loop_thread not in io_threads
+    assert [e[0] for e in _file(tmp_path)[hashed_key("", "k")]] == [4.0, 1.0]
+
+
+def test_a_file_read_late_seeds_the_history_begun_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    cache = tmp_path / "durations.json"
+    cache.write_text(
+        json.dumps({"version": 1, "keys": {hashed_key("", "k"): [[4.0, 0, time.time()]]}})
+    )
+    release = threading.Event()
+    real_read = durations._read
+
+    def slow(path: Path) -> dict[str, list[durations.Entry]]:
+        if threading.current_thread().name == "yandex-art-durations":  # the first read
+            release.wait(30)  # a hung file system
+        return real_read(path)
+
+    monkeypatch.setattr(durations, "_read", slow)
+    monkeypatch.setattr(durations, "_SYNC_WAIT", 0.0)  # not waited for
+    model = DurationModel(cache=cache)
+    model.observe("k", 1.0)
+    assert model.history("k") == (1.0,)
+    release.set()
+    loaded = model.prefetch()
+    assert loaded is not None and loaded.wait(30)
+    assert model.history("k") == (4.0, 1.0)  # the file's older entry goes first
+
+
+_FORK_AND_EXIT = """
+import asyncio, json, os, sys
+from yandex_art._runtime.durations import shared_durations
+model = shared_durations("s", persist=True)
+model._lock.acquire()  # as a worker thread would hold it at the moment of the fork
+pid = os.fork()
+if pid == 0:
+    model.observe("child", 1.0)  # the child's locks are its own: no deadlock
+    os._exit(0 if model.flush() else 1)
+model._lock.release()
+assert os.waitpid(pid, 0)[1] == 0
+async def main():
+    model.observe("parent", 2.0)  # on a loop's thread: written by a worker or at the exit
+asyncio.run(main())
+"""
+
+
+def test_a_fork_and_the_exit_keep_the_cache_working(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "YANDEX_ART_CACHE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _FORK_AND_EXIT], env=env, timeout=60, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    written = _file(tmp_path / "yandex-art")
+    assert {hashed_key("s", "child"), hashed_key("s", "parent")} <= set(written)

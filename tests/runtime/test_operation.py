@@ -239,11 +239,11 @@ def test_no_poll_timeout(sim: Sim, poll_timeout: float | None) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"timeout": -1}, "timeout: must be a positive"),
-        ({"timeout": 0}, "timeout: must be a positive"),
-        ({"poll_timeout": -0.5}, "poll_timeout must be >= 0"),
-        ({"poll_interval": -0.1}, "poll_interval must be >= 0"),
-        ({"poll_interval": float("nan")}, "poll_interval must be >= 0"),
+        ({"timeout": -1}, "timeout: must be > 0, got -1"),
+        ({"timeout": 0}, "timeout: must be > 0, got 0"),
+        ({"poll_timeout": -0.5}, "poll_timeout: must be >= 0, got -0.5"),
+        ({"poll_interval": -0.1}, "poll_interval: must be >= 0, got -0.1"),
+        ({"poll_interval": float("nan")}, "poll_interval: must be a number, got nan"),
     ],
 )
 def test_negative_times_are_rejected(sim: Sim, kwargs: dict[str, float], message: str) -> None:

@@ -22,6 +22,7 @@ from yandex_art._runtime.errors import ConfigurationError
 from yandex_art._runtime.quota import LocalFileStore, QuotaStore, SharedBudget, open_store
 from yandex_art._runtime.read_budget import COUNTED, PollScheduler
 from yandex_art.emulator import Emulator
+from yandex_art.pytest_plugin import EmulatorFactory
 
 from ..conftest import ROOT, free_port, redis_server
 
@@ -155,8 +156,8 @@ def _generate(sdk: AIStudio, count: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator.start(generation_seconds=0.2) as emu:
+def emulator(yandex_art_emulator_factory: EmulatorFactory) -> Iterator[Emulator]:
+    with yandex_art_emulator_factory(generation_seconds=0.2) as emu:
         yield emu
 
 

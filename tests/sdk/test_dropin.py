@@ -17,12 +17,13 @@ import pytest
 
 from tests.contract.official_server import OfficialServer, RunningServer
 from yandex_art import AIStudio, AsyncAIStudio, RetryPolicy
-from yandex_art.emulator import Emulator, EmulatorConfig
+from yandex_art.emulator import Emulator
+from yandex_art.pytest_plugin import EmulatorFactory
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator.start(EmulatorConfig(generation_seconds=0.05, image_long_side=64)) as emu:
+def emulator(yandex_art_emulator_factory: EmulatorFactory) -> Iterator[Emulator]:
+    with yandex_art_emulator_factory(generation_seconds=0.05, image_long_side=64) as emu:
         yield emu
 
 
@@ -235,8 +236,8 @@ def test_yc_profile_reaches_the_yc_cli(tmp_path: pathlib.Path, monkeypatch: Any)
     yc.chmod(0o755)
     env = {"PATH": str(tmp_path), "YC_METADATA_ADDR": "127.0.0.1:9"}
     sdk = AsyncAIStudio(folder_id="b1g", yc_profile="work", env=env)
-    assert "profile work" in sdk._core._auth.describe()
-    assert asyncio.run(sdk._core._auth.authorization()) == "Bearer t1.token-from-yc"
+    assert "profile work" in sdk._core.settings.auth.describe()
+    assert asyncio.run(sdk._core.settings.auth.authorization()) == "Bearer t1.token-from-yc"
     assert "--profile work" in (tmp_path / "args").read_text()
 
 
@@ -330,8 +331,9 @@ async def test_default_headers_and_user_agent_over_rest() -> None:
         default_headers={"X-App": "thumbnails", "User-Agent": "myapp/1.2"},
         env={},
     )
-    sdk._core._loop_resources().http = httpx.AsyncClient(
-        transport=httpx.MockTransport(handler), headers={"user-agent": sdk._core._user_agent}
+    sdk._core.connections.loop_resources().http = httpx.AsyncClient(
+        transport=httpx.MockTransport(handler),
+        headers={"user-agent": sdk._core.settings.user_agent},
     )
     await (await sdk.models.image_generation("yandex-art").attach_deferred("x")).get_status()
     assert seen[0].headers["x-app"] == "thumbnails"

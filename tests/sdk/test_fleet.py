@@ -15,6 +15,7 @@ from types import ModuleType
 import pytest
 
 from yandex_art.emulator import Emulator
+from yandex_art.pytest_plugin import EmulatorFactory
 
 from ..conftest import ROOT
 
@@ -30,8 +31,8 @@ def _bench() -> ModuleType:
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator.start(read_quota=50, generation_seconds=3.0) as emu:
+def emulator(yandex_art_emulator_factory: EmulatorFactory) -> Iterator[Emulator]:
+    with yandex_art_emulator_factory(read_quota=50, generation_seconds=3.0) as emu:
         yield emu
 
 

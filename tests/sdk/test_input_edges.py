@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from yandex_art import AIStudio, ConfigurationError, InvalidArgumentError
-from yandex_art.emulator import Emulator, EmulatorConfig
+from yandex_art.emulator import Emulator
+from yandex_art.pytest_plugin import EmulatorFactory
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator.start(EmulatorConfig(generation_seconds=0.05)) as emu:
+def emulator(yandex_art_emulator_factory: EmulatorFactory) -> Iterator[Emulator]:
+    with yandex_art_emulator_factory(generation_seconds=0.05) as emu:
         yield emu
 
 

@@ -7,12 +7,13 @@ from collections.abc import Iterator
 import pytest
 
 from yandex_art._runtime.errors import OperationFailedError, UnexpectedOperationResultError
-from yandex_art.emulator import Emulator, EmulatorConfig
+from yandex_art.emulator import Emulator
+from yandex_art.pytest_plugin import EmulatorFactory
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator.start(EmulatorConfig(generation_seconds=0.1)) as emu:
+def emulator(yandex_art_emulator_factory: EmulatorFactory) -> Iterator[Emulator]:
+    with yandex_art_emulator_factory(generation_seconds=0.1) as emu:
         yield emu
 
 

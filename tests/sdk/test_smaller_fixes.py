@@ -23,14 +23,15 @@ from yandex_art import (
     InvalidArgumentError,
     TransportError,
 )
-from yandex_art.emulator import Emulator, EmulatorConfig
+from yandex_art.emulator import Emulator
+from yandex_art.pytest_plugin import EmulatorFactory
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator.start(EmulatorConfig(generation_seconds=30, image_long_side=64)) as emu:
+def emulator(yandex_art_emulator_factory: EmulatorFactory) -> Iterator[Emulator]:
+    with yandex_art_emulator_factory(generation_seconds=30, image_long_side=64) as emu:
         yield emu
 
 

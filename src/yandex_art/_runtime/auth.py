@@ -30,10 +30,41 @@ Clock = Callable[[], float]
 
 @runtime_checkable
 class AuthProvider(Protocol):
-    """Supplies the ``Authorization`` header; ``describe()`` names its kind, never the secret."""
+    """Supplies the ``Authorization`` header; ``describe()`` names its kind, never the secret.
+
+    To write your own, subclass it (the official SDK's ``BaseAuth``) and write
+    ``authorization()`` and ``describe()``; ``forget_loop_state()`` has a default.
+    """
 
     async def authorization(self) -> str: ...
     def describe(self) -> str: ...
+
+    def forget_loop_state(self) -> None:
+        """Called in a forked child before its first call: drop what belonged to the parent's
+        event loop (an ``asyncio.Lock``, an open connection). Nothing, by default."""
+        return None
+
+
+@runtime_checkable
+class _HeaderSource(Protocol):  # a provider written without subclassing AuthProvider
+    async def authorization(self) -> str: ...
+    def describe(self) -> str: ...
+
+
+class _Declared:
+    """A ``_HeaderSource`` seen through the whole ``AuthProvider`` interface."""
+
+    def __init__(self, source: _HeaderSource) -> None:
+        self._source = source
+
+    async def authorization(self) -> str:
+        return await self._source.authorization()
+
+    def describe(self) -> str:
+        return self._source.describe()
+
+    def forget_loop_state(self) -> None:
+        return None
 
 
 def _check_secret(kind: str, secret: object) -> str:
@@ -47,7 +78,7 @@ def _check_secret(kind: str, secret: object) -> str:
     return secret
 
 
-class _Provider:
+class _Provider(AuthProvider):
     _kind = _header = ""
 
     async def authorization(self) -> str:
@@ -98,6 +129,10 @@ class _RefreshingAuth(_Provider):
 
     def forget_loop_state(self) -> None:
         self._lock = asyncio.Lock()  # after fork: the old one belonged to the parent's loop
+
+    def start_with(self, token: str, refresh_at: float) -> None:
+        """Use ``token``, fetched already, until ``refresh_at`` (by this provider's clock)."""
+        self._token, self._refresh_at = token, refresh_at
 
     async def authorization(self) -> str:
         async with self._lock:  # one fetch at a time; a fresh token never waits here
@@ -154,7 +189,8 @@ class MetadataAuth(_RefreshingAuth):
         super().__init__(clock)
         self._addr, self._kind = addr, f"IAM token from the metadata service at {addr}"
 
-    def _get(self, connect_timeout: float, now: float) -> tuple[str, float]:
+    def request_token(self, connect_timeout: float, now: float) -> tuple[str, float]:
+        """One blocking request: the token and when to refresh it (ConnectionError: none)."""
         conn = http.client.HTTPConnection(self._addr, timeout=connect_timeout)
         try:
             conn.connect()
@@ -183,7 +219,7 @@ class MetadataAuth(_RefreshingAuth):
 
     async def _fetch(self, now: float) -> tuple[str, float]:
         try:
-            return await asyncio.to_thread(self._get, 2.0, now)
+            return await asyncio.to_thread(self.request_token, 2.0, now)
         except ConnectionError as exc:
             why, endpoint = f"no IAM token from the metadata service: {exc}", f"http://{self._addr}"
             raise TransportError(why, code="UNAVAILABLE", endpoint=endpoint, method="GET") from None
@@ -224,8 +260,7 @@ class YandexCloudCLIAuth(YcCliAuth):
         if endpoint:
             self._argv += ["--endpoint", endpoint]
         if token is not None:
-            self._token = _check_secret("token", token)
-            self._refresh_at = self._clock() + 3600.0
+            self.start_with(_check_secret("token", token), self._clock() + 3600.0)
 
 
 class NoAuth(_Provider):
@@ -247,10 +282,10 @@ def _discover(env: Mapping[str, str], clock: Clock) -> AuthProvider:
     addr = env.get("YC_METADATA_ADDR", "").strip()
     metadata = MetadataAuth(addr or METADATA_ADDR, clock=clock)
     try:  # the probe's token is used first; an explicit address is given longer to answer
-        metadata._token, metadata._refresh_at = metadata._get(1.0 if addr else 0.1, clock())
+        metadata.start_with(*metadata.request_token(1.0 if addr else 0.1, clock()))
         return metadata
     except ConnectionError as exc:
-        metadata_failure = f"metadata service at {metadata._addr} ({exc})"
+        metadata_failure = f"metadata service at {addr or METADATA_ADDR} ({exc})"
     if executable := shutil.which(YC_EXECUTABLE, path=env.get("PATH")):
         profile = env.get("YC_PROFILE", "").strip() or None
         return YcCliAuth(profile, executable=executable, clock=clock)
@@ -269,6 +304,8 @@ def coerce_auth(
         return provider
     if isinstance(auth, AuthProvider):
         return auth
+    if isinstance(auth, _HeaderSource):
+        return _Declared(auth)
     if not isinstance(auth, str):
         raise TypeError(f"auth must be a str or an AuthProvider, not {type(auth).__name__}")
     value = auth.strip()

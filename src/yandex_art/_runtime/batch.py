@@ -133,86 +133,15 @@ async def run_batch(
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
-    limiter = RateLimiter(rate_per_minute)
-    source = enumerate(requests)
-    results: asyncio.Queue[BatchItem[T] | None] = asyncio.Queue()
-    paused_until: float | None = None  # monotonic; None: not paused
-    pause_reason = ""
-
-    def pause(seconds: float | None, reason: str) -> None:
-        nonlocal paused_until, pause_reason
-        until = time.monotonic() + (seconds if seconds is not None else math.nan)
-        if paused_until is None:
-            paused_until, pause_reason = until, reason
-
-    def check_paused() -> None:
-        if paused_until is not None:
-            left = paused_until - time.monotonic()
-            resume_after = None if math.isnan(left) else max(left, 0.0)
-            raise QuotaPausedError(pause_reason, resume_after=resume_after)
-
-    async def take_quota_places() -> None:
-        for budget in generate_quota:  # the minute's first: a wait there costs no day's place
-            while not (taken := await budget.take()).granted:
-                if taken.retry_in > _LONGEST_WAIT:
-                    pause(taken.retry_in, "the folder's Generate quota for the day is used up")
-                check_paused()
-                await asyncio.sleep(taken.retry_in)
-                check_paused()
-
-    async def begin(index: int, request: BatchRequest) -> AsyncOperation[T]:
-        if request.operation_id:
-            return await start(request)
-        refusals = 0
-        while True:
-            check_paused()
-            await limiter.acquire()
-            await take_quota_places()
-            if on_start is not None:
-                on_start(index, request)
-            try:
-                return await start(request)
-            except TransportError as error:
-                refusals += 1
-                day = is_per_day_refusal(error)
-                if error.code == "RESOURCE_EXHAUSTED":
-                    # Every process of the folder slows down (for the day: all budgets) too.
-                    hold = max(error.retry_after or 0.0, 60.0)
-                    for budget in generate_quota:
-                        if day or budget.hold <= _LONGEST_WAIT:
-                            budget.note_exhausted(hold)
-                if day:
-                    pause(error.retry_after, f"the service refused Generate for the day: {error}")
-                    check_paused()
-                if error.code != "RESOURCE_EXHAUSTED" or refusals > _MAX_QUOTA_RETRIES:
-                    raise
-                await asyncio.sleep(limiter.slow_down(error.retry_after))
-
-    async def one(index: int, request: BatchRequest) -> BatchItem[T]:
-        operation_id = request.operation_id
-        try:
-            operation = await begin(index, request)
-            operation_id = operation.id
-            if on_started is not None:
-                on_started(index, request, operation)
-            result = await operation.wait(poll_timeout=poll_timeout)
-        except Exception as exc:  # reported on the item, never raised for the batch
-            return BatchItem(index, request, operation_id, error=exc)
-        return BatchItem(index, request, operation_id, result=result)
-
-    async def worker() -> None:
-        try:
-            for index, request in source:  # shared: each item is taken by one worker
-                await results.put(await one(index, request))
-        finally:
-            await results.put(None)
-
-    workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
+    batch = _Batch(start, RateLimiter(rate_per_minute), poll_timeout, generate_quota)
+    batch.on_start, batch.on_started = on_start, on_started
+    source = enumerate(requests)  # shared by the workers: each item is taken by one
+    workers = [asyncio.ensure_future(batch.work(source)) for _ in range(concurrency)]
     running = len(workers)
     try:
         while running:
-            item = await results.get()
-            if item is None:
+            item = await batch.results.get()
+            if item is None:  # a worker ended
                 running -= 1
             else:
                 yield item
@@ -222,6 +151,100 @@ async def run_batch(
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+
+
+class _Batch(Generic[T]):
+    """One run of :func:`run_batch`: what its workers share."""
+
+    def __init__(
+        self,
+        start: Callable[[BatchRequest], Awaitable[AsyncOperation[T]]],
+        limiter: RateLimiter,
+        poll_timeout: float | None,
+        generate_quota: Sequence[SharedBudget],
+    ) -> None:
+        self._start, self._limiter = start, limiter
+        self._poll_timeout, self._quotas = poll_timeout, generate_quota
+        self.on_start: Callable[[int, BatchRequest], object] | None = None
+        self.on_started: Callable[[int, BatchRequest, AsyncOperation[T]], object] | None = None
+        self.results: asyncio.Queue[BatchItem[T] | None] = asyncio.Queue()  # None: a worker ended
+        self._paused_until: float | None = None  # monotonic (nan: no hint); None: not paused
+        self._pause_reason = ""
+
+    async def work(self, source: Iterator[tuple[int, BatchRequest]]) -> None:
+        try:
+            for index, request in source:
+                await self.results.put(await self._one(index, request))
+        finally:
+            await self.results.put(None)
+
+    async def _one(self, index: int, request: BatchRequest) -> BatchItem[T]:
+        operation_id = request.operation_id
+        try:
+            operation = await self._begin(index, request)
+            operation_id = operation.id
+            if self.on_started is not None:
+                self.on_started(index, request, operation)
+            result = await operation.wait(poll_timeout=self._poll_timeout)
+        except Exception as exc:  # reported on the item, never raised for the batch
+            return BatchItem(index, request, operation_id, error=exc)
+        return BatchItem(index, request, operation_id, result=result)
+
+    async def _begin(self, index: int, request: BatchRequest) -> AsyncOperation[T]:
+        """Start the item's operation (attach, with an id), within the rate and the quotas."""
+        if request.operation_id:
+            return await self._start(request)
+        refusals = 0
+        while True:
+            self._check_paused()
+            await self._limiter.acquire()
+            await self._take_quota_places()
+            if self.on_start is not None:
+                self.on_start(index, request)
+            try:
+                return await self._start(request)
+            except TransportError as error:
+                refusals += 1
+                self._note_refusal(error)
+                if error.code != "RESOURCE_EXHAUSTED" or refusals > _MAX_QUOTA_RETRIES:
+                    raise
+                await asyncio.sleep(self._limiter.slow_down(error.retry_after))
+
+    def _note_refusal(self, error: TransportError) -> None:
+        """A refused start: every process of the folder slows down (for the day: all budgets
+        do), and a refusal for the day pauses the batch."""
+        day = is_per_day_refusal(error)
+        if error.code == "RESOURCE_EXHAUSTED":
+            hold = max(error.retry_after or 0.0, 60.0)
+            for budget in self._quotas:
+                if day or budget.hold <= _LONGEST_WAIT:
+                    budget.note_exhausted(hold)
+        if day:
+            self._pause(error.retry_after, f"the service refused Generate for the day: {error}")
+            self._check_paused()
+
+    async def _take_quota_places(self) -> None:
+        # The minute's budget first: a wait there costs no place in the day's.
+        for budget in self._quotas:
+            while not (taken := await budget.take()).granted:
+                if taken.retry_in > _LONGEST_WAIT:
+                    self._pause(
+                        taken.retry_in, "the folder's Generate quota for the day is used up"
+                    )
+                self._check_paused()
+                await asyncio.sleep(taken.retry_in)
+                self._check_paused()
+
+    def _pause(self, seconds: float | None, reason: str) -> None:
+        until = time.monotonic() + (seconds if seconds is not None else math.nan)
+        if self._paused_until is None:
+            self._paused_until, self._pause_reason = until, reason
+
+    def _check_paused(self) -> None:
+        if self._paused_until is not None:
+            left = self._paused_until - time.monotonic()
+            resume_after = None if math.isnan(left) else max(left, 0.0)
+            raise QuotaPausedError(self._pause_reason, resume_after=resume_after)
 
 
 def iterate_sync(run: Runner, items: AsyncIterator[T]) -> Iterator[T]:

@@ -80,14 +80,7 @@ class LoopThread:
             coro.close()
             raise
         finished = threading.Event()  # set once the coroutine is over, cleanup included
-
-        async def guarded() -> T:
-            try:
-                return await coro
-            finally:
-                finished.set()
-
-        wrapper = guarded()
+        wrapper = _signalling(coro, finished)
         future: concurrent.futures.Future[T] | None = None
         try:
             try:
@@ -104,15 +97,7 @@ class LoopThread:
                 concurrent.futures.wait((future,), timeout=_WAIT_SLICE)
             return future.result()
         except BaseException:
-            if future is None:  # interrupted while submitting: no future chains the cancel
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_cancel_task_of, loop, wrapper)
-                finished.wait(_CANCEL_GRACE)  # its cleanup, when it had started
-            elif future.cancel():  # the future cancels its task, once
-                # WHY only once: a second cancel() reaching the task before it resumes would
-                # also cancel the first await of its cleanup (Task._must_cancel), cutting the
-                # cleanup short; the future's chain already delivers one cancellation.
-                finished.wait(_CANCEL_GRACE)  # its cleanup, when it had started
+            _cancel(loop, future, wrapper, finished)
             raise
         finally:
             with self._lock:
@@ -139,6 +124,33 @@ class LoopThread:
             pending, self._pending = self._pending, set()
         for future in pending:
             future.cancel()
+
+
+async def _signalling(coro: Coroutine[Any, Any, T], finished: threading.Event) -> T:
+    """``coro``, setting ``finished`` once it is over, its cleanup included."""
+    try:
+        return await coro
+    finally:
+        finished.set()
+
+
+def _cancel(
+    loop: asyncio.AbstractEventLoop,
+    future: concurrent.futures.Future[T] | None,
+    wrapper: Coroutine[Any, Any, T],
+    finished: threading.Event,
+) -> None:
+    """Cancel a run interrupted in the calling thread (Ctrl-C), and give its cleanup a
+    moment to finish on the loop."""
+    if future is None:  # interrupted while submitting: no future chains the cancel
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_cancel_task_of, loop, wrapper)
+        finished.wait(_CANCEL_GRACE)  # its cleanup, when it had started
+    elif future.cancel():  # the future cancels its task, once
+        # WHY only once: a second cancel() reaching the task before it resumes would
+        # also cancel the first await of its cleanup (Task._must_cancel), cutting the
+        # cleanup short; the future's chain already delivers one cancellation.
+        finished.wait(_CANCEL_GRACE)  # its cleanup, when it had started
 
 
 def _cancel_task_of(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> None:

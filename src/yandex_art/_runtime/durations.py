@@ -3,16 +3,24 @@
 The poll policy (poll_policy.py) reads them to plan when to read an operation; every
 client of one set of endpoints shares one model (``shared_durations``), and the cache
 file carries them to the next process.
+
+The file is read on a worker thread and written there too when the caller is an event
+loop's thread (the client runs its loop on one): a slow or hung file system, or a FIFO
+put in the file's place, must never stall the loop and with it every ``poll_timeout``.
+What it holds is not trusted: regular files only (opened non-blocking, checked before
+reading), at most 256 KiB, a bounded nesting depth, plausible durations only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import hashlib
 import json
 import math
 import os
+import stat
 import sys
 import threading
 import time
@@ -28,8 +36,15 @@ MAX_AGE = 7 * 24 * 3600.0  # older entries are dropped
 # the cache is poison or a clock jump, and is ignored when read.
 MAX_PLAUSIBLE = 900.0
 Entry = tuple[float, float, float]  # seconds, uncertainty, wall-clock time seen
+MAX_BYTES = 256 * 1024  # a bigger file is not ours
+_LOOP_WAIT = 0.1  # seconds an event loop's thread waits for the first read of the file
+_SYNC_WAIT = 5.0  # and any other thread
 _SHARED_LOCK = threading.Lock()
 _SHARED: dict[tuple[str, Path | None], DurationModel] = {}  # see shared_durations
+
+
+def _on_loop_thread() -> bool:
+    return asyncio._get_running_loop() is not None
 
 
 class DurationModel:
@@ -39,45 +54,120 @@ class DurationModel:
         self.cache = cache
         self._scope = scope
         self._history: dict[str, deque[tuple[float, float]]] = {}
-        self._lock = threading.Lock()
+        self._seeded: set[str] = set()  # keys whose history holds the file's entries
+        self._lock = threading.Lock()  # memory only: never held during file I/O
+        self._io_lock = threading.Lock()  # one merge into the file at a time
         self._on_disk: dict[str, list[Entry]] | None = None  # read once, when first needed
+        self._loaded: threading.Event | None = None  # set when the read is over
         self._pending: dict[str, list[Entry]] = {}
         self._last_write = -math.inf
+        self._flushing = False  # a worker is writing
+        self._early: set[Entry] = set()  # observed before the file was read: not seeded twice
 
     def _entries(self, key: str) -> deque[tuple[float, float]]:
         if key not in self._history:
+            self._wait_for_file()
             with self._lock:
-                if self._on_disk is None:
-                    self._on_disk = {} if self.cache is None else _read(self.cache)
-                seed = self._on_disk.get(hashed_key(self._scope, key), [])
-            self._history[key] = deque(((s, u) for s, u, _ in seed), maxlen=KEEP)
+                if key not in self._history:
+                    self._history[key] = deque(maxlen=KEEP)
+                    self._seed(key)
         return self._history[key]
+
+    def _wait_for_file(self) -> None:
+        """Wait for the read of the file (started if need be): a little on a loop's thread
+        (a regular file takes milliseconds; a hung one is not waited for: it seeds late)."""
+        loaded = self.prefetch()
+        if loaded is not None:
+            loaded.wait(_LOOP_WAIT if _on_loop_thread() else _SYNC_WAIT)
+
+    def prefetch(self) -> threading.Event | None:
+        """Start reading the file on a worker thread, once; the event is set when it is read."""
+        if self.cache is None:
+            return None
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = threading.Event()
+                worker = threading.Thread(target=self._load, name="yandex-art-durations")
+                worker.daemon = True
+                worker.start()
+            return self._loaded
+
+    def _load(self) -> None:
+        assert self.cache is not None and self._loaded is not None
+        loaded = self._loaded
+        on_disk = _read(self.cache)
+        with self._lock:
+            self._on_disk = on_disk
+            for key in list(self._history):  # histories begun before the read ended
+                self._seed(key)
+            self._early.clear()
+        loaded.set()
+
+    def _seed(self, key: str) -> None:
+        """Put the file's entries of ``key`` before the ones seen here (under ``_lock``)."""
+        if key in self._seeded or (self._on_disk is None and self.cache is not None):
+            return
+        self._seeded.add(key)
+        seed = (self._on_disk or {}).get(hashed_key(self._scope, key), [])
+        seed = [e for e in seed if e not in self._early]  # written by this process meanwhile
+        if seed:
+            entries = self._history[key]
+            merged = [(s, u) for s, u, _ in seed] + list(entries)
+            entries.clear()
+            entries.extend(merged[-KEEP:])
 
     def observe(self, key: str, seconds: float, *, uncertainty: float = 0.0) -> None:
         if not 0 <= seconds <= MAX_PLAUSIBLE:
             return
-        self._entries(key).append((seconds, uncertainty))
-        if self.cache is not None:
+        entries = self._entries(key)
+        with self._lock:
+            entries.append((seconds, uncertainty))
+            if self.cache is None:
+                return
+            entry = (seconds, uncertainty, time.time())
+            self._pending.setdefault(hashed_key(self._scope, key), []).append(entry)
+            if self._on_disk is None:
+                self._early.add(entry)
+            due = time.monotonic() - self._last_write >= 2.0  # else it waits (or for the exit)
+            if due and _on_loop_thread():
+                self._last_write = time.monotonic()
+                if not self._flushing:
+                    self._flushing = True
+                    threading.Thread(target=self._flush_aside, daemon=True).start()
+                return
+        if due:
+            self.flush()
+
+    def _flush_aside(self) -> None:
+        try:
+            self.flush()
+        finally:
             with self._lock:
-                entry = (seconds, uncertainty, time.time())
-                self._pending.setdefault(hashed_key(self._scope, key), []).append(entry)
-                due = time.monotonic() - self._last_write >= 2.0  # else it waits (or for the exit)
-            if due:
-                self.flush()
+                self._flushing = False
 
     def flush(self) -> bool:
         """Merge new observations into the cache file; True unless that failed."""
-        with self._lock:
-            if self.cache is None or not self._pending:
-                return True
-            pending, self._pending = self._pending, {}
-            self._last_write = time.monotonic()
+        with self._io_lock:
+            with self._lock:
+                if self.cache is None or not self._pending:
+                    return True
+                pending, self._pending = self._pending, {}
+                self._last_write = time.monotonic()
             try:
                 _merge_into(self.cache, pending)
             except OSError as exc:
                 logs.get("history").debug("duration cache not written (%s)", type(exc).__name__)
                 return False  # dropped: a read-only home stays read-only
             return True
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: the parent's threads are gone, and their locks may be held."""
+        self._lock = threading.Lock()
+        self._io_lock = threading.Lock()
+        self._flushing = False
+        self._pending = {}  # the parent writes its own
+        if self._loaded is not None and not self._loaded.is_set():
+            self._loaded = None  # the read was the parent's thread's: read again
 
     def learn(
         self,
@@ -127,23 +217,52 @@ def hashed_key(scope: str, key: str) -> str:
 def _read(path: Path) -> dict[str, list[Entry]]:
     """The file's valid entries of the last ``MAX_AGE`` per key, oldest first; {} if not ours."""
     try:
-        with open(path, encoding="utf-8") as file:
-            data = json.loads(file.read(256 * 1024 + 1))  # over 256 KiB: cut short, not JSON
+        data = json.loads(_read_regular(path))
         now, out = time.time(), {}
         for name, raw in data["keys"].items() if data["version"] == 1 else ():
-            entries = [(float(s), float(u), float(t)) for s, u, t in raw]
+            entries = [(float(s), float(u), float(t)) for s, u, t in raw[: KEEP * 4]]
             entries = [e for e in entries if now - MAX_AGE <= e[2] <= now + 86400]
             if valid := [e for e in entries if 0 <= e[0] <= MAX_PLAUSIBLE and 0 <= e[1] < 86400]:
                 out[str(name)] = sorted(valid, key=lambda e: e[2])[-KEEP:]
-        return out
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return dict(list(out.items())[: MAX_KEYS * 2])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return {}
+
+
+def _read_regular(path: Path) -> str:
+    """The text of ``path`` if it is a regular file of at most ``MAX_BYTES`` and nested at
+    most a few levels; else ValueError. Opened non-blocking: a FIFO would block ``open``."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+            raise ValueError("not a regular file of the expected size")
+        text = file.read(MAX_BYTES + 1).decode("utf-8")
+    if len(text) > MAX_BYTES or _depth(text) > 4:  # the format nests 4 levels
+        raise ValueError("not a duration cache")
+    return text
+
+
+def _depth(text: str) -> int:
+    """How deep ``[`` and ``{`` nest (brackets inside strings count too: the format has none)."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _merge_into(path: Path, pending: dict[str, list[Entry]]) -> None:
     """Merge under a lock, then write and rename: no reader sees half a file, no write is lost."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:  # closing it unlocks
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path.with_name(path.name + ".lock"), flags, 0o600)  # a FIFO: ENXIO, no wait
+    with os.fdopen(fd, "a") as lock:  # closing it unlocks
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("the duration cache's lock is not a regular file")
         if sys.platform != "win32":  # Windows: merge-then-replace without a lock
             import fcntl
 
@@ -174,6 +293,17 @@ def _flush_all() -> None:
         model.flush()
 
 
+def _after_fork_in_child() -> None:
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()
+    for model in list(_SHARED.values()):
+        model.forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def shared_durations(scope: str, *, persist: bool) -> DurationModel:
     """The duration model of every client of ``scope`` (its endpoints), cached if ``persist``."""
     from .quota import cache_root
@@ -184,4 +314,5 @@ def shared_durations(scope: str, *, persist: bool) -> DurationModel:
     with _SHARED_LOCK:
         if (model := _SHARED.get((scope, cache))) is None:
             model = _SHARED[scope, cache] = DurationModel(cache=cache, scope=scope)
+            model.prefetch()  # read by the time the first operation plans its reads
         return model

@@ -7,12 +7,49 @@ from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass, replace
 from typing import Any
 
-_RPC_CODES = """OK CANCELLED UNKNOWN INVALID_ARGUMENT DEADLINE_EXCEEDED NOT_FOUND ALREADY_EXISTS
-PERMISSION_DENIED RESOURCE_EXHAUSTED FAILED_PRECONDITION ABORTED OUT_OF_RANGE UNIMPLEMENTED
-INTERNAL UNAVAILABLE DATA_LOSS UNAUTHENTICATED""".split()  # google.rpc.Code by number
-# HTTP status -> google.rpc.Code number (code.proto's mapping; 502 is a gateway failing like 503).
-_HTTP_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 499: 1, 500: 13, 501: 12}
-_HTTP_CODES |= {502: 14, 503: 14, 504: 4}
+RPC_CODES: tuple[tuple[str, int], ...] = (
+    ("OK", 200),
+    ("CANCELLED", 499),
+    ("UNKNOWN", 500),
+    ("INVALID_ARGUMENT", 400),
+    ("DEADLINE_EXCEEDED", 504),
+    ("NOT_FOUND", 404),
+    ("ALREADY_EXISTS", 409),
+    ("PERMISSION_DENIED", 403),
+    ("RESOURCE_EXHAUSTED", 429),
+    ("FAILED_PRECONDITION", 400),
+    ("ABORTED", 409),
+    ("OUT_OF_RANGE", 400),
+    ("UNIMPLEMENTED", 501),
+    ("INTERNAL", 500),
+    ("UNAVAILABLE", 503),
+    ("DATA_LOSS", 500),
+    ("UNAUTHENTICATED", 401),
+)
+"""google.rpc.Code by number: each code's name and the HTTP status code.proto maps it to.
+
+The one table of status codes: the REST reader below and the emulator's REST face
+both derive their mapping from it."""
+
+HTTP_STATUS_OF_CODE: dict[str, int] = dict(RPC_CODES)
+"""A gRPC status name -> the HTTP status a REST gateway answers with."""
+
+
+def _code_of_http_status() -> dict[int, str]:
+    """The inverse of the table, for an HTTP error whose body carries no code."""
+    # Where several codes share a status, a bare status means the generic one of them.
+    generic = {"INVALID_ARGUMENT", "ABORTED", "INTERNAL"}  # of 400, 409 and 500
+    inverse: dict[int, str] = {}
+    for name, status in RPC_CODES[1:]:  # OK is no error
+        if name in generic or status not in inverse:
+            inverse[status] = name
+    inverse[502] = "UNAVAILABLE"  # a gateway failing, as 503
+    return inverse
+
+
+CODE_OF_HTTP_STATUS: dict[int, str] = _code_of_http_status()
+"""An HTTP status -> the gRPC status name it reads as (others: 4xx FAILED_PRECONDITION,
+else UNKNOWN)."""
 
 
 def http_error_fields(response: Any) -> tuple[str, dict[str, Any]]:
@@ -25,12 +62,14 @@ def http_error_fields(response: Any) -> tuple[str, dict[str, Any]]:
     message, rpc_code, status = body.get("message"), body.get("code"), response.status_code
     if not isinstance(message, str):
         message = response.reason_phrase if data is None else json.dumps(data)
-    if type(rpc_code) is not int or not 0 < rpc_code < 17:
-        # the body has no valid code: map the status; other 4xx FAILED_PRECONDITION, else UNKNOWN
-        rpc_code = _HTTP_CODES.get(status, 9 if 400 <= status < 500 else 2)
+    if type(rpc_code) is int and 0 < rpc_code < len(RPC_CODES):
+        code = RPC_CODES[rpc_code][0]
+    else:  # the body has no valid code: read the status
+        other = "FAILED_PRECONDITION" if 400 <= status < 500 else "UNKNOWN"
+        code = CODE_OF_HTTP_STATUS.get(status, other)
     retry_after = response.headers.get("retry-after", "")
     return message[:200] or "error", {
-        "code": _RPC_CODES[rpc_code],
+        "code": code,
         "http_status": status,
         "server_request_id": response.headers.get("x-request-id"),
         "retry_after": float(retry_after) if retry_after.isdigit() else None,  # not a date

@@ -1,21 +1,46 @@
-"""Long-running operations: the ``Operation`` message reader and one poller, async and sync."""
+"""Long-running operations: one poller, async (``AsyncOperation``) and sync (``Operation``).
+
+What a read says (snapshots, statuses, the ``Operation`` message reader) is in
+operation_snapshot; when to read next, in poll_policy; how many reads the client may make,
+in read_budget.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import datetime
 import math
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from . import errors, logs
 from .durations import DurationModel
+from .operation_snapshot import (
+    OperationMessage,
+    OperationMessageReader,
+    OperationReader,
+    OperationSnapshot,
+    OperationStatus,
+    RpcStatus,
+)
 from .poll_policy import PollPolicy, quantile
 from .read_budget import Grant, PollScheduler
-from .retry import JITTER, RetryHooks, RetryPolicy
+from .retry import JITTER, RetryPolicy
 from .validation import check_number, check_timeout
+
+# Importable from here too: the generated models and the public package use these names.
+__all__ = [
+    "AsyncOperation",
+    "Operation",
+    "OperationMessage",
+    "OperationMessageReader",
+    "OperationReader",
+    "OperationSnapshot",
+    "OperationStatus",
+    "RpcStatus",
+    "Runner",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -28,144 +53,24 @@ _LOG = logs.get("operation")
 
 
 @dataclass(frozen=True, slots=True)
-class RpcStatus:
-    code: int
-    message: str
-    details: tuple[Any, ...] = ()
+class _NextRead:
+    due: float  # a clock reading
+    why: str  # for the debug log
 
 
-@dataclass(frozen=True, slots=True)
-class OperationSnapshot(Generic[T]):
-    """One read: ``response`` is set only for the expected type; times are POSIX seconds."""
+@dataclass(slots=True)
+class _Hold:
+    """What failed reads hold the next one back by: a quota refusal's delay, or the growing
+    backoff of an outage (reads failing in a row as the service restarts)."""
 
-    id: str
-    done: bool
-    error: RpcStatus | None = None
-    response: T | None = None
-    response_type_url: str | None = None
-    expected_type_url: str | None = None
-    created_at: float | None = None
-    modified_at: float | None = None
+    until: float = -math.inf  # no read before this clock reading
+    outages: int = 0  # reads failed in a row with an outage code
 
-
-class OperationReader(Protocol[T]):
-    async def get(
-        self, operation_id: str, *, timeout: float, retry_hooks: RetryHooks | None = None
-    ) -> OperationSnapshot[T]: ...
-
-    async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[T]: ...
-
-
-class OperationMessage(Protocol):  # what is read of a generated yandex.cloud.operation.Operation
-    id: str
-    done: bool
-    error: Any  # google.rpc.Status: code, message, details
-    response: Any  # google.protobuf.Any: type_url, value
-    created_at: datetime.datetime | None
-    modified_at: datetime.datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class OperationMessageReader(Generic[T]):
-    call_get: Callable[[str, float, RetryHooks | None], Awaitable[OperationMessage]]
-    call_cancel: Callable[[str, float, RetryHooks | None], Awaitable[OperationMessage]]
-    type_url: str
-    decode: Callable[[bytes], T]
-
-    async def get(
-        self, operation_id: str, *, timeout: float, retry_hooks: RetryHooks | None = None
-    ) -> OperationSnapshot[T]:
-        return self.snapshot(await self.call_get(operation_id, timeout, retry_hooks))
-
-    async def cancel(self, operation_id: str, *, timeout: float) -> OperationSnapshot[T]:
-        return self.snapshot(await self.call_cancel(operation_id, timeout, None))
-
-    def snapshot(self, op: OperationMessage) -> OperationSnapshot[T]:
-        error = None
-        if op.error is not None:
-            details = tuple(_unpacked(d) for d in op.error.details)
-            error = RpcStatus(op.error.code, op.error.message, details)
-        type_url = op.response.type_url if op.response is not None else None
-        response = self.decode(op.response.value) if type_url == self.type_url else None
-        times = _seconds(op.created_at), _seconds(op.modified_at)
-        return OperationSnapshot(op.id, op.done, error, response, type_url, self.type_url, *times)
-
-
-def _unpacked(any_: object) -> object:
-    try:  # an error detail of a known type, decoded
-        return any_.unpack()  # type: ignore[attr-defined]
-    except Exception:
-        return any_
-
-
-def _seconds(moment: datetime.datetime | None) -> float | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=moment.tzinfo or datetime.timezone.utc).timestamp()
-
-
-@dataclass(frozen=True, slots=True)
-class OperationStatus:
-    """What one read said; an end without the expected response is ``failed``, UNKNOWN (2)."""
-
-    state: Literal["running", "succeeded", "failed", "cancelled"]
-    error: RpcStatus | None = None
-
-    @classmethod
-    def from_snapshot(cls, snapshot: OperationSnapshot[Any]) -> OperationStatus:
-        if not snapshot.done:
-            return cls("running")
-        if snapshot.error and snapshot.error.code:  # 1: CANCELLED
-            return cls("cancelled" if snapshot.error.code == 1 else "failed", snapshot.error)
-        if snapshot.response is not None:
-            return cls("succeeded")
-        url = snapshot.response_type_url
-        got = f"a response of type {url!r}" if url else "neither a response nor an error"
-        message = f"operation finished with {got}, expected {snapshot.expected_type_url!r}"
-        return cls("failed", RpcStatus(2, message))  # 2: UNKNOWN
-
-    @property
-    def done(self) -> bool:
-        return self.state != "running"
-
-    is_finished = done
-
-    @property
-    def is_running(self) -> bool:
-        return self.state == "running"
-
-    @property
-    def is_succeeded(self) -> bool:
-        return self.state == "succeeded"
-
-    @property
-    def is_failed(self) -> bool:
-        """Failed or cancelled."""
-        return self.state in ("failed", "cancelled")
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self.state == "cancelled"
-
-    @property
-    def status_name(self) -> str:
-        return self.state
-
-    @property
-    def code(self) -> int | None:
-        return self.error.code if self.error else None
-
-    @property
-    def message(self) -> str | None:
-        return self.error.message if self.error else None
-
-    @property
-    def details(self) -> tuple[Any, ...]:
-        return self.error.details if self.error else ()
-
-    def __repr__(self) -> str:
-        error = "" if self.error is None else f" code={self.code} message={self.message!r}"
-        return f"OperationStatus<{self.state}{error}>"
+    def applied_to(self, planned: _NextRead) -> _NextRead:
+        if self.until < planned.due:
+            return planned
+        why = "backing off: the service is unreachable" if self.outages else "quota refusal"
+        return _NextRead(self.until, why)
 
 
 class AsyncOperation(Generic[T]):
@@ -277,42 +182,62 @@ class AsyncOperation(Generic[T]):
         return self._durations.history(self._key) if self._age_known else ()
 
     async def _poll(self, timeout: float, poll_interval: float | None) -> T:
-        hold_until, outage = -math.inf, 0
+        """Read until the end is seen: when the schedule says, or later while failed reads
+        hold the next one back."""
+        hold = _Hold()
         while not self._last.done:
-            now, last_read_at, start = self._clock(), self._last_read_at, self._started_at
-            if last_read_at is None:
-                due, why = now, "no read yet"
-            elif poll_interval is not None:
-                due = max(now, last_read_at + poll_interval)
-                why = f"poll_interval={poll_interval:g} s"
-            else:
-                age, last, history = now - start, last_read_at - start, self._history()
-                spread = self._durations.uncertainty(self._key)
-                due = start + _POLICY.next_read_age(
-                    age=age, last_read_age=last, history=history, uncertainty=spread, rng=JITTER
-                )
-                why = f"adaptive plan at age {age:.3f} s from {len(history)} learned duration(s)"
-            if hold_until >= due:
-                why = "backing off: the service is unreachable" if outage else "quota refusal"
-                due = hold_until
-            _LOG.debug("operation %s: next read in %.3f s (%s)", self.id, max(due - now, 0.0), why)
+            now = self._clock()
+            read = hold.applied_to(self._scheduled_read(now, poll_interval))
+            _LOG.debug(
+                "operation %s: next read in %.3f s (%s)",
+                self.id,
+                max(read.due - now, 0.0),
+                read.why,
+            )
             try:
-                await self._read(timeout, due)
-                outage = 0
+                await self._read(timeout, read.due)
+                hold.outages = 0
             except errors.TransportError as error:
-                if error.code == "RESOURCE_EXHAUSTED":
-                    hint = error.retry_after  # parsed from digits: never negative
-                    delay = _POLICY.exhausted_delay if hint is None else hint
-                # Ridden out once the operation is known to exist; a dead endpoint fails fast.
-                elif error.code in _OUTAGE_CODES and (self._last_read_at is not None or error.sent):
-                    outage += 1
-                    delay = max(OUTAGE_BACKOFF.backoff(min(outage, 32)), error.retry_after or 0)
-                    message = "operation %s: read failed with %s (%d in a row); next try in %.3f s"
-                    _LOG.debug(message, self.id, error.code, outage, delay)
-                else:
+                if (delay := self._delay_after(error, hold)) is None:
                     raise
-                hold_until = self._clock() + delay
+                hold.until = self._clock() + delay
         return self._outcome(self._last)
+
+    def _scheduled_read(self, now: float, poll_interval: float | None) -> _NextRead:
+        """The next read by the schedule: at once, every ``poll_interval``, or adaptive."""
+        if (last_read_at := self._last_read_at) is None:
+            return _NextRead(now, "no read yet")
+        if poll_interval is not None:
+            return _NextRead(
+                max(now, last_read_at + poll_interval), f"poll_interval={poll_interval:g} s"
+            )
+        start, history = self._started_at, self._history()
+        age = now - start
+        due = start + _POLICY.next_read_age(
+            age=age,
+            last_read_age=last_read_at - start,
+            history=history,
+            uncertainty=self._durations.uncertainty(self._key),
+            rng=JITTER,
+        )
+        return _NextRead(
+            due, f"adaptive plan at age {age:.3f} s from {len(history)} learned duration(s)"
+        )
+
+    def _delay_after(self, error: errors.TransportError, hold: _Hold) -> float | None:
+        """Seconds to wait before reading again after a failed read; None: the wait fails."""
+        if error.code == "RESOURCE_EXHAUSTED":  # the quota: as long as the server says
+            hint = error.retry_after  # parsed from digits: never negative
+            return _POLICY.exhausted_delay if hint is None else hint
+        # An outage is ridden out once the operation is known to exist (it was read, or its
+        # read reached a server); an endpoint never reached fails at once.
+        if error.code in _OUTAGE_CODES and (self._last_read_at is not None or error.sent):
+            hold.outages += 1
+            delay = max(OUTAGE_BACKOFF.backoff(min(hold.outages, 32)), error.retry_after or 0)
+            message = "operation %s: read failed with %s (%d in a row); next try in %.3f s"
+            _LOG.debug(message, self.id, error.code, hold.outages, delay)
+            return delay
+        return None
 
     async def _read(self, timeout: float, due: float) -> OperationSnapshot[T]:
         slot = _ReadSlot(self._scheduler, self._clock)

@@ -9,12 +9,13 @@ by every process of the folder.
 from __future__ import annotations
 
 import asyncio
+import enum
 import heapq
 import itertools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import logs
@@ -27,20 +28,74 @@ Clock = Callable[[], float]
 _LOG = logs.get("quota")
 _EPSILON = 1e-9  # float rounding when comparing a wake-up time with the clock
 _WINDOW = 1.0  # the server's quota window, s
-# The server counts a read between its grant and its answer: so do we, until a window after,
-# and the clock granularity between our count and the server's.
-COUNTED = _WINDOW + 0.02
+# The server counts a read from some moment between our grant and its answer, and its clock
+# ticks apart from ours: a read counts here until a window after its answer, plus this slack.
+_CLOCK_SLACK = 0.02  # s
+COUNTED = _WINDOW + _CLOCK_SLACK  # how long after its answer a read still counts
 _HELD = "a read was held %.3f s by the read budget (%s reads per %g s, %d waiting)"
+
+
+class GrantState(enum.Enum):
+    IN_FLIGHT = "in flight"  # granted; the read is not answered yet: it counts
+    ANSWERED = "answered"  # the read ended at ``ended_at``: it counts until COUNTED after
+    RETURNED = "returned"  # granted but never sent (its waiter was cancelled): it counts no more
 
 
 @dataclass(eq=False, slots=True)
 class Grant:
-    """Permission for one read; it counts until a window after ``end`` (inf: in flight).
+    """Permission for one read, counted against the budget while its state says so.
 
     ``token`` names its entry in the shared store, if one granted it too."""
 
-    end: float = math.inf
     token: str | None = None
+    state: GrantState = GrantState.IN_FLIGHT
+    ended_at: float = math.nan  # when the read was answered (ANSWERED only)
+
+    @property
+    def in_flight(self) -> bool:
+        return self.state is GrantState.IN_FLIGHT
+
+    def end(self, at: float) -> None:
+        """The read was answered (or will never be, its loop is gone) at ``at``."""
+        if self.in_flight:
+            self.state, self.ended_at = GrantState.ANSWERED, at
+
+    def give_back(self) -> None:
+        """Never sent: the place comes back at once."""
+        self.state = GrantState.RETURNED
+
+    def counts_at(self, now: float) -> bool:
+        if self.state is GrantState.ANSWERED:
+            return self.ended_at > now - COUNTED
+        return self.in_flight
+
+    def counts_until(self) -> float:
+        """When it stops counting: inf while in flight, -inf once returned."""
+        if self.state is GrantState.ANSWERED:
+            return self.ended_at + COUNTED
+        return math.inf if self.in_flight else -math.inf
+
+
+@dataclass(order=True, slots=True)
+class _Waiter:
+    """A read waiting for a grant; waiters go out by ``due``, then in the order they came."""
+
+    due: float  # when the read wants to start (a clock reading)
+    seq: int  # tells equal dues apart, so the heap never compares the fields below
+    asked_at: float = field(compare=False)
+    future: asyncio.Future[Grant] = field(compare=False)
+
+
+def _place_frees_at(counted_until: list[float], cap: int) -> float:
+    """When a read may start under ``cap``, given when each counted read stops counting
+    (sorted; -inf: at once).
+
+    WHY the cap-th from the end: a new read needs fewer than ``cap`` reads counted, so of the
+    newest ``cap`` reads (those counted longest) the oldest has to leave the window first.
+    """
+    if len(counted_until) < cap:
+        return -math.inf
+    return counted_until[-cap]
 
 
 class PollScheduler:
@@ -65,7 +120,7 @@ class PollScheduler:
         self._rate = max_reads_per_second
         self._clock = clock
         self._grants: list[Grant] = []
-        self._heap: list[tuple[float, int, float, asyncio.Future[Grant]]] = []  # due, seq, asked at
+        self._heap: list[_Waiter] = []
         self._seq = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
@@ -94,8 +149,9 @@ class PollScheduler:
         self._wake_dispatcher()
 
     def release(self, grant: Grant) -> None:
-        if grant.end == math.inf:
-            grant.end = self._clock()
+        """The read was answered: its place counts for COUNTED more, then comes back."""
+        if grant.in_flight:
+            grant.end(self._clock())
             self._give_back_shared(grant)
             self._wake_dispatcher()
 
@@ -107,34 +163,49 @@ class PollScheduler:
     async def acquire(self, due: float) -> Grant:
         """Wait until a read due at ``due`` (a clock reading) may start; then :meth:`release`."""
         now = self._clock()
-        if not self._heap and due <= now and self._free_at(now) <= now + _EPSILON:
-            if self._shared is None:
-                return self._grant(now, due, now)
-            if not self._shared.blocking and (taken := self._shared.take_now()).granted:
-                return self._grant(now, due, now, taken.token)
-        loop, old = asyncio.get_running_loop(), self._dispatcher
-        if old is not None and not old.done() and old.get_loop() is not loop:
-            # The old loop died with its dispatcher: drop its waiters and unreleased grants.
-            self._heap = sorted(w for w in self._heap if w[-1].get_loop() is loop)  # still a heap
-            for grant in self._grants:
-                grant.end = min(grant.end, now)
-            old = None
-        future: asyncio.Future[Grant] = loop.create_future()
-        heapq.heappush(self._heap, (due, next(self._seq), now, future))
-        if old is None or old.done():
+        if (grant := self._grant_at_once(now, due)) is not None:
+            return grant
+        loop, dispatcher = asyncio.get_running_loop(), self._dispatcher
+        if dispatcher is not None and not dispatcher.done() and dispatcher.get_loop() is not loop:
+            self._forget_dead_loop(loop, now)
+            dispatcher = None
+        waiter = _Waiter(due, next(self._seq), now, loop.create_future())
+        heapq.heappush(self._heap, waiter)
+        if dispatcher is None or dispatcher.done():
             self._wakeup = None  # a dead loop's, if any
             self._dispatcher = loop.create_task(self._dispatch(), name="yandex-art-poll-scheduler")
-        elif self._heap[0][-1] is future:
+        elif self._heap[0] is waiter:  # first in line now: the dispatcher's wake-up is too late
             self._wake_dispatcher()
         try:
-            return await future
+            return await waiter.future
         except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                grant = future.result()
-                grant.end = -math.inf  # granted, but never read: the slot comes back
-                self._give_back_shared(grant)
+            future = waiter.future
+            if future.done() and not future.cancelled():  # granted, but never read
+                self._give_back(future.result())
             self._wake_dispatcher()
             raise
+
+    def _grant_at_once(self, now: float, due: float) -> Grant | None:
+        """The fast path: nobody waits, the read is due and a place is free."""
+        if self._heap or due > now or self._free_at(now) > now + _EPSILON:
+            return None
+        if self._shared is None:
+            return self._grant(now, due, now)
+        if not self._shared.blocking and (taken := self._shared.take_now()).granted:
+            return self._grant(now, due, now, taken.token)
+        return None
+
+    def _forget_dead_loop(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
+        """The dispatcher's loop died with it (asyncio.run ended, a fork): its waiters can
+        never be woken, and its grants in flight will never be released, so every grant in
+        flight is taken as answered now."""
+        self._heap = sorted(w for w in self._heap if w.future.get_loop() is loop)  # a heap too
+        for grant in self._grants:
+            grant.end(now)
+
+    def _give_back(self, grant: Grant) -> None:
+        grant.give_back()
+        self._give_back_shared(grant)
 
     def _grant(self, now: float, due: float, asked_at: float, token: str | None = None) -> Grant:
         grant = Grant(token=token)
@@ -144,15 +215,18 @@ class PollScheduler:
         return grant
 
     def _free_at(self, now: float) -> float:
-        counted = COUNTED
-        self._grants = [g for g in self._grants if g.end > now - counted]
-        # A place frees when the cap-th last read stops counting (-inf: fewer are counted).
-        ends = [-math.inf, *sorted(g.end + counted for g in self._grants)]
-        full = ends[-min(self.reads_per_window, len(ends))]
-        if now < self._pressure_until:
-            reduced = ends[-min(self._reduced_cap, len(ends))]
+        """When this process's count lets the next read start (<= now: at once)."""
+        self._forget_uncounted(now)
+        counted_until = sorted(grant.counts_until() for grant in self._grants)
+        full = _place_frees_at(counted_until, self.reads_per_window)
+        if now < self._pressure_until:  # after a quota refusal: the reduced cap, until then
+            reduced = _place_frees_at(counted_until, self._reduced_cap)
             return min(reduced, max(full, self._pressure_until))
         return full
+
+    def _forget_uncounted(self, now: float) -> None:
+        """Drop the grants that count no more (returned, or answered long enough ago)."""
+        self._grants = [grant for grant in self._grants if grant.counts_at(now)]
 
     def _wake_dispatcher(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
@@ -160,11 +234,11 @@ class PollScheduler:
 
     async def _dispatch(self) -> None:
         while self._heap:
-            (due, _, asked_at, future), now = self._heap[0], self._clock()
-            if future.done():
+            waiter, now = self._heap[0], self._clock()
+            if waiter.future.done():  # cancelled while it waited
                 heapq.heappop(self._heap)
                 continue
-            at = max(due, self._free_at(now))
+            at = max(waiter.due, self._free_at(now))
             if at <= now + _EPSILON and self._shared is not None:
                 taken = await self._shared.take()
                 if taken.granted:
@@ -173,7 +247,7 @@ class PollScheduler:
                 at = self._clock() + taken.retry_in  # the folder's budget is full for now
             if at <= now + _EPSILON:
                 heapq.heappop(self._heap)
-                future.set_result(self._grant(now, due, asked_at))
+                waiter.future.set_result(self._grant(now, waiter.due, waiter.asked_at))
             else:
                 self._wakeup = asyncio.get_running_loop().create_future()
                 await asyncio.wait([self._wakeup], timeout=None if at == math.inf else at - now)
@@ -182,10 +256,10 @@ class PollScheduler:
         """Give a place the shared store granted to the first waiter due now, if any is left
         (the store may have answered from a thread while a waiter was cancelled)."""
         now = self._clock()
-        while self._heap and self._heap[0][-1].done():
+        while self._heap and self._heap[0].future.done():
             heapq.heappop(self._heap)
-        if self._heap and self._heap[0][0] <= now + _EPSILON:
-            due, _, asked_at, future = heapq.heappop(self._heap)
-            future.set_result(self._grant(now, due, asked_at, token))
+        if self._heap and self._heap[0].due <= now + _EPSILON:
+            waiter = heapq.heappop(self._heap)
+            waiter.future.set_result(self._grant(now, waiter.due, waiter.asked_at, token))
         elif token is not None and self._shared is not None:
             self._shared.release(token)

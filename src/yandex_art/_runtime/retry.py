@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from . import logs
 from .errors import TransportError
+from .validation import Bounds, check_within
 
 T = TypeVar("T")
 _LOG = logs.get("retry")
@@ -124,12 +125,7 @@ class NoRetryPolicy(RetryPolicy):
 def _check_range(
     name: str, value: float, low: float, high: float = math.inf, *, integer: bool = False
 ) -> None:  # value is what the caller passed, whatever the annotation says
-    if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
-        raise TypeError(
-            f"{name} must be {'an int' if integer else 'a number'}, not {type(value).__name__}"
-        )
-    if not low <= value <= high:  # also rejects NaN
-        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value!r}")
+    check_within(name, value, Bounds(integer=integer, minimum=low, maximum=high, finite=False))
 
 
 async def call_with_retry(

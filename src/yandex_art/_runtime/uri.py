@@ -73,18 +73,7 @@ def resolve_model_uri(
         raise InvalidArgumentError("model_name", "must be a model name or URI, got an empty string")
 
     if "://" in model_name:
-        try:
-            parsed = parse_model_uri(model_name)
-        except InvalidArgumentError as exc:
-            raise InvalidArgumentError("model_name", exc.problem) from None
-        if parsed.scheme != scheme:
-            raise InvalidArgumentError(
-                "model_name",
-                f"model URI {model_name!r} has scheme {parsed.scheme!r}; "
-                f"this model needs {scheme}://",
-            )
-        return model_name
-
+        return _checked_uri(model_name, scheme)
     if not _SEGMENT.fullmatch(model_name):
         raise InvalidArgumentError(
             "model_name", f"{model_name!r} must not contain '/' or whitespace"
@@ -107,3 +96,17 @@ def resolve_model_uri(
     except InvalidArgumentError as exc:
         raise InvalidArgumentError("model_version", exc.problem) from None
     return uri
+
+
+def _checked_uri(model_name: str, scheme: str) -> str:
+    """A model name given as a whole URI: it must parse, with this model's scheme."""
+    try:
+        parsed = parse_model_uri(model_name)
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError("model_name", exc.problem) from None
+    if parsed.scheme != scheme:
+        raise InvalidArgumentError(
+            "model_name",
+            f"model URI {model_name!r} has scheme {parsed.scheme!r}; this model needs {scheme}://",
+        )
+    return model_name

@@ -14,10 +14,14 @@ extra (aiohttp, Pillow).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .config import DEFAULT_API_KEY, DEFAULT_FOLDER_ID, EmulatorConfig, EmulatorConfigError
-from .faults import Faults
-from .server import Emulator
-from .service import EmulatorStats, OperationStats
+
+if TYPE_CHECKING:
+    from .faults import Faults
+    from .server import Emulator
+    from .service import EmulatorStats, OperationStats
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -29,3 +33,26 @@ __all__ = [
     "Faults",
     "OperationStats",
 ]
+
+
+# WHY the servers load on first use: they need the [emulator] extra (grpclib, aiohttp,
+# Pillow) and tens of milliseconds to import, while the configuration needs neither. The
+# CLI reads EmulatorConfig's defaults for its flags on every run, with or without the extra.
+def __getattr__(name: str) -> Any:
+    value: Any
+    if name == "Emulator":
+        from . import server
+
+        value = server.Emulator
+    elif name == "Faults":
+        from . import faults
+
+        value = faults.Faults
+    elif name in ("EmulatorStats", "OperationStats"):
+        from . import service
+
+        value = getattr(service, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value  # later lookups find it without this function
+    return value

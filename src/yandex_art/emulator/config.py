@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
+from .._runtime.validation import Bounds, check_within
 from .images import DEFAULT_LONG_SIDE, MAX_SIDE
 
 __all__ = [
@@ -34,13 +33,15 @@ class EmulatorConfigError(ValueError):
 
 
 def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` names a loopback address (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    """Whether ``host`` names a loopback address (``localhost``, 127.0.0.0/8, ``::1``).
+
+    The SDK's own test, the one that lets a client speak plaintext to a local emulator:
+    what the emulator binds without ``allow_remote`` is what a client trusts as local.
+    """
+    # Imported here: the configuration stays importable without loading the client.
+    from .._runtime.client_core import Endpoint
+
+    return Endpoint(host.strip("[]"), 0).is_loopback
 
 
 def _keys(value: Iterable[str] | None, name: str) -> frozenset[str] | None:
@@ -184,11 +185,8 @@ class EmulatorConfig:
 
 
 def _number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise EmulatorConfigError(f"{name} must be a number, got {value!r}")
+    """A finite number >= 0, checked by the SDK's one number check."""
     try:
-        finite = math.isfinite(value)
-    except OverflowError:
-        finite = False
-    if not finite or value < 0:
-        raise EmulatorConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+        check_within(name, value, Bounds(minimum=0))
+    except (TypeError, ValueError) as exc:
+        raise EmulatorConfigError(str(exc)) from None

@@ -6,13 +6,14 @@ while the emulator serves on another.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from grpclib.const import Status
+
+from .._runtime.validation import Bounds, check_within
 
 __all__ = ["METHODS", "CallFault", "Faults", "GenerationFault", "method_name", "status_of"]
 
@@ -148,14 +149,7 @@ class Faults:
     def set_latency(self, method: str, seconds: float) -> None:
         """Every call of ``method`` waits ``seconds`` before being served (0 removes it)."""
         name = method_name(method)
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise TypeError("seconds must be a number")
-        try:
-            value = float(seconds)
-        except OverflowError:
-            value = math.inf
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"seconds must be a finite number >= 0, got {seconds!r}")
+        value = check_within("seconds", seconds, Bounds(minimum=0))
         with self._lock:
             self._latency[name] = value
             self._latency_set.add(name)

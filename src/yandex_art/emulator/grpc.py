@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -48,7 +49,7 @@ from .._runtime.fields import RpcRule, build
 from .faults import status_of
 from .service import EmulatorError, EmulatorService, OperationView, result_values
 
-__all__ = ["GrpcServer", "build_server", "to_proto"]
+__all__ = ["MAX_MESSAGE_BYTES", "GrpcServer", "build_server", "receive", "to_proto"]
 
 # WHY: hpack, under grpclib, logs every header it decodes at DEBUG, ``authorization``
 # included, so an application with ``logging.basicConfig(level=DEBUG)`` would print the
@@ -135,10 +136,48 @@ class _Service:
     @staticmethod
     def _handler(method: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[None]]:
         async def handle(stream: Any) -> None:
-            request = await stream.recv_message()
+            request = await receive(stream)
             await stream.send_message(await method(request))
 
         return handle
+
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+"""The largest request message accepted (grpcio's default receive limit)."""
+
+
+async def receive(stream: Any) -> Any:
+    """The request message of a unary call, its size checked before it is read.
+
+    WHY: grpclib's ``recv_message`` reads as many bytes as the 5-byte prefix announces,
+    buffering (and acknowledging) every frame of a 100 MB message before anything can
+    refuse it, and trusting a 4 GiB prefix; here the prefix is read first and a message
+    over the limit is refused with RESOURCE_EXHAUSTED (as grpcio does) while the rest of
+    it is still unread: the stream is then reset, its bytes never buffered.
+    """
+    raw = stream._stream  # grpclib's HTTP/2 stream: read in parts, not in one message
+    prefix = await raw.recv_data(5)
+    if len(prefix) != 5:
+        raise GRPCError(Status.INVALID_ARGUMENT, "the request has no message")
+    if prefix[0] not in (0, 1):
+        raise GRPCError(Status.INVALID_ARGUMENT, "the message's compressed flag is not 0 or 1")
+    if prefix[0] == 1:
+        raise GRPCError(Status.UNIMPLEMENTED, "compressed messages are not supported")
+    length = int.from_bytes(prefix[1:], "big")
+    if length > MAX_MESSAGE_BYTES:
+        raise GRPCError(
+            Status.RESOURCE_EXHAUSTED,
+            f"the request message is {length} bytes; at most {MAX_MESSAGE_BYTES} are accepted",
+        )
+    data = await raw.recv_data(length) if length else b""
+    if len(data) != length:
+        raise GRPCError(Status.INVALID_ARGUMENT, "the request message is cut short")
+    message = stream._codec.decode(data, stream._recv_type)
+    (message,) = await stream._dispatch.recv_message(message)  # the RecvMessage event hooks
+    stream._messages_received += 1  # the bookkeeping grpclib's own reading does
+    raw.connection.messages_received += 1
+    raw.connection.last_message_received = time.monotonic()
+    return message
 
 
 class _Generation(_Service):

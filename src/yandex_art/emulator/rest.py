@@ -196,8 +196,16 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body accepted (aiohttp's default, set explicitly)."""
+
+
 async def _json_body(request: web.Request) -> Any:
-    raw = await request.read()
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        # Refused by its declared length, before a byte of it is buffered.
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=length)
+    raw = await request.read()  # no declared length: read() stops at client_max_size
     if not raw.strip():
         raise EmulatorError(Status.INVALID_ARGUMENT, "the request body is empty; send JSON")
     try:
@@ -343,7 +351,7 @@ async def _answer_errors(request: web.Request, handler: Handler) -> web.StreamRe
 
 def build_app(service: EmulatorService) -> web.Application:
     """The aiohttp application serving ``service``."""
-    app = web.Application(middlewares=[_answer_errors])
+    app = web.Application(middlewares=[_answer_errors], client_max_size=MAX_BODY_BYTES)
     app[_SERVICE_KEY] = service
     for rpc in RULES.RPCS:  # every rpc of the image service with an http rule
         if rpc.http_method is not None and rpc.http_path is not None:

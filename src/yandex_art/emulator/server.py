@@ -25,7 +25,7 @@ from .config import (
 )
 from .faults import Faults
 from .service import EmulatorError, EmulatorService, EmulatorStats
-from .state import load_state, save_state
+from .state import load_state, remove_stale_temporaries, save_state
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -264,6 +264,7 @@ class Emulator:
         """Lock the state file, load it (refusing corruption) and prove it can be written."""
         self._lock_file = _lock(path)
         try:
+            remove_stale_temporaries(path)  # a kill -9 during a write leaves one
             self._service.load(load_state(path, now=time.time(), now_monotonic=time.monotonic()))
             self._saved_version = -1
             self._write(-1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import enum
 import hashlib
 import math
@@ -26,6 +27,7 @@ from grpclib.const import Status
 
 from .._gen import image_generation_rules as RULES
 from .._runtime import fields
+from .._runtime.errors import HTTP_STATUS_OF_CODE
 from .._runtime.validation import INT64_MAX
 from .config import EmulatorConfig
 from .faults import METHODS, Faults, GenerationFault
@@ -51,24 +53,10 @@ _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _PURGE_EVERY = 1.0
 
 HTTP_STATUS: dict[Status, int] = {
-    Status.CANCELLED: 499,
-    Status.UNKNOWN: 500,
-    Status.INVALID_ARGUMENT: 400,
-    Status.DEADLINE_EXCEEDED: 504,
-    Status.NOT_FOUND: 404,
-    Status.ALREADY_EXISTS: 409,
-    Status.PERMISSION_DENIED: 403,
-    Status.RESOURCE_EXHAUSTED: 429,
-    Status.FAILED_PRECONDITION: 400,
-    Status.ABORTED: 409,
-    Status.OUT_OF_RANGE: 400,
-    Status.UNIMPLEMENTED: 501,
-    Status.INTERNAL: 500,
-    Status.UNAVAILABLE: 503,
-    Status.DATA_LOSS: 500,
-    Status.UNAUTHENTICATED: 401,
+    status: HTTP_STATUS_OF_CODE[status.name] for status in Status if status is not Status.OK
 }
-"""HTTP status of each gRPC status, as the REST gateway answers it."""
+"""HTTP status of each gRPC status, as the REST gateway answers it: the SDK's one table of
+codes (``_runtime.errors``), which the SDK's REST reader inverts."""
 
 
 _MAX_KEYS = 100_000
@@ -368,6 +356,8 @@ class EmulatorService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._by_key: dict[tuple[str | None, str], str] = {}
         """(authorization, idempotency-key) -> the operation it started."""
+        self._starting: dict[tuple[str | None, str], asyncio.Future[None]] = {}
+        """Keys whose Generate is being started now (their record does not exist yet)."""
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -507,13 +497,40 @@ class EmulatorService:
         with another message type than the image (``result_type_url``) ends
         with an empty message of that type: the emulator draws images only.
         """
-        if idempotency_key:
+        if not idempotency_key:
+            return await self._start(params, authorization, None, result_type_url)
+        slot = (authorization, idempotency_key)
+        while True:
             with self._lock:
-                known = self._by_key.get((authorization, idempotency_key))
+                known = self._by_key.get(slot)
                 record = self._records.get(known) if known else None
                 if record is not None:
                     self._repeats += 1
                     return self._view(record)
+                starting = self._starting.get(slot)
+                if starting is None:
+                    # WHY: the image is drawn between the key's check and its record; a
+                    # repeat arriving then (a batch rerun right after a kill -9) must wait
+                    # for this start, not begin a second generation.
+                    mine = self._starting[slot] = asyncio.get_running_loop().create_future()
+                    break
+            with contextlib.suppress(Exception):
+                await asyncio.shield(starting)  # then look again: started, or failed
+        try:
+            return await self._start(params, authorization, idempotency_key, result_type_url)
+        finally:
+            with self._lock:
+                self._starting.pop(slot, None)
+            if not mine.done():
+                mine.set_result(None)
+
+    async def _start(
+        self,
+        params: GenerationParams,
+        authorization: str | None,
+        idempotency_key: str | None,
+        result_type_url: str,
+    ) -> OperationView:
         loop = asyncio.get_running_loop()
         with self._lock:
             seed = params.seed or self._rng.randrange(1, INT64_MAX)

@@ -14,7 +14,7 @@ from .._runtime.validation import INT64_MAX, INT64_MIN
 from .config import EmulatorConfigError
 from .images import MAX_SIDE, SUPPORTED_MIME_TYPES, prompt_digest
 
-__all__ = ["Outcome", "Record", "load_state", "save_state"]
+__all__ = ["Outcome", "Record", "load_state", "remove_stale_temporaries", "save_state"]
 
 STATE_VERSION = 2
 
@@ -160,7 +160,9 @@ def load_state(path: Path, *, now: float, now_monotonic: float) -> list[Record]:
         ) from None
     try:
         data = json.loads(raw.decode("utf-8"))
-        if not isinstance(data, dict) or data.get("version") not in (1, STATE_VERSION):
+        version = data.get("version") if isinstance(data, dict) else None
+        # WHY the type: True == 1 and 2.0 == 2 in Python, and neither is a version we wrote.
+        if type(version) is not int or version not in (1, STATE_VERSION):
             raise ValueError(f"expected a JSON object with version {STATE_VERSION}")
         items = data.get("operations")
         if not isinstance(items, list):
@@ -183,7 +185,7 @@ def save_state(path: Path, records: list[dict[str, Any]]) -> None:
     """Write the records to ``path`` atomically (temporary file, fsync, rename)."""
     payload = json.dumps({"version": STATE_VERSION, "operations": records}, separators=(",", ":"))
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(payload)
@@ -196,3 +198,25 @@ def save_state(path: Path, records: list[dict[str, Any]]) -> None:
         except OSError:
             pass
         raise
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}.emulator-"
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporary files of writes a kill cut short (call with the state's lock held:
+    then no other emulator is writing one). Only names :func:`save_state` makes are touched."""
+    directory = path.parent if str(path.parent) else Path(".")
+    prefix = _tmp_prefix(path)
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if name.startswith(prefix) and name.endswith(".tmp") and len(name) <= len(prefix) + 20:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
