@@ -396,9 +396,10 @@ def test_completion_lag_and_reads_with_learned_history(sim: Sim, duration: float
     measured = [_measure(sim, duration) for _ in range(15)]
     lags = [lag for lag, _ in measured]
     reads = [n for _, n in measured]
-    # The dense step is at least 2.5% of the duration (PollPolicy.dense_step_fraction):
-    # a result is noticed within a step, in the median within about half of one.
-    step = max(0.25, 0.025 * duration)
+    # The dense step has a floor (PollPolicy.min_dense_step, dense_step_fraction of the
+    # duration): a result is noticed within a step, in the median within about half of one.
+    policy = PollPolicy()
+    step = max(policy.min_dense_step, policy.dense_step_fraction * duration)
     assert max(lags) < 2 * step
     assert statistics.median(lags) < step
     assert statistics.median(reads) <= LEARNED_READS[duration]

@@ -281,12 +281,14 @@ def test_plan_with_history_reads_sparsely_then_densely() -> None:
 
 def test_a_narrow_window_reads_no_closer_than_the_minimum_step() -> None:
     policy = PollPolicy(jitter=0.0)
-    # Eight durations within 40 ms of 8 s: a window of ~0.5 s, but reads stay >= 0.25 s
-    # and >= 2.5% of the duration apart, so close history cannot buy lag with reads.
+    # Eight durations within 40 ms of 8 s: a window of ~0.5 s, but reads stay at least
+    # min_dense_step and dense_step_fraction of the duration apart, so close history cannot
+    # buy lag with reads.
     history = tuple(8.0 + 0.005 * i for i in range(8))
     lo, hi, step = policy.window(history)
     assert (hi - lo) / policy.dense_reads < policy.min_dense_step
-    assert step == pytest.approx(max(policy.min_dense_step, 0.025 * 8.0))
+    floor = max(policy.min_dense_step, policy.dense_step_fraction * quantile(history, 0.5))
+    assert step == pytest.approx(floor) and step > 0.25
     short = policy.window((0.5, 0.52, 0.55))
     assert short[2] == pytest.approx(policy.min_dense_step)
 
