@@ -34,6 +34,11 @@ allowed) says otherwise. The whole vocabulary:
     (pytest-asyncio's default) and once with ``auto``, with the plugin's
     ``--yandex-art-generation-seconds 0.01`` to keep it quick. Every test must
     pass, none may be skipped.
+``<!-- docs-test: pytest record -->``
+    The same, for a suite of ``yandex_art_cassette`` tests: it is first run once
+    with ``--yandex-art-record`` through a recording proxy in front of the
+    plugin's emulator (``YC_API_KEY``/``YC_FOLDER_ID`` its credentials), which
+    writes its cassettes, then in both modes as above, replaying them.
 
 Any other ``docs-test`` comment, or one not followed by a python block, is an error.
 """
@@ -46,7 +51,7 @@ import re
 import subprocess
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +120,7 @@ class Block:
     code: str
     kind: str  # "run", "skip" or "pytest": a fragment takes the kind of its chain
     reason: str = ""
+    record: bool = False  # pytest: record its cassettes first ("pytest record")
     chain: list[Block] = field(default_factory=list, repr=False)  # itself and its fragments
 
     @property
@@ -168,21 +174,21 @@ def _block(
         if not before:
             raise DocsTestError(f"{where}: 'continues' with no python block before it")
         head = before[-1].chain[0]
-        block = Block(path, line, code, head.kind, head.reason, head.chain)
+        block = Block(path, line, code, head.kind, head.reason, head.record, head.chain)
         head.chain.append(block)
         return block
     if directive == "":
         block = Block(path, line, code, "run")
-    elif directive == "pytest":
+    elif directive in ("pytest", "pytest record"):
         if not _FILE_NAME.match(code):
             raise DocsTestError(f"{where}: a pytest block starts with '# <file name>.py'")
-        block = Block(path, line, code, "pytest")
+        block = Block(path, line, code, "pytest", record=directive == "pytest record")
     elif skip := _SKIP.fullmatch(directive):
         block = Block(path, line, code, "skip", skip[1])
     else:
         raise DocsTestError(
             f"{where}: unknown docs-test comment {directive!r} "
-            "(known: 'skip (REASON)', 'continues', 'pytest')"
+            "(known: 'skip (REASON)', 'continues', 'pytest', 'pytest record')"
         )
     block.chain.append(block)
     return block
@@ -212,6 +218,30 @@ def write_project(chain: list[Block], directory: Path) -> None:
         (directory / name).write_text(text)
 
 
+def _pytest_command(mode: str) -> tuple[list[str], dict[str, str]]:
+    # Only the installed plugin (by its pytest11 entry point) and pytest-asyncio:
+    # the run stays quick and does not depend on what else is installed here.
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    command = [sys.executable, "-m", "pytest", "-p", "yandex_art", "-p", "asyncio"]
+    command += ["-p", "no:cacheprovider", "-q", "-rfEs", "-o", f"asyncio_mode={mode}"]
+    command += ["--yandex-art-generation-seconds", GENERATION_SECONDS]
+    return command, env
+
+
+def record_cassettes(directory: Path, emulator: Emulator) -> None:
+    """Run the project once with --yandex-art-record in front of ``emulator``, so that its
+    cassettes exist before the runs that replay them; its output is pytest-record.log."""
+    command, env = _pytest_command("strict")
+    command += ["--yandex-art-record", "--yandex-art-upstream", emulator.grpc_address]
+    command += ["--yandex-art-upstream-rest", emulator.rest_url]
+    env |= {"YC_API_KEY": emulator.api_key or "", "YC_FOLDER_ID": emulator.folder_id}
+    with (directory / "pytest-record.log").open("wb") as log:
+        subprocess.run(
+            command, cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=120
+        )
+
+
 @dataclass
 class PytestRun:
     directory: Path
@@ -219,13 +249,7 @@ class PytestRun:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        # Only the installed plugin (by its pytest11 entry point) and pytest-asyncio:
-        # the run stays quick and does not depend on what else is installed here.
-        env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-        env.pop("PYTEST_ADDOPTS", None)
-        command = [sys.executable, "-m", "pytest", "-p", "yandex_art", "-p", "asyncio"]
-        command += ["-p", "no:cacheprovider", "-q", "-rfEs", "-o", f"asyncio_mode={self.mode}"]
-        command += ["--yandex-art-generation-seconds", GENERATION_SECONDS]
+        command, env = _pytest_command(self.mode)
         with (self.directory / f"pytest-{self.mode}.log").open("wb") as log:
             self.process = subprocess.Popen(
                 command, cwd=self.directory, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -240,6 +264,9 @@ class PytestRun:
             self.process.kill()
             status = self.process.wait()
         output = (self.directory / f"pytest-{self.mode}.log").read_text(errors="replace")
+        recorded = self.directory / "pytest-record.log"
+        if recorded.exists():  # the recording run's output first: its failures explain ours
+            output = "recording run:\n" + recorded.read_text(errors="replace") + "\n" + output
         summary = output.strip().splitlines()[-1] if output.strip() else ""
         counts = {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", summary)}
         return status, counts, output
@@ -276,8 +303,9 @@ class PytestRuns:
     """Every pytest project of the docs (and the runner's own sample), started together
     at the first request so that their waits overlap."""
 
-    def __init__(self, tmp: pytest.TempPathFactory) -> None:
+    def __init__(self, tmp: pytest.TempPathFactory, emulator: Callable[[], Emulator]) -> None:
         self._tmp = tmp
+        self._emulator = emulator
         self._runs: dict[tuple[str, str], PytestRun] = {}
 
     def start_all(self) -> None:
@@ -285,6 +313,8 @@ class PytestRuns:
         for head in [*{id(b.chain[0]): b.chain[0] for b in PYTEST_BLOCKS}.values(), *sample]:
             directory = self._tmp.mktemp("docs-project")
             write_project(head.chain, directory)
+            if head.record:
+                record_cassettes(directory, self._emulator())
             for mode in ASYNCIO_MODES:
                 run = self._runs[head.id, mode] = PytestRun(directory, mode)
                 run.start()
@@ -305,7 +335,9 @@ def pytest_runs(
 ) -> Iterator[PytestRuns]:
     """Started with the module when one of its selected tests needs them, so that the
     subprocesses' waits overlap with the blocks run here."""
-    runs = PytestRuns(tmp_path_factory)
+    runs = PytestRuns(
+        tmp_path_factory, lambda: request.getfixturevalue("yandex_art_emulator_session")
+    )
     if any(
         item.module is request.module and "pytest_runs" in getattr(item, "fixturenames", ())
         for item in request.session.items
