@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from yandex_art import cli_batch
-from yandex_art.cli import EXIT_DISK, EXIT_OK, EXIT_USAGE
-from yandex_art.cli_batch import JOURNAL
+from yandex_art.cli import EXIT_DISK, EXIT_OK, EXIT_USAGE, batch_run
+from yandex_art.cli.batch_journal import JOURNAL
 from yandex_art.emulator import Emulator
 
 from .helpers import run
@@ -116,7 +115,7 @@ def test_a_disk_fault_pauses_the_batch_and_the_rerun_bills_nothing_twice(
 ) -> None:
     prompts = prompts_file(tmp_path / "p.txt", [f"cat {k}" for k in range(12)])
     out = tmp_path / "o"
-    real = cli_batch.write_image
+    real = batch_run.write_image
     writes = 0
 
     def failing(*args: Any, **kwargs: Any) -> str | None:
@@ -126,7 +125,7 @@ def test_a_disk_fault_pauses_the_batch_and_the_rerun_bills_nothing_twice(
             raise OSError(code, "injected")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cli_batch, "write_image", failing)
+    monkeypatch.setattr(batch_run, "write_image", failing)
     code_, text, err = run(*batch(emulator, prompts, out, "--concurrency", "2", "--json"), env=env)
     assert code_ == EXIT_DISK, err
     summary = json.loads(text.splitlines()[-1])
@@ -137,7 +136,7 @@ def test_a_disk_fault_pauses_the_batch_and_the_rerun_bills_nothing_twice(
     assert len(images(out)) == 3
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
-    monkeypatch.setattr(cli_batch, "write_image", real)
+    monkeypatch.setattr(batch_run, "write_image", real)
     code_, _, err = run(*batch(emulator, prompts, out, "--retry-failed"), env=env)
     assert code_ == EXIT_OK, err
     assert generates(emulator) == 12  # every prompt exactly once, across both runs
@@ -150,7 +149,7 @@ def test_an_unwritable_journal_pauses_before_any_generate_it_cannot_record(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from yandex_art import batch_journal
+    from yandex_art.cli import batch_journal
 
     prompts = prompts_file(tmp_path / "p.txt", [f"cat {k}" for k in range(6)])
     out = tmp_path / "o"
@@ -229,7 +228,7 @@ def test_the_cleanup_removes_only_the_tools_own_temporary_files(
 def test_on_a_full_disk_the_journal_gives_up_its_reserve_to_record_an_operation_id(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from yandex_art import batch_journal
+    from yandex_art.cli import batch_journal
 
     journal_ = batch_journal.Journal(tmp_path)
     reserve = tmp_path / batch_journal.RESERVE

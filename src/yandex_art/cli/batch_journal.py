@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import EXIT_USAGE, CliError
+
 __all__ = [
     "JOURNAL",
     "DiskFault",
@@ -88,8 +90,6 @@ class Journal:
     """
 
     def __init__(self, directory: Path) -> None:
-        from .cli import EXIT_USAGE, CliError
-
         self.path = directory / JOURNAL
         self._reserve = directory / RESERVE
         self.states: dict[str, ItemState] = {}
