@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,54 @@ def test_a_journal_of_an_earlier_version_is_adopted_by_the_file_rerun_with_it(
     other = prompts_file(tmp_path / "other.txt", ["a ship", "a dog"])
     code, _, err = run(*batch(emulator, other, out), env=env)
     assert code == EXIT_USAGE and "another PROMPTS file" in err  # bound to p.txt now
+
+
+def test_a_directory_replaced_while_the_batch_runs_pauses_it_and_prints_every_lost_id(
+    emulator: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`rm -rf out && mkdir out` while the batch runs: the open journal would take appends
+    and lose them with the deleted file, so the batch pauses as for a disk fault and prints
+    the operation ids it could not journal."""
+    prompts = prompts_file(tmp_path / "p.txt", [f"cat {k}" for k in range(10)])
+    out = tmp_path / "o"
+    real = batch_run.write_image
+    before: list[str] = []  # the images written before the user replaced the directory
+
+    def user_replaces_the_directory(directory: Path, name: str, *args: Any, **kw: Any) -> Any:
+        if len(before) == 2:
+            shutil.rmtree(out)
+            out.mkdir()
+        if out.joinpath(JOURNAL).exists():
+            before.append(name)
+        return real(directory, name, *args, **kw)
+
+    monkeypatch.setattr(batch_run, "write_image", user_replaces_the_directory)
+    argv = batch(emulator, prompts, out, "--concurrency", "2", "--json")
+    code, text, err = run(*argv, env=env)
+    assert code == EXIT_DISK, err
+    sent = generates(emulator)
+    assert sent <= 3 + 2 + 1  # the ones in flight were finished; no new item was started
+    events = [json.loads(line) for line in text.splitlines()]
+    summary = events[-1]
+    assert summary["event"] == "summary" and summary["exit_code"] == EXIT_DISK
+    # every operation the service started reached the user: the first two were written
+    # (and then deleted by the user), each one after that is listed as not journaled
+    items = {e["item"]: e["operation_id"] for e in events if e["event"] == "item"}
+    assert len(set(items.values())) == sent
+    lost = {u["item"]: u["operation_id"] for u in summary["unjournaled"]}
+    assert len(lost) == len(summary["unjournaled"])  # each once
+    assert lost == {k: op for k, op in items.items() if f"{k}.jpeg" not in before}
+    assert lost and all(f"{k}: {op}" in err for k, op in lost.items())
+    assert "was removed or replaced" in err
+    assert not (out / JOURNAL).exists()
+
+    # The rerun in the new directory keeps the images written there after the replacement.
+    monkeypatch.setattr(batch_run, "write_image", real)
+    kept = len(images(out))
+    code, _, err = run(*batch(emulator, prompts, out), env=env)
+    assert code == EXIT_OK, err
+    assert generates(emulator) == sent + 10 - kept
+    assert len(images(out)) == 10

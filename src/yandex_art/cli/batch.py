@@ -23,7 +23,10 @@ requested again with the same key, so the service can recognise the repeat.
 When an image or a record cannot be written (disk full, permissions, I/O error), no
 Generate starts any more: the operations in flight are finished, the ones whose image
 could not be written stay journaled as started, and the batch exits with ``EXIT_DISK``;
-the rerun after the fix fetches them again, generating nothing twice.
+the rerun after the fix fetches them again, generating nothing twice. A journal removed
+or replaced while the batch runs (its directory deleted, say) is such a fault too; the
+operation ids it could not keep are printed (stderr, and ``unjournaled`` in the
+``--json`` summary), as the rerun cannot know them.
 """
 
 from __future__ import annotations

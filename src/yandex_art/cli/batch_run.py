@@ -19,7 +19,7 @@ from .._runtime.errors import QuotaPausedError
 from .batch_journal import DiskFault, Journal, write_image
 from .batch_plan import Plan, requested_mime
 from .errors import EXIT_DISK, EXIT_OK, EXIT_OPERATION, EXIT_TRANSPORT, describe
-from .output import Output, extension
+from .output import PROG, Output, extension
 from .progress import Cadence, Progress
 
 if TYPE_CHECKING:
@@ -262,11 +262,16 @@ def _paused_line(steps: BatchSteps, directory: Path) -> str | None:
     tally = steps.tally
     if steps.pause.on:
         paid = len(steps.pause.unwritten)
+        advice = (
+            "Rerun the same command to go on: the whole images in the directory count as done"
+            if steps.journal.gone
+            else "Free space or fix permissions, then rerun the same command: the images "
+            "already generated are fetched again, not generated again"
+        )
         return (
             f"batch paused: cannot write in {directory} ({steps.pause.reason()}); "
             f"{paid} image(s) generated but not written, {tally.paused} item(s) not started. "
-            "Free space or fix permissions, then rerun the same command: the images already "
-            "generated are fetched again, not generated again"
+            + advice
         )
     if not tally.paused:
         return None
@@ -289,6 +294,20 @@ def _exit_code(steps: BatchSteps) -> int:
     return code
 
 
+def _report_unjournaled(steps: BatchSteps) -> None:
+    """Operation ids the journal lost: printed, as the rerun cannot know them."""
+    lost = steps.journal.lost
+    if not lost:
+        return
+    steps.out.info(
+        f"{len(lost)} operation id(s) could not be journaled and a rerun cannot know them; "
+        f"fetch any whose image is not in {steps.directory} with "
+        f"`{PROG} attach OPERATION_ID -o FILE`:"
+    )
+    for item, operation_id in lost:
+        steps.out.info(f"  {item}: {operation_id}")
+
+
 def summary(steps: BatchSteps, directory: Path) -> int:
     """Print the run's summary (a line, and the ``summary`` event); returns the exit code."""
     out, tally = steps.out, steps.tally
@@ -297,6 +316,7 @@ def summary(steps: BatchSteps, directory: Path) -> int:
     paused = _paused_line(steps, directory)
     if paused is not None:
         out.line(paused)
+    _report_unjournaled(steps)
     code = _exit_code(steps)
     out.event(
         event="summary",
@@ -304,6 +324,7 @@ def summary(steps: BatchSteps, directory: Path) -> int:
         paused=tally.paused,
         resume_at=tally.resume_at,
         unwritten=[{"item": k, "operation_id": op} for k, op in steps.pause.unwritten],
+        unjournaled=[{"item": k, "operation_id": op} for k, op in steps.journal.lost],
         total=tally.total,
         done=tally.done,
         failed=tally.failed,
