@@ -14,9 +14,10 @@ unavailable, quota); 5 the wait timed out (the operation keeps running);
 The modules, each one concern: ``main`` (the parser and the dispatch), ``output``
 (lines and JSON events), ``progress`` (the one progress renderer), ``errors`` (exit codes,
 errors as messages), ``flags`` (generation and connection flags), ``connection`` (the
-service or an embedded emulator); one module per command: ``generate`` (with
-``generate_image``: where the image goes), ``batch`` (with ``batch_prompts``,
-``batch_plan``, ``batch_run`` and ``batch_journal``), ``emulator`` and ``cassette``.
+service or an embedded emulator), ``serving`` (the stop of the serving commands); one
+module per command: ``generate`` (with ``generate_image``: where the image goes),
+``batch`` (with ``batch_prompts``, ``batch_plan``, ``batch_run`` and ``batch_journal``),
+``emulator`` and ``cassette``.
 Importing the package loads no gRPC, HTTP client or emulator: those wait for a command.
 """
 

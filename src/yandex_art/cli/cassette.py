@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 from typing import Any
 
 from .connection import emulator_module
 from .errors import EXIT_OK, EXIT_OPERATION, EXIT_USAGE, CliError
 from .flags import port
 from .output import Output
+from .serving import stop_on_signals
 
 __all__ = ["register", "run"]
 
@@ -89,13 +89,7 @@ def _backend(args: argparse.Namespace) -> Any:
 async def _serve(args: argparse.Namespace, out: Output) -> None:
     from ..cassette import CassetteServer
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # no signal handlers (Windows, threads)
-            pass
+    stop = stop_on_signals()
     server = CassetteServer(_backend(args), args.host, args.grpc_port, args.rest_port)
     await server.astart()
     try:

@@ -11,13 +11,13 @@ import asyncio
 import dataclasses
 import json
 import os
-import signal
 from typing import Any
 
 from .connection import emulator_module
 from .errors import EXIT_OK, EXIT_USAGE, CliError
 from .flags import non_negative, port
 from .output import PROG, Output
+from .serving import stop_on_signals
 
 __all__ = ["emulator_config", "register", "run"]
 
@@ -135,13 +135,7 @@ async def _serve(args: argparse.Namespace, out: Output) -> None:
     Emulator, EmulatorConfig = module.Emulator, module.EmulatorConfig
 
     config = emulator_config(args, EmulatorConfig)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # no signal handlers (Windows, threads)
-            pass
+    stop = stop_on_signals()
     async with Emulator(config) as emulator:
         # Keys given with --api-key are credentials: never echoed. Without them any
         # key is accepted and the printed one is a placeholder.
