@@ -1,6 +1,6 @@
 """``python -m yandex_art``: the ``yandex-art`` command."""
 
-from .cli import main
+from . import cli
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli.main())

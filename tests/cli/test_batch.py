@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from yandex_art.cli import EXIT_OK, EXIT_OPERATION, EXIT_USAGE
-from yandex_art.cli_batch import JOURNAL
+from yandex_art.cli.batch_journal import JOURNAL
 from yandex_art.emulator import Emulator, EmulatorConfig
 
 from .helpers import run

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from yandex_art import cli_batch
-from yandex_art.cli import EXIT_DISK, EXIT_OK, EXIT_USAGE
-from yandex_art.cli_batch import JOURNAL
+from yandex_art.cli import EXIT_DISK, EXIT_OK, EXIT_USAGE, batch_run
+from yandex_art.cli.batch_journal import JOURNAL
 from yandex_art.emulator import Emulator
 
 from .helpers import run
@@ -116,7 +116,7 @@ def test_a_disk_fault_pauses_the_batch_and_the_rerun_bills_nothing_twice(
 ) -> None:
     prompts = prompts_file(tmp_path / "p.txt", [f"cat {k}" for k in range(12)])
     out = tmp_path / "o"
-    real = cli_batch.write_image
+    real = batch_run.write_image
     writes = 0
 
     def failing(*args: Any, **kwargs: Any) -> str | None:
@@ -126,7 +126,7 @@ def test_a_disk_fault_pauses_the_batch_and_the_rerun_bills_nothing_twice(
             raise OSError(code, "injected")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cli_batch, "write_image", failing)
+    monkeypatch.setattr(batch_run, "write_image", failing)
     code_, text, err = run(*batch(emulator, prompts, out, "--concurrency", "2", "--json"), env=env)
     assert code_ == EXIT_DISK, err
     summary = json.loads(text.splitlines()[-1])
@@ -137,7 +137,7 @@ def test_a_disk_fault_pauses_the_batch_and_the_rerun_bills_nothing_twice(
     assert len(images(out)) == 3
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
 
-    monkeypatch.setattr(cli_batch, "write_image", real)
+    monkeypatch.setattr(batch_run, "write_image", real)
     code_, _, err = run(*batch(emulator, prompts, out, "--retry-failed"), env=env)
     assert code_ == EXIT_OK, err
     assert generates(emulator) == 12  # every prompt exactly once, across both runs
@@ -150,7 +150,7 @@ def test_an_unwritable_journal_pauses_before_any_generate_it_cannot_record(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from yandex_art import batch_journal
+    from yandex_art.cli import batch_journal
 
     prompts = prompts_file(tmp_path / "p.txt", [f"cat {k}" for k in range(6)])
     out = tmp_path / "o"
@@ -229,7 +229,7 @@ def test_the_cleanup_removes_only_the_tools_own_temporary_files(
 def test_on_a_full_disk_the_journal_gives_up_its_reserve_to_record_an_operation_id(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from yandex_art import batch_journal
+    from yandex_art.cli import batch_journal
 
     journal_ = batch_journal.Journal(tmp_path)
     reserve = tmp_path / batch_journal.RESERVE
@@ -267,3 +267,54 @@ def test_a_journal_of_an_earlier_version_is_adopted_by_the_file_rerun_with_it(
     other = prompts_file(tmp_path / "other.txt", ["a ship", "a dog"])
     code, _, err = run(*batch(emulator, other, out), env=env)
     assert code == EXIT_USAGE and "another PROMPTS file" in err  # bound to p.txt now
+
+
+def test_a_directory_replaced_while_the_batch_runs_pauses_it_and_prints_every_lost_id(
+    emulator: Emulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`rm -rf out && mkdir out` while the batch runs: the open journal would take appends
+    and lose them with the deleted file, so the batch pauses as for a disk fault and prints
+    the operation ids it could not journal."""
+    prompts = prompts_file(tmp_path / "p.txt", [f"cat {k}" for k in range(10)])
+    out = tmp_path / "o"
+    real = batch_run.write_image
+    before: list[str] = []  # the images written before the user replaced the directory
+
+    def user_replaces_the_directory(directory: Path, name: str, *args: Any, **kw: Any) -> Any:
+        if len(before) == 2:
+            shutil.rmtree(out)
+            out.mkdir()
+        if out.joinpath(JOURNAL).exists():
+            before.append(name)
+        return real(directory, name, *args, **kw)
+
+    monkeypatch.setattr(batch_run, "write_image", user_replaces_the_directory)
+    argv = batch(emulator, prompts, out, "--concurrency", "2", "--json")
+    code, text, err = run(*argv, env=env)
+    assert code == EXIT_DISK, err
+    sent = generates(emulator)
+    assert sent <= 3 + 2 + 1  # the ones in flight were finished; no new item was started
+    events = [json.loads(line) for line in text.splitlines()]
+    summary = events[-1]
+    assert summary["event"] == "summary" and summary["exit_code"] == EXIT_DISK
+    # every operation the service started reached the user: the first two were written
+    # (and then deleted by the user), each one after that is listed as not journaled
+    items = {e["item"]: e["operation_id"] for e in events if e["event"] == "item"}
+    assert len(set(items.values())) == sent
+    lost = {u["item"]: u["operation_id"] for u in summary["unjournaled"]}
+    assert len(lost) == len(summary["unjournaled"])  # each once
+    assert lost == {k: op for k, op in items.items() if f"{k}.jpeg" not in before}
+    assert lost and all(f"{k}: {op}" in err for k, op in lost.items())
+    assert "was removed or replaced" in err
+    assert not (out / JOURNAL).exists()
+
+    # The rerun in the new directory keeps the images written there after the replacement.
+    monkeypatch.setattr(batch_run, "write_image", real)
+    kept = len(images(out))
+    code, _, err = run(*batch(emulator, prompts, out), env=env)
+    assert code == EXIT_OK, err
+    assert generates(emulator) == sent + 10 - kept
+    assert len(images(out)) == 10

@@ -216,7 +216,8 @@ def test_emulator_rejects_remote_host_without_flag() -> None:
 
 
 def test_the_emulator_command_defaults_are_the_emulator_configs() -> None:
-    from yandex_art.cli import build_parser, emulator_config
+    from yandex_art.cli import build_parser
+    from yandex_art.cli.emulator import emulator_config
     from yandex_art.emulator import EmulatorConfig
 
     args = build_parser().parse_args(["emulator"])

@@ -17,7 +17,6 @@ import pytest
 from PIL import Image
 
 import yandex_art.cli as cli
-import yandex_art.cli_batch as cli_batch
 from yandex_art.cli import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -28,6 +27,8 @@ from yandex_art.cli import (
     EXIT_USAGE,
     build_parser,
 )
+from yandex_art.cli import batch as cli_batch
+from yandex_art.cli import generate as cli_generate
 from yandex_art.emulator import Emulator
 
 from .helpers import run
@@ -63,7 +64,7 @@ def test_exit_1_unexpected_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     def broken(data: bytes) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(cli, "_image_size", broken)
+    monkeypatch.setattr(cli_generate, "image_size", broken)
     code, out, err = run("generate", "--emulator", "--json", "-o", str(tmp_path / "a"), "cat")
     assert code == EXIT_FAILURE
     assert "RuntimeError: a bug" in err
@@ -186,7 +187,7 @@ def test_exit_130_interrupted_prints_the_whole_resume_command(
     async def interrupted(*args: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_finish", interrupted)
+    monkeypatch.setattr(cli_generate, "_finish", interrupted)
     target = tmp_path / "it's.png"
     code, out, err = run(
         "generate", "--endpoint", emulator.grpc_address, "--folder-id", emulator.folder_id,

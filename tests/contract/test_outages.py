@@ -419,7 +419,7 @@ def test_a_cli_batch_at_concurrency_64_rides_out_a_restart(tmp_path: Path) -> No
     import subprocess
     import sys
 
-    from yandex_art.cli_batch import JOURNAL
+    from yandex_art.cli.batch_journal import JOURNAL
 
     emulator = EmulatorProcess(tmp_path / "state.json", generation_seconds=3.0, read_quota=50)
     emulator.start()

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .batch_journal import FORMAT, Journal, is_whole_image, item_digest, set_aside
+from .batch_prompts import Item
+from .errors import EXIT_DISK, EXIT_USAGE, CliError
+from .flags import generation_options
 
 if TYPE_CHECKING:
-    from ._runtime.batch import BatchRequest
-    from .cli_batch import _Item
+    from .._runtime.batch import BatchRequest
 
 __all__ = ["Plan", "plan_items", "requested_mime"]
 
@@ -31,7 +33,7 @@ class Plan:
     resent: int = 0
 
 
-def _item_options(item: _Item, defaults: Mapping[str, Any]) -> dict[str, Any]:
+def _item_options(item: Item, defaults: Mapping[str, Any]) -> dict[str, Any]:
     options = dict(defaults)  # the command's flags; the item's own values win
     if item.seed is not None:
         options["seed"] = item.seed
@@ -42,8 +44,6 @@ def _item_options(item: _Item, defaults: Mapping[str, Any]) -> dict[str, Any]:
 
 def _bind(journal: Journal, source: str, digests: Mapping[str, str], args: Any) -> None:
     """Tie the journal to this PROMPTS file; a journal of another one is refused."""
-    from .cli import EXIT_USAGE, CliError
-
     header = journal.header
     theirs = header.get("prompts") if header else None
     if header is not None and theirs == source:
@@ -71,10 +71,8 @@ def _bind(journal: Journal, source: str, digests: Mapping[str, str], args: Any) 
 
 
 def plan_items(
-    journal: Journal, items: list[_Item], args: Any, directory: Path, extension: str
+    journal: Journal, items: list[Item], args: Any, directory: Path, extension: str
 ) -> Plan:
-    from .cli import generation_options
-
     defaults = generation_options(args)
     plan = Plan()
     options = {item.key: _item_options(item, defaults) for item in items}
@@ -92,14 +90,13 @@ def plan_items(
 def _settle(
     journal: Journal,
     plan: Plan,
-    item: _Item,
+    item: Item,
     options: dict[str, Any],
     image: Path,
     retry_failed: bool,
 ) -> BatchRequest | None:
     """The request item needs, or None when it is settled (done, or failed before)."""
-    from ._runtime.batch import BatchRequest
-    from .cli import EXIT_DISK, CliError
+    from .._runtime.batch import BatchRequest
 
     digest, state = plan.digests[item.key], journal.states.get(item.key)
     if state is not None and state.digest is not None and state.digest != digest:
@@ -138,6 +135,4 @@ def _settle(
 
 
 def requested_mime(args: Any) -> str:
-    from .cli import generation_options
-
     return str(generation_options(args).get("mime_type") or "image/jpeg")

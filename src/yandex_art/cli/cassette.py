@@ -11,20 +11,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 from typing import Any
+
+from .connection import emulator_module
+from .errors import EXIT_OK, EXIT_OPERATION, EXIT_USAGE, CliError
+from .flags import port
+from .output import Output
+from .serving import stop_on_signals
 
 __all__ = ["register", "run"]
 
 
-def _ports(parser: argparse.ArgumentParser, port: Any) -> None:
+def _ports(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (127.0.0.1)")
     parser.add_argument("--grpc-port", type=port, default=0, help="gRPC port (0: a free one)")
     parser.add_argument("--rest-port", type=port, default=0, help="REST port (0: a free one)")
 
 
-def register(commands: Any, port: Any) -> None:
-    """Add the ``cassette`` command (called by ``cli.build_parser``)."""
+def register(commands: Any) -> None:
+    """Add the ``cassette`` command (called by ``main.build_parser``)."""
     cassette = commands.add_parser(
         "cassette",
         help="record the service's answers, replay them, check them against the specs",
@@ -49,7 +54,7 @@ def register(commands: Any, port: Any) -> None:
         action="store_true",
         help="keep each image as a small one of the same type and proportions",
     )
-    _ports(record, port)
+    _ports(record)
     replay = actions.add_parser(
         "replay",
         help="serve recorded answers over gRPC and REST",
@@ -57,7 +62,7 @@ def register(commands: Any, port: Any) -> None:
         "SDK's .gprc.json); the first stdout line is a JSON object with the addresses.",
     )
     replay.add_argument("cassettes", nargs="+", metavar="FILE")
-    _ports(replay, port)
+    _ports(replay)
     verify = actions.add_parser(
         "verify",
         help="report what recordings hold that the specs lack",
@@ -69,7 +74,7 @@ def register(commands: Any, port: Any) -> None:
 
 
 def _backend(args: argparse.Namespace) -> Any:
-    from .cassette import Recorder, Replayer
+    from ..cassette import Recorder, Replayer
 
     if args.cassette_command == "record":
         return Recorder(
@@ -81,16 +86,10 @@ def _backend(args: argparse.Namespace) -> Any:
     return Replayer.from_files(args.cassettes)
 
 
-async def _serve(args: argparse.Namespace, out: Any) -> None:
-    from .cassette import CassetteServer
+async def _serve(args: argparse.Namespace, out: Output) -> None:
+    from ..cassette import CassetteServer
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # no signal handlers (Windows, threads)
-            pass
+    stop = stop_on_signals()
     server = CassetteServer(_backend(args), args.host, args.grpc_port, args.rest_port)
     await server.astart()
     try:
@@ -109,9 +108,8 @@ async def _serve(args: argparse.Namespace, out: Any) -> None:
         out.info(f"note: {problem}")
 
 
-def _verify(args: argparse.Namespace, out: Any) -> int:
-    from .cassette import load, verify
-    from .cli import EXIT_OK, EXIT_OPERATION
+def _verify(args: argparse.Namespace, out: Output) -> int:
+    from ..cassette import load, verify
 
     found = 0
     for path in args.cassettes:
@@ -130,12 +128,10 @@ def _verify(args: argparse.Namespace, out: Any) -> int:
     return EXIT_OPERATION if found else EXIT_OK
 
 
-def run(args: argparse.Namespace, out: Any) -> int:
-    """Run ``yandex-art cassette ...`` (called by ``cli.main``)."""
-    from .cli import EXIT_OK, EXIT_USAGE, CliError, _emulator_module
-
-    emulator = _emulator_module()  # aiohttp, grpclib and Pillow: the [emulator] extra
-    from .cassette import CassetteError
+def run(args: argparse.Namespace, out: Output) -> int:
+    """Run ``yandex-art cassette ...`` (called by ``main.main``)."""
+    emulator = emulator_module()  # aiohttp, grpclib and Pillow: the [emulator] extra
+    from ..cassette import CassetteError
 
     try:
         if args.cassette_command == "verify":

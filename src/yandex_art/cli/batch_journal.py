@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .errors import EXIT_USAGE, CliError
+
 __all__ = [
     "JOURNAL",
     "DiskFault",
@@ -84,12 +86,12 @@ class Journal:
     """Append-only JSON lines; one process at a time (an advisory lock on the file).
 
     :meth:`write` never raises: a record the disk refused sets :attr:`fault`, and the
-    batch pauses (the operation id it carried is printed instead).
+    batch pauses (the operation id it carried is printed instead). So does a journal file
+    that is no longer at :attr:`path` (its directory removed or replaced while the batch
+    runs): appends to it would succeed and be lost with it.
     """
 
     def __init__(self, directory: Path) -> None:
-        from .cli import EXIT_USAGE, CliError
-
         self.path = directory / JOURNAL
         self._reserve = directory / RESERVE
         self.states: dict[str, ItemState] = {}
@@ -97,6 +99,8 @@ class Journal:
         self.bad_lines = 0  # lines skipped: cut short, not UTF-8, not JSON, not a record
         self.last_time = 0.0  # wall-clock time of the latest record
         self.fault: OSError | None = None
+        self.lost: list[tuple[str, str]] = []  # (item, operation id) of records not journaled
+        self._gone = False  # the file is no longer at self.path: nothing more is written
         try:
             self._file: IO[bytes] = open(self.path, "a+b")
         except OSError as exc:
@@ -121,6 +125,11 @@ class Journal:
             self._append(b"\n", sync=False)
         with contextlib.suppress(OSError):
             self._reserve.write_bytes(bytes(_RESERVE_BYTES))
+
+    @property
+    def gone(self) -> bool:
+        """Whether the file was found removed or replaced (nothing is written to it since)."""
+        return self._gone
 
     @property
     def empty(self) -> bool:
@@ -163,23 +172,52 @@ class Journal:
         record["t"] = round(time.time(), 3)
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
         written = self._append(line, sync=sync)
+        item, operation_id = _text(record.get("item")), _text(record.get("operation_id"))
+        if not written and item and operation_id and (item, operation_id) not in self.lost:
+            self.lost.append((item, operation_id))  # once, though started and done both fail
         if "item" in record:
             self._fold(record)
         return written
 
     def _append(self, data: bytes, *, sync: bool) -> bool:
+        if self._gone:
+            return False
         try:
             self._file.write(data)
             self._flush(sync)
+            self._check_in_place()
         except OSError as exc:
             self.fault = self.fault or exc  # the batch pauses, whether the retry works or not
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not self._give_up_reserve():
                 return False
             try:
                 self._flush(sync)  # the record is still in the file's buffer
+                self._check_in_place()
             except OSError:
                 return False
         return True
+
+    def _check_in_place(self) -> None:
+        """Raise if our file is no longer the one at ``self.path``.
+
+        WHY: a removed (or replaced) directory takes the journal with it while the open
+        file keeps accepting appends, so every operation id journaled after that would
+        be lost without an error. Checked after each append (two stat calls), so the
+        record just written is counted lost and reported.
+        """
+        try:
+            ours = os.fstat(self._file.fileno())
+            there = os.stat(self.path)
+            in_place = ours.st_nlink > 0 and (ours.st_dev, ours.st_ino) == (
+                there.st_dev,
+                there.st_ino,
+            )
+        except OSError:
+            in_place = False
+        if not in_place:
+            self._gone = True
+            message = f"{self.path} was removed or replaced while the batch ran"
+            raise OSError(errno.ENOENT, message)
 
     def _flush(self, sync: bool) -> None:
         self._file.flush()
