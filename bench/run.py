@@ -98,6 +98,15 @@ def ensure_ours_venv(venv: Path, base_python: str) -> Path:
     return python
 
 
+def compile_ours(python: Path) -> None:
+    """Byte-compile this SDK's source, as ``pip install`` does for a wheel (and did for the
+    official SDK's venv). An editable install imports from the tree, where nothing writes
+    ``.pyc`` files when PYTHONDONTWRITEBYTECODE is set: every cold start would then compile
+    every module, a cost no installed user pays."""
+    for folder in (ROOT / "src", ROOT / "generated"):
+        subprocess.run([str(python), "-m", "compileall", "-q", str(folder)], check=True)
+
+
 def ensure_official_venv(venv: Path, base_python: str) -> Path:
     """The official SDK's interpreter: ``venv`` with the pinned SDK, created when missing."""
     python = venv_python(venv)
@@ -818,6 +827,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tools_python = sys.executable  # the emulator and the generator
     ours_python = args.ours_python or ensure_ours_venv(args.ours_venv, sys.executable)
+    compile_ours(Path(ours_python))
     official_python = ensure_official_venv(args.official_venv, sys.executable)
     log_dir = args.out.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
