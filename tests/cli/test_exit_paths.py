@@ -316,6 +316,13 @@ def test_readme_exit_code_table_matches_the_codes_of_the_cli() -> None:
     assert sorted(listed) == sorted(defined) == [0, 1, 2, 3, 4, 5, 6, 130]
 
 
+def test_help_names_every_exit_code() -> None:
+    epilog = cli.build_parser().epilog or ""
+    defined = sorted(value for name, value in vars(cli).items() if name.startswith("EXIT_"))
+    named = sorted(int(code) for code in re.findall(r"(?:codes: |, )(\d+) ", epilog))
+    assert named == defined, epilog
+
+
 # -- file names follow the image's type ---------------------------------------------------------
 
 

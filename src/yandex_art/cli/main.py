@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Credentials come from YC_API_KEY, YC_IAM_TOKEN or YC_OAUTH_TOKEN; the folder "
         "from YC_FOLDER_ID. Exit codes: 0 ok, 1 unexpected failure, 2 usage/configuration, "
         "3 operation failed (batch: some items), 4 transport error, 5 timed out, "
-        "130 interrupted.",
+        "6 batch paused by a disk fault (rerun to resume), 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
