@@ -362,6 +362,12 @@ def _prepend_proto_header(path: Path, specs: Specs) -> None:
     )
 
 
+def _bytecode(rel: Path) -> bool:
+    """Python's own cache (``__pycache__``): written by whoever imports the generated
+    package, never by the generator, so neither drift nor something to delete."""
+    return "__pycache__" in rel.parts
+
+
 def write(stage: Path, out: Path) -> list[str]:
     """Makes ``out/yandex_art/_gen`` equal to the staged tree, touching only what differs."""
     changed: list[str] = []
@@ -370,6 +376,8 @@ def write(stage: Path, out: Path) -> list[str]:
     if dst_root.exists():
         for p in sorted(dst_root.rglob("*"), reverse=True):
             rel = p.relative_to(dst_root)
+            if _bytecode(rel):
+                continue
             if p.is_file() and rel not in wanted:
                 p.unlink()
                 changed.append(str(PACKAGE_DIR / rel))
@@ -389,5 +397,7 @@ def check(specs: Path, out: Path, *, strict: bool = True) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="yandex-art-drift-") as tmp:
         copy = Path(tmp) / "generated"
         if (out / PACKAGE_DIR).exists():
-            shutil.copytree(out / PACKAGE_DIR, copy / PACKAGE_DIR)
+            shutil.copytree(
+                out / PACKAGE_DIR, copy / PACKAGE_DIR, ignore=shutil.ignore_patterns("__pycache__")
+            )
         return generate(specs, copy, strict=strict)

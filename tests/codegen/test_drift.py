@@ -16,7 +16,7 @@ def _tree(path: Path) -> dict[str, bytes]:
     return {
         p.relative_to(path).as_posix(): p.read_bytes()
         for p in sorted(path.rglob("*"))
-        if p.is_file()
+        if p.is_file() and "__pycache__" not in p.parts
     }
 
 
@@ -66,3 +66,16 @@ def test_specs_are_consistent() -> None:
         generate.operation_response
         == "yandex.cloud.ai.foundation_models.v1.image_generation.ImageGenerationResponse"
     )
+
+
+def test_python_bytecode_in_generated_is_neither_drift_nor_deleted(tmp_path: Path) -> None:
+    # Importing the package through src/yandex_art/_gen writes __pycache__ into generated/
+    # whenever Python may write bytecode: a regeneration leaves it be, the check ignores it.
+    out = tmp_path / "generated"
+    pipeline.generate(ROOT / "specs", out)
+    cache = out / "yandex_art" / "_gen" / "__pycache__" / "__init__.cpython-311.pyc"
+    cache.parent.mkdir()
+    cache.write_bytes(b"not really bytecode")
+    assert pipeline.check(ROOT / "specs", out) == []
+    assert pipeline.generate(ROOT / "specs", out) == []
+    assert cache.read_bytes() == b"not really bytecode"
