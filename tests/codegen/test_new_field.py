@@ -120,8 +120,9 @@ def test_new_option_reaches_the_emulator_and_the_cli(tmp_path: Path) -> None:
     import argparse
 
     from yandex_art import cli
+    from yandex_art.emulator.errors import EmulatorError
     from yandex_art.emulator.rest import parse_generation_request
-    from yandex_art.emulator.service import EmulatorError, validate_request
+    from yandex_art.emulator.validation import validate_request
 
     specs = _copy_specs(tmp_path, openapi=True)
     pipeline.generate(specs, tmp_path / "out")

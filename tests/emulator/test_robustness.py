@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from yandex_art.emulator import Emulator, EmulatorConfigError
-from yandex_art.emulator import server as server_module
+from yandex_art.emulator import Emulator, EmulatorConfigError, state_keeper
 
 from .conftest import AUTH, body
 
@@ -141,7 +140,7 @@ def test_write_errors_are_logged_and_retried_without_losing_operations(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     state = tmp_path / "state.json"
-    real_save = server_module.save_state
+    real_save = state_keeper.save_state
     failures = {"left": 0}
 
     def flaky_save(path: Path, records: list[dict[str, Any]]) -> None:
@@ -150,10 +149,10 @@ def test_write_errors_are_logged_and_retried_without_losing_operations(
             raise OSError(28, "No space left on device")
         real_save(path, records)
 
-    monkeypatch.setattr(server_module, "save_state", flaky_save)
+    monkeypatch.setattr(state_keeper, "save_state", flaky_save)
     ids = []
     with (
-        caplog.at_level(logging.WARNING, logger="yandex_art.emulator.server"),
+        caplog.at_level(logging.WARNING, logger="yandex_art.emulator.state_keeper"),
         Emulator.start(generation_seconds=0, state_file=state, state_flush_seconds=0.01) as emu,
         httpx.Client(base_url=emu.rest_url, headers=AUTH, timeout=30) as client,
     ):

@@ -7,7 +7,7 @@ import pytest
 from grpclib.const import Status
 
 from yandex_art._runtime.errors import HTTP_STATUS_OF_CODE, http_error_fields
-from yandex_art.emulator.service import EmulatorError
+from yandex_art.emulator.errors import EmulatorError
 
 
 @pytest.mark.parametrize("status", [s for s in Status if s is not Status.OK], ids=lambda s: s.name)

@@ -259,3 +259,25 @@ def test_rest_checks_declared_headers(rest: httpx.Client, header: str, value: st
         },
     )
     assert fine.status_code == 200
+
+
+def test_a_zero_or_missing_option_takes_its_documented_default() -> None:
+    """The field contract's zero (``fields.is_zero``) is "not set": a 0 ratio side means 1."""
+    from yandex_art.emulator.validation import validate_request
+
+    def params(options: ImageGenerationOptions | None) -> Any:
+        return validate_request(
+            ImageGenerationRequest(
+                model_uri="art://b1g/yandex-art/latest",
+                messages=[Message(text="a cat")],
+                generation_options=options,
+            )
+        )
+
+    zero = params(ImageGenerationOptions(aspect_ratio=AspectRatio(width_ratio=0, height_ratio=3)))
+    assert (zero.width_ratio, zero.height_ratio) == (1, 3)
+    assert dict(zero.options)["width_ratio"] == 1
+    missing = params(None)
+    assert (missing.width_ratio, missing.height_ratio, missing.mime_type) == (1, 1, "image/jpeg")
+    assert (missing.folder_id, missing.model, missing.version) == ("b1g", "yandex-art", "latest")
+    assert missing.texts == ("a cat",)

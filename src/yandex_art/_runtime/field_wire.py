@@ -12,7 +12,7 @@ from typing import Any
 
 from .field_rules import INT_RANGES, FieldRule
 
-__all__ = ["WireError", "check_wire"]
+__all__ = ["WireError", "check_wire", "is_zero"]
 
 
 class WireError(ValueError):
@@ -39,14 +39,15 @@ def check_wire(rule: FieldRule, value: Any, where: str) -> None:
         for key, item in (value or {}).items():
             _check_wire_one(rule, item, f"{where}[{key!r}]")
         return
-    if value is None or (not rule.presence and _is_zero(value)):
+    if value is None or (not rule.presence and is_zero(value)):
         if rule.required:
             raise WireError(where, "must not be empty" if rule.kind == "string" else "is required")
         return
     _check_wire_one(rule, value, where)
 
 
-def _is_zero(value: Any) -> bool:
+def is_zero(value: Any) -> bool:
+    """Whether a received value is its type's zero, which proto3 reads as "not set"."""
     if isinstance(value, enum.Enum):
         return bool(value.value == 0)
     return value in ("", 0, b"", False) or (isinstance(value, float) and value == 0.0)

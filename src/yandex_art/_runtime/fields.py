@@ -13,7 +13,8 @@ door, the names the generated code, the emulator and the CLI import:
 - ``field_messages``: :func:`build` and :func:`to_message` turn canonical
   values into a betterproto2 message, :func:`read` a received one back;
 - ``field_wire``: :func:`check_wire` checks a value read from a received
-  message the way the service does (the emulator);
+  message the way the service does (the emulator), and :func:`is_zero`, the
+  proto3 test of "not set" behind it;
 - ``field_json``: :func:`from_json` reads a value from the proto3 JSON
   mapping (the emulator's REST face);
 - ``field_text``: :func:`from_text` reads one command-line value (the CLI).
@@ -38,7 +39,7 @@ from .field_json import (
 from .field_messages import build, read, to_message
 from .field_rules import Construct, FieldRule, Label, RpcRule
 from .field_text import from_text
-from .field_wire import WireError, check_wire
+from .field_wire import WireError, check_wire, is_zero
 
 __all__ = [
     "Construct",
@@ -54,6 +55,7 @@ __all__ = [
     "describe_json",
     "from_json",
     "from_text",
+    "is_zero",
     "json_double",
     "json_integer",
     "json_scalar",

@@ -26,8 +26,8 @@ from grpclib.server import Server
 
 from .._gen import image_generation_rules as RULES
 from .._runtime.bridge import LoopThread
-from ..emulator.server import _bind, _host_port
-from ..emulator.service import HTTP_STATUS
+from ..emulator.errors import HTTP_STATUS
+from ..emulator.sockets import bind_pair, host_port
 from .format import GET_ENDPOINT, LIST_ENDPOINTS, METHODS, Recorded, type_name
 from .messages import encode
 
@@ -218,9 +218,8 @@ class CassetteServer:
         self._thread: LoopThread | None = None
 
     async def astart(self) -> None:
-        grpc_sock = _bind(self._host, self._ports[0])
-        rest_sock = _bind(self._host, self._ports[1])
-        self._addresses = (_host_port(grpc_sock), _host_port(rest_sock))
+        grpc_sock, rest_sock = bind_pair(self._host, self._ports)
+        self._addresses = (host_port(grpc_sock), host_port(rest_sock))
         server = Server([_GrpcService(self.backend, lambda: self.grpc_address)], codec=_RawCodec())
         make_protocol = server._protocol_factory
 

@@ -22,8 +22,9 @@ from grpclib.const import Status
 
 from .._gen import image_generation_rules as RULES
 from .._gen.proto.google.protobuf import Any as AnyMessage
+from ..emulator.errors import EmulatorError
 from ..emulator.rest import parse_request
-from ..emulator.service import EmulatorError, validate_request
+from ..emulator.validation import validate_request
 from .format import METHODS, Cassette, Recorded, message_type, type_name
 
 __all__ = ["Finding", "verify"]

@@ -21,7 +21,7 @@ from .config import DEFAULT_API_KEY, DEFAULT_FOLDER_ID, EmulatorConfig, Emulator
 if TYPE_CHECKING:
     from .faults import Faults
     from .server import Emulator
-    from .service import EmulatorStats, OperationStats
+    from .stats import EmulatorStats, OperationStats
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -49,9 +49,9 @@ def __getattr__(name: str) -> Any:
 
         value = faults.Faults
     elif name in ("EmulatorStats", "OperationStats"):
-        from . import service
+        from . import stats
 
-        value = getattr(service, name)
+        value = getattr(stats, name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # later lookups find it without this function

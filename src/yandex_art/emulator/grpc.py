@@ -46,8 +46,10 @@ from .._gen.proto.yandex.cloud.operation import (
 )
 from .._gen.transports import image_generation_async_service, operation_service
 from .._runtime.fields import RpcRule, build
+from .errors import EmulatorError
 from .faults import status_of
-from .service import EmulatorError, EmulatorService, OperationView, result_values
+from .service import EmulatorService
+from .views import OperationView, result_values
 
 __all__ = ["MAX_MESSAGE_BYTES", "GrpcServer", "build_server", "receive", "to_proto"]
 

@@ -23,8 +23,10 @@ from .._gen.proto.yandex.cloud.ai.foundation_models.v1.image_generation import (
     ImageGenerationRequest,
 )
 from .._runtime import fields
+from .errors import EmulatorError, invalid
 from .faults import status_of
-from .service import EmulatorError, EmulatorService, OperationView, result_json
+from .service import EmulatorService
+from .views import OperationView, result_json
 
 __all__ = ["build_app", "operation_json", "parse_generation_request"]
 
@@ -81,10 +83,6 @@ def _error_response(status: Status, message: str, http_status: int) -> web.Respo
 # -- request bodies -------------------------------------------------------------
 
 
-def _invalid(path: str, problem: str) -> EmulatorError:
-    return EmulatorError(Status.INVALID_ARGUMENT, f"{path}: {problem}")
-
-
 def _request_from_json(body: Any, rpc: fields.RpcRule, rules: Any) -> dict[str, Any]:
     """Canonical values by proto name of a request's proto3 JSON body, driven by the rules.
 
@@ -109,7 +107,7 @@ def _request_from_json(body: Any, rpc: fields.RpcRule, rules: Any) -> dict[str, 
         messages = body.get(messages_key)
         if messages is not None:
             if not isinstance(messages, list):
-                raise _invalid(
+                raise invalid(
                     messages_key, f"must be an array, got {fields.describe_json(messages)}"
                 )
             data[rules.MESSAGES[0]] = [
@@ -131,7 +129,7 @@ def _options_from_json(options: Any, where: str, rules: Any) -> dict[str, Any]:
     A sub-message that is present (even ``{}``) stays present.
     """
     if not isinstance(options, dict):
-        raise _invalid(where, f"must be a JSON object, got {fields.describe_json(options)}")
+        raise invalid(where, f"must be a JSON object, got {fields.describe_json(options)}")
     out: dict[str, Any] = {}
     for rule in rules.OPTION_RULES:
         node, target, path = options, out, where
@@ -144,9 +142,7 @@ def _options_from_json(options: Any, where: str, rules: Any) -> dict[str, Any]:
                 target[rule.path[depth]] = fields.from_json(rule, value, path)
             else:
                 if not isinstance(value, dict):
-                    raise _invalid(
-                        path, f"must be a JSON object, got {fields.describe_json(value)}"
-                    )
+                    raise invalid(path, f"must be a JSON object, got {fields.describe_json(value)}")
                 node = value
                 target = target.setdefault(rule.path[depth], {})
     return out
@@ -162,7 +158,7 @@ def parse_request(
     try:
         return fields.build(request_type, _request_from_json(body, rpc, rules))
     except fields.WireError as exc:
-        raise _invalid(exc.where, exc.problem) from None
+        raise invalid(exc.where, exc.problem) from None
 
 
 def parse_generation_request(

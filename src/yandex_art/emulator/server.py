@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import os
 import socket
-import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from grpclib.const import Status
 from typing_extensions import Self
 
 from .._runtime.bridge import LoopThread
@@ -20,12 +17,13 @@ from .config import (
     DEFAULT_API_KEY,
     DEFAULT_FOLDER_ID,
     EmulatorConfig,
-    EmulatorConfigError,
     EmulatorSettings,
 )
 from .faults import Faults
-from .service import EmulatorError, EmulatorService, EmulatorStats
-from .state import load_state, remove_stale_temporaries, save_state
+from .service import EmulatorService
+from .sockets import bind_pair, host_port
+from .state_keeper import StateKeeper
+from .stats import EmulatorStats
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -37,58 +35,17 @@ if TYPE_CHECKING:
 
 __all__ = ["Emulator"]
 
-log = logging.getLogger(__name__)
 
-_COMMIT_TIMEOUT = 10.0
-_MAX_RETRY_PAUSE = 2.0
-
-
-def _lock(path: Path) -> IO[str]:
-    """An exclusive lock on ``<state file>.lock``: one emulator per state file."""
-    lock_path = path.with_name(path.name + ".lock")
+def _require_the_extra() -> None:
+    """Fail at start, with the way out, when the ``emulator`` extra is not installed."""
     try:
-        handle = open(lock_path, "a+", encoding="utf-8")  # held while serving
-    except OSError as exc:
-        raise EmulatorConfigError(
-            f"cannot use the state file {path}: {exc.strerror or exc}"
+        import PIL  # noqa: F401  (checked now rather than at the first image)
+        from aiohttp import web  # noqa: F401  (the REST server)
+    except ImportError as exc:
+        raise ImportError(
+            f"the emulator needs aiohttp and Pillow ({exc}); "
+            "install them with: pip install 'yandex-art-sdk[emulator]'"
         ) from None
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks here
-        return handle
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise EmulatorConfigError(
-            f"the state file {path} is in use by another emulator (it holds {lock_path}); "
-            "give each emulator its own --state file"
-        ) from None
-    return handle
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise EmulatorConfigError(f"cannot resolve host {host!r}: {exc}") from None
-    family, kind, proto, _, address = infos[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise EmulatorConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-        ) from None
-    sock.setblocking(False)
-    return sock
-
-
-def _host_port(sock: socket.socket) -> tuple[str, int]:
-    host, port = sock.getsockname()[:2]
-    return (f"[{host}]" if ":" in host else host), int(port)
 
 
 class Emulator:
@@ -119,14 +76,12 @@ class Emulator:
         self._thread: LoopThread | None = None
         self._grpc: GrpcServer | None = None
         self._runner: web.AppRunner | None = None
-        self._flusher: asyncio.Task[None] | None = None
         self._grpc_addr: tuple[str, int] | None = None
         self._rest_addr: tuple[str, int] | None = None
-        self._state = Path(self.config.state_file) if self.config.state_file else None
-        self._lock_file: IO[str] | None = None
-        self._saved_version = -1
-        self._wake = asyncio.Event()
-        self._saved = asyncio.Condition()
+        self._state: StateKeeper | None = None
+        if self.config.state_file:
+            path = Path(self.config.state_file)
+            self._state = StateKeeper(path, self._service, self.config.state_flush_seconds)
 
     # -- starting and stopping ------------------------------------------------------
 
@@ -149,62 +104,51 @@ class Emulator:
         """Start serving on the running event loop."""
         if self._grpc is not None:
             raise RuntimeError("the emulator is already running")
-        try:
-            import PIL  # noqa: F401  (checked now rather than at the first image)
-            from aiohttp import web
-        except ImportError as exc:
-            raise ImportError(
-                f"the emulator needs aiohttp and Pillow ({exc}); "
-                "install them with: pip install 'yandex-art-sdk[emulator]'"
-            ) from None
-        from .grpc import build_server
-        from .rest import build_app
-
-        loop = asyncio.get_running_loop()
+        _require_the_extra()
         if self._state is not None:
-            self._open_state(self._state)
+            self._state.open()
         try:
-            grpc_sock = _bind(self.config.host, self.config.grpc_port)
-            try:
-                rest_sock = _bind(self.config.host, self.config.rest_port)
-            except BaseException:
-                grpc_sock.close()
-                raise
+            sockets = bind_pair(self.config.host, (self.config.grpc_port, self.config.rest_port))
         except BaseException:
-            self._release_state()
+            if self._state is not None:
+                self._state.release()
             raise
-        self._grpc_addr, self._rest_addr = _host_port(grpc_sock), _host_port(rest_sock)
+        self._grpc_addr, self._rest_addr = host_port(sockets[0]), host_port(sockets[1])
         try:
-            self._service.bind_loop(loop)
-            server = build_server(self._service, self.grpc_address)
-            await server.start(grpc_sock)
-            self._grpc = server
-            runner = web.AppRunner(
-                build_app(self._service),
-                access_log=None,
-                handle_signals=False,
-                shutdown_timeout=1.0,
-            )
-            await runner.setup()
-            self._runner = runner
-            await web.SockSite(runner, rest_sock).start()
+            await self._serve(*sockets)
         except BaseException:
-            grpc_sock.close()
-            rest_sock.close()
+            for sock in sockets:
+                sock.close()
             await self.aclose()
             raise
         if self._state is not None:
-            self._wake = asyncio.Event()
-            self._saved = asyncio.Condition()
-            self._service.commit = self._commit
-            self._flusher = loop.create_task(self._flush_loop())
+            self._state.start_flushing(asyncio.get_running_loop())
+
+    async def _serve(self, grpc_sock: socket.socket, rest_sock: socket.socket) -> None:
+        """Start the gRPC and the REST server on their sockets, on the running loop."""
+        from aiohttp import web
+
+        from .grpc import build_server
+        from .rest import build_app
+
+        self._service.bind_loop(asyncio.get_running_loop())
+        server = build_server(self._service, self.grpc_address)
+        await server.start(grpc_sock)
+        self._grpc = server
+        runner = web.AppRunner(
+            build_app(self._service),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+        )
+        await runner.setup()
+        self._runner = runner
+        await web.SockSite(runner, rest_sock).start()
 
     async def aclose(self) -> None:
         """Stop serving (pending state is written first). Idempotent."""
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-            self._flusher = None
+        if self._state is not None:
+            await self._state.stop_flushing()
         if self._grpc is not None:
             await self._grpc.close()
             self._grpc = None
@@ -213,12 +157,8 @@ class Emulator:
             self._runner = None
         self._grpc_addr = self._rest_addr = None
         self._service.commit = None
-        if self._state is not None and self._lock_file is not None:
-            try:
-                self._write(self._saved_version)
-            except Exception as exc:
-                log.error("could not write the state file %s on close: %s", self._state, exc)
-        self._release_state()
+        if self._state is not None:
+            self._state.close()
 
     def close(self) -> None:
         """Stop an emulator started with :meth:`start` (and its thread). Idempotent."""
@@ -257,93 +197,6 @@ class Emulator:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    # -- state file -----------------------------------------------------------------
-
-    def _open_state(self, path: Path) -> None:
-        """Lock the state file, load it (refusing corruption) and prove it can be written."""
-        self._lock_file = _lock(path)
-        try:
-            remove_stale_temporaries(path)  # a kill -9 during a write leaves one
-            self._service.load(load_state(path, now=time.time(), now_monotonic=time.monotonic()))
-            self._saved_version = -1
-            self._write(-1)
-        except OSError as exc:
-            self._release_state()
-            raise EmulatorConfigError(
-                f"cannot write the state file {path}: {exc.strerror or exc}"
-            ) from None
-        except BaseException:
-            self._release_state()
-            raise
-
-    def _release_state(self) -> None:
-        handle, self._lock_file = self._lock_file, None
-        if handle is not None:
-            handle.close()  # closing the file drops the lock
-
-    def _write(self, since: int) -> bool:
-        """Write the records if they changed after version ``since``; True if it wrote."""
-        assert self._state is not None
-        pending = self._service.changes(since)
-        if pending is None:
-            return False
-        version, records = pending
-        save_state(self._state, records)
-        self._saved_version = version
-        return True
-
-    async def _flush_loop(self) -> None:
-        """Write changes as they come (at least every ``state_flush_seconds``); never gives up.
-
-        A failed write is logged and retried with a growing pause; the
-        records stay in memory meanwhile, and generations wait (see
-        :meth:`_commit`) rather than be acknowledged without being on disk.
-        """
-        interval = max(self.config.state_flush_seconds, 0.01)
-        pause = interval
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), interval)
-            except asyncio.TimeoutError:  # not yet the builtin TimeoutError on Python 3.10
-                pass
-            self._wake.clear()
-            try:
-                wrote = await loop.run_in_executor(None, self._write, self._saved_version)
-            except Exception as exc:
-                log.warning(
-                    "cannot write the state file %s (%s); retrying in %.2g s",
-                    self._state,
-                    exc,
-                    pause,
-                )
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, _MAX_RETRY_PAUSE)
-                self._wake.set()
-                continue
-            pause = interval
-            if wrote:
-                async with self._saved:
-                    self._saved.notify_all()
-
-    async def _commit(self, version: int) -> None:
-        """Return once the records of ``version`` are on disk."""
-        if self._saved_version >= version:
-            return
-        self._wake.set()
-        try:
-            async with self._saved:
-                await asyncio.wait_for(
-                    self._saved.wait_for(lambda: self._saved_version >= version),
-                    _COMMIT_TIMEOUT,
-                )
-        except asyncio.TimeoutError:  # (the builtin one from 3.11 on)
-            raise EmulatorError(
-                Status.UNAVAILABLE,
-                "the emulator cannot write its state file; the operation is kept in memory "
-                "and is saved when writing works again",
-            ) from None
 
     # -- addresses and credentials ------------------------------------------------------
 
