@@ -69,6 +69,7 @@ PORTABLE_TESTS = [
     "tests/sdk",
     "tests/emulator",
     "tests/cli",
+    "tests/cassette",  # record, replay and verify, with both SDKs
     "tests/test_docs_run.py",  # every example of the README and docs/, on this Python
     "tests/test_packaging.py",
 ]
