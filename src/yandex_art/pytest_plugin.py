@@ -135,16 +135,11 @@ def _generation_seconds(config: pytest.Config) -> float:
 
 def _emulator_module() -> ModuleType:
     """``yandex_art.emulator``, or a test failure saying which extra to install (as the CLI)."""
-    try:
-        from . import emulator
+    from . import emulator
 
-        for name in ("grpclib", "aiohttp", "PIL"):  # the [emulator] extra, loaded on first use
-            importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").startswith("yandex_art"):
-            raise
+    if (missing := emulator.missing_extra()) is not None:
         pytest.fail(
-            f"the yandex_art emulator fixtures need the [emulator] extra (module {exc.name!r} "
+            f"the yandex_art emulator fixtures need the [emulator] extra (module {missing!r} "
             "is missing): pip install 'yandex-art-sdk[emulator]'",
             pytrace=False,
         )

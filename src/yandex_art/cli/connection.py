@@ -36,22 +36,15 @@ no folder id: pass --folder-id or set it once with
 
 def emulator_module() -> Any:
     """``yandex_art.emulator``, or a configuration error naming the extra it needs."""
-    import importlib
+    from .. import emulator
 
-    try:
-        from .. import emulator
-
-        for name in ("grpclib", "aiohttp", "PIL"):  # the [emulator] extra, loaded on first use
-            importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").startswith("yandex_art"):
-            raise
+    if (missing := emulator.missing_extra()) is not None:
         raise CliError(
-            f"the emulator needs the [emulator] extra (module {exc.name!r} is missing): "
+            f"the emulator needs the [emulator] extra (module {missing!r} is missing): "
             "pip install 'yandex-art-sdk[emulator]'",
             EXIT_USAGE,
-            details={"kind": "missing_extra", "module": exc.name},
-        ) from None
+            details={"kind": "missing_extra", "module": missing},
+        )
     return emulator
 
 

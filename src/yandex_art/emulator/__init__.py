@@ -14,6 +14,7 @@ extra (aiohttp, Pillow).
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from .config import DEFAULT_API_KEY, DEFAULT_FOLDER_ID, EmulatorConfig, EmulatorConfigError
@@ -26,13 +27,29 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_FOLDER_ID",
+    "EXTRA_MODULES",
     "Emulator",
     "EmulatorConfig",
     "EmulatorConfigError",
     "EmulatorStats",
     "Faults",
     "OperationStats",
+    "missing_extra",
 ]
+
+# What the [emulator] extra installs, by the name each is imported as.
+EXTRA_MODULES = ("grpclib", "aiohttp", "PIL")
+
+
+def missing_extra() -> str | None:
+    """The first module of the [emulator] extra that cannot be imported, or None: the CLI
+    and the pytest plugin say so in their own words before anything starts."""
+    for name in EXTRA_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            return exc.name or name
+    return None
 
 
 # WHY the servers load on first use: they need the [emulator] extra (grpclib, aiohttp,
