@@ -116,6 +116,9 @@ def test_close_still_closes_every_model_of_the_client(settings: dict[str, Any]) 
         model.run_deferred("a red cat")
 
 
+# A gunicorn or Celery worker forks after the client's threads exist: that is the point of
+# the test, so Python 3.12's warning about forking a threaded process is expected here.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_worker_uses_a_model_made_by_a_helper(
     settings: dict[str, Any], tmp_path: Path
 ) -> None:
