@@ -42,6 +42,9 @@ class Replayer:
             headers=dict(interaction.response_headers),
         )
 
+    async def aclose(self) -> None:
+        """Nothing to let go of: the recordings are in memory."""
+
     def misses(self) -> list[str]:
         return list(self.matcher.misses)
 

@@ -65,7 +65,12 @@ class Reply:
 
 
 class Backend(Protocol):
+    """What answers the calls: the recorder (forwarding upstream) or the replay."""
+
     async def call(self, call: Call) -> Reply: ...
+
+    async def aclose(self) -> None:
+        """Let go of what the backend opened (the recorder's upstream connections)."""
 
 
 class _RawCodec(ProtoCodec):
@@ -250,9 +255,7 @@ class CassetteServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        closer = getattr(self.backend, "aclose", None)
-        if closer is not None:
-            await closer()
+        await self.backend.aclose()
 
     def start(self) -> CassetteServer:
         """Serve on a background thread's event loop until :meth:`close`."""
